@@ -1,0 +1,102 @@
+"""Text corpora for a teacher to read.
+
+Reads plain text (one utterance a line) or TSV (``id<TAB>text``, e.g. LJ Speech's and ARCTIC's
+transcripts), normalizes each line with the runtime's own frontend (so the student learns the
+spoken form it will see at run time), drops duplicates of the spoken form and lines out of the
+length range, and keeps file then line order: the same files give the same corpus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from steptts.errors import StepTTSError
+
+HELD_OUT_NAMES = frozenset({"dev_en.txt", "dev_norm.tsv"})
+"""Development files kept out of every training corpus."""
+
+
+class CorpusError(StepTTSError, ValueError):
+    """A corpus file is missing, unreadable, held out for evaluation, or yields no line."""
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """How lines are read and filtered."""
+
+    min_chars: int = 3
+    """Shortest normalized line kept (characters)."""
+    max_chars: int = 400
+    """Longest normalized line kept (characters); longer lines waste padding in training batches."""
+    allow_dev: bool = False
+    """Let held-out development files in (only for evaluation sets, never for training)."""
+
+
+@dataclass(frozen=True)
+class CorpusLine:
+    """One utterance of the corpus."""
+
+    text: str
+    """Normalized (spoken) text."""
+    source: str
+    """``file:id`` (TSV) or ``file:line`` (plain text), for tracing a record back to its origin."""
+
+
+def _normalizer() -> Callable[[str], str]:
+    from steptts.textnorm import normalize_text
+
+    return normalize_text
+
+
+def _raw_lines(path: Path) -> Iterable[tuple[str, str]]:
+    """(line id, raw text) of each non-empty line."""
+    is_tsv = path.suffix.lower() == ".tsv"
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip("\r\n")
+            if is_tsv and "\t" in line:
+                line_id, text = line.split("\t", 1)
+            else:
+                line_id, text = str(number), line
+            if text.strip():
+                yield line_id.strip() or str(number), text
+
+
+def read_corpus(paths: Iterable[str | Path], config: CorpusConfig | None = None) -> list[CorpusLine]:
+    """Normalized, deduplicated, length-filtered lines of ``paths`` in file then line order.
+
+    Raises :class:`CorpusError` for a missing or held-out file, or when no line is left.
+    """
+    config = config or CorpusConfig()
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise CorpusError("no text file given")
+    for path in paths:
+        if path.name in HELD_OUT_NAMES and not config.allow_dev:
+            raise CorpusError(
+                f"{path} is a held-out development file and must stay out of training data "
+                "(pass --allow-dev only to build an evaluation set)"
+            )
+        if not path.is_file():
+            raise CorpusError(f"text file not found: {path}")
+    normalize = _normalizer()
+    seen: set[str] = set()
+    lines: list[CorpusLine] = []
+    for path in paths:
+        try:
+            for line_id, raw in _raw_lines(path):
+                text = " ".join(normalize(raw).split())
+                if not config.min_chars <= len(text) <= config.max_chars or text.casefold() in seen:
+                    continue
+                seen.add(text.casefold())
+                lines.append(CorpusLine(text, f"{path.name}:{line_id}"))
+        except UnicodeDecodeError as error:
+            raise CorpusError(f"{path} is not UTF-8 text: {error}") from None
+    if not lines:
+        raise CorpusError(
+            f"no line of {', '.join(map(str, paths))} is left after normalization and the "
+            f"{config.min_chars}-{config.max_chars} character filter"
+        )
+    return lines

@@ -1,0 +1,239 @@
+"""The `steptts` command: say, voices, tags, info; `distill …` and `export` from a source checkout.
+
+User mistakes exit with code 2 and one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import StepTTSError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="steptts: small, fast text-to-speech with Step-Audio's instruction tags.")
+
+SOURCE_HINT = ("runs from a source checkout: git clone the steptts repository, then "
+               "pip install torch==2.13.0 && pip install -e '.[cpu,train]' inside it")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"steptts: error: {message}", err=True)
+    raise SystemExit(2)
+
+
+def _read_text(text: str) -> str:
+    if text == "-":
+        data = sys.stdin.read()
+        return data
+    return text
+
+
+@app.command()
+def say(
+    text: str = typer.Argument(..., help="Text to speak, with optional leading tags like (happy2); - reads stdin."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output .wav or .flac file."),
+    voice: Optional[str] = typer.Option(None, "--voice", "-v", help="Voice name or folder (default: embedded)."),
+    speed: float = typer.Option(1.0, help="Tempo multiplier (1.2 = 20% faster)."),
+    pitch: float = typer.Option(0.0, help="Pitch shift in semitones."),
+    energy: float = typer.Option(0.0, help="Energy change in dB."),
+    emotion: Optional[str] = typer.Option(None, help="Emotion tag, e.g. happy, sad, 高兴."),
+    intensity: Optional[int] = typer.Option(None, help="Emotion intensity: 1 (mild) or 2 (strong)."),
+    accent: Optional[str] = typer.Option(None, help="Accent tag, e.g. British, Scottish."),
+    melody: Optional[str] = typer.Option(None, help='Melody for (singing), e.g. "C4:1 C4:1 G4:1 G4:1 A4:1 A4:1 G4:2".'),
+    bpm: Optional[float] = typer.Option(None, help="Tempo in beats per minute for singing and rap."),
+    provider: str = typer.Option("auto", help="auto (CUDA then CPU), cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, help="onnxruntime intra-op threads."),
+    stream: bool = typer.Option(False, "--stream", help="Write raw PCM to stdout, sentence by sentence."),
+    pcm_format: str = typer.Option("f32", "--format", help="PCM sample format for --stream: f32 or s16."),
+    base_url: Optional[str] = typer.Option(None, help="Use a remote StepFun-compatible speech API instead."),
+    model: str = typer.Option("step-tts-mini", help="Remote model name (with --base-url)."),
+) -> None:
+    """Speak TEXT into a .wav/.flac file, or stream raw PCM to stdout."""
+    import time
+
+    import numpy as np
+
+    from .api import TTS
+    from .audio import AudioFileWriter, check_output_path
+
+    if stream and output is not None:
+        _fail("use either -o FILE or --stream, not both")
+    if pcm_format not in ("f32", "s16"):
+        _fail(f"--format must be f32 or s16, got '{pcm_format}'")
+    if stream and sys.stdout.isatty():
+        _fail("--stream writes raw PCM: pipe it into a player, e.g. | aplay -f FLOAT_LE -r 22050")
+    if not stream:
+        output = output or Path("steptts.wav")
+        check_output_path(output)
+    text = _read_text(text)
+    if base_url:
+        tts = TTS(engine="remote", base_url=base_url, model=model, remote_voice=voice)
+    else:
+        tts = TTS(voice=voice, provider=provider, threads=threads)
+    controls = dict(speed=speed, pitch=pitch, energy=energy, emotion=emotion, intensity=intensity,
+                    accent=accent, melody=melody, bpm=bpm)
+    chunks = tts.stream(text, **controls)
+    started = time.perf_counter()
+    total = 0
+    if stream:
+        sink = sys.stdout.buffer
+        for chunk in chunks:
+            samples = np.clip(chunk.samples, -1.0, 1.0)
+            data = samples.astype("<f4") if pcm_format == "f32" else (samples * 32767).astype("<i2")
+            sink.write(data.tobytes())
+            sink.flush()
+            total += len(samples)
+    else:
+        with AudioFileWriter(output, tts.sample_rate_hz) as writer:
+            for chunk in chunks:
+                writer.write(chunk.samples)
+            total = writer.frames
+    elapsed = time.perf_counter() - started
+    where = "stdout" if stream else str(output)
+    typer.echo(f"steptts: {where}: {total / tts.sample_rate_hz:.2f} s of audio at {tts.sample_rate_hz} Hz "
+               f"in {elapsed:.2f} s ({tts.provider})", err=True)
+
+
+@app.command()
+def voices() -> None:
+    """List installed voices with sample rate, size and tags."""
+    from .voice import default_voice_name, list_voices, search_paths
+
+    found = list_voices()
+    if not found:
+        typer.echo("no voices found; search path: " + ", ".join(str(p) for p in search_paths()))
+        return
+    default = default_voice_name()
+    for info in found:
+        mark = " (default)" if info.name == default else ""
+        if info.problem:
+            typer.echo(f"{info.name}{mark}  UNUSABLE: {info.problem}")
+            continue
+        typer.echo(f"{info.name}{mark}  {info.sample_rate_hz} Hz  {info.size_bytes / 1e6:.1f} MB  {info.path}")
+        if info.description:
+            typer.echo(f"    {info.description}")
+        typer.echo("    tags: " + (" ".join(info.tag_keys) or "none"))
+
+
+@app.command()
+def tags() -> None:
+    """Print the tag table, and which tags each installed voice supports."""
+    from .tags import INTENSITIES, TAG_SPECS
+    from .voice import list_voices
+
+    usable = [v for v in list_voices() if not v.problem]
+    header = ["kind", "Step-Audio", "aliases"] + [v.name for v in usable]
+    rows = []
+    for spec in TAG_SPECS:
+        keys = [f"{spec.canonical}{i}" for i in INTENSITIES] if spec.has_intensity else [spec.canonical]
+        name = spec.canonical + ("[1|2]" if spec.has_intensity else "")
+        marks = []
+        for info in usable:
+            have = [k for k in keys if k in info.tag_keys]
+            if not have:
+                marks.append("-")
+            elif spec.has_intensity:
+                marks.append("yes " + ",".join(k[len(spec.canonical):] for k in have))
+            else:
+                marks.append("yes")
+        rows.append([spec.kind, name, ", ".join(spec.aliases), *marks])
+    widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        typer.echo("  ".join(_pad(cell, width) for cell, width in zip(row, widths)).rstrip())
+    typer.echo("\nTags lead the text: (happy2)(British)Hello. Chain them; full-width （高兴1） works too.")
+
+
+def _width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+@app.command()
+def info(
+    voice: Optional[str] = typer.Option(None, "--voice", "-v", help="Voice to load (default: embedded)."),
+    provider: str = typer.Option("auto", help="auto, cpu or cuda."),
+) -> None:
+    """Versions, providers, and the execution provider that actually runs a voice."""
+    import platform
+
+    from . import __version__
+    from .engine import import_onnxruntime
+    from .voice import search_paths
+
+    ort = import_onnxruntime()
+    typer.echo(f"steptts {__version__}, Python {platform.python_version()} ({platform.machine()})")
+    typer.echo(f"onnxruntime {ort.__version__}; available providers: {', '.join(ort.get_available_providers())}")
+    typer.echo("voice search path: " + ", ".join(str(p) for p in search_paths()))
+    from .api import TTS
+
+    tts = TTS(voice=voice, provider=provider)
+    typer.echo(f"voice: {tts.voice.name} ({tts.voice.path}), variant {tts.variant}")
+    typer.echo(f"execution provider in use: {tts.provider}")
+
+
+# ----------------------------------------------------------------------------- source-checkout commands
+def _source_module(name: str):
+    """Import a module of the source checkout (distill, export), or fail with the install hint."""
+    root = Path(__file__).resolve().parent.parent
+    for candidate in (root, Path.cwd()):
+        if (candidate / name.split(".")[0] / "__init__.py").exists() and str(candidate) not in sys.path:
+            sys.path.insert(0, str(candidate))
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        top = name.split(".")[0]
+        if error.name == top or error.name == name:
+            _fail(f"`steptts {top}` {SOURCE_HINT}")
+        _fail(f"`steptts {top}` needs {error.name}: pip install torch==2.13.0 && pip install -e '.[train]'")
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="Training run folder (holds checkpoint.pt)."),
+    out: Path = typer.Option(..., "--out", help="Voice folder to write, e.g. voices/my-voice."),
+    fp16: bool = typer.Option(False, "--fp16", help="Also write model.fp16.onnx for CUDA."),
+    int8: bool = typer.Option(False, "--int8", help="Also write model.int8.onnx for CPU."),
+    name: Optional[str] = typer.Option(None, help="Voice name (default: the folder name)."),
+) -> None:
+    """Export a trained student to an ONNX voice package."""
+    module = _source_module("export.cli")
+    module.export_voice(run, out, fp16=fp16, int8=int8, name=name)
+
+
+def _mount_distill() -> None:
+    module = _source_module("distill.cli")
+    app.add_typer(module.app, name="distill")
+
+
+def main() -> None:
+    """Console entry point."""
+    args = [a for a in sys.argv[1:] if not a.startswith("-")]
+    if args[:1] == ["distill"]:
+        _run(_mount_distill)
+    else:
+        app.add_typer(typer.Typer(help=f"Make data, train and evaluate students ({SOURCE_HINT})."),
+                      name="distill")
+    _run(app)
+
+
+def _run(function) -> None:
+    try:
+        function()
+    except StepTTSError as error:
+        typer.echo(f"steptts: error: {error}", err=True)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        typer.echo("steptts: interrupted", err=True)
+        raise SystemExit(130) from None
+    except BrokenPipeError:
+        raise SystemExit(0) from None

@@ -1,0 +1,199 @@
+"""Voice packages: find, verify and describe them.
+
+A voice is a folder with ``voice.json`` and ONNX graphs (see docs/CONTRACTS.md). Loading checks the
+schema version and every file's sha256, so a corrupt or half-copied voice fails with one clear line.
+Voices are found by explicit path, in ``$STEPTTS_VOICES`` (folders separated by ``os.pathsep``),
+and in the installed package (the embedded default voice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import VoiceError
+from .phonemes import PhonemeVocab
+
+SCHEMA_VERSION = 1
+VOICE_FILE = "voice.json"
+CONTROL_NAMES = ("speed", "pitch_semitones", "energy_db")
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _packaged_dir() -> Path | None:
+    try:
+        from steptts.voices import packaged_voices_dir
+    except ImportError:  # running from a checkout without the voices mapping
+        here = Path(__file__).resolve().parent.parent / "voices"
+        return here if here.is_dir() else None
+    return packaged_voices_dir()
+
+
+def default_voice_name() -> str:
+    try:
+        from steptts.voices import DEFAULT_VOICE
+    except ImportError:
+        return "joe-nano"
+    return DEFAULT_VOICE
+
+
+def search_paths() -> list[Path]:
+    """Folders searched for voices by name, in order: ``$STEPTTS_VOICES``, then the package."""
+    paths = [Path(p).expanduser() for p in os.environ.get("STEPTTS_VOICES", "").split(os.pathsep) if p]
+    packaged = _packaged_dir()
+    if packaged is not None:
+        paths.append(packaged)
+    return paths
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A verified voice package: its config and the paths of its graphs."""
+
+    path: Path
+    """The voice folder."""
+    config: dict
+    """The parsed ``voice.json``."""
+    phoneme_vocab: PhonemeVocab
+    tag_vocab: dict[str, int]
+    """Tag key (e.g. ``高兴2``) → graph tag id; id 0 means "no tag"."""
+    speakers: dict[str, int]
+
+    @property
+    def name(self) -> str:
+        return self.config["name"]
+
+    @property
+    def sample_rate_hz(self) -> int:
+        return int(self.config["sample_rate"])
+
+    @property
+    def hop_length(self) -> int:
+        return int(self.config.get("hop_length", 256))
+
+    @property
+    def language(self) -> str:
+        """espeak-ng voice used to phonemize untagged text."""
+        return self.config.get("language", "en-us")
+
+    @property
+    def tag_keys(self) -> list[str]:
+        return [key for key, index in sorted(self.tag_vocab.items(), key=lambda kv: kv[1]) if index != 0]
+
+    @property
+    def size_bytes(self) -> int:
+        return sum((self.path / name).stat().st_size for name in self.config["files"])
+
+    def model_path(self, variant: str = "fp32") -> Path:
+        """Path of a graph variant (``fp32``, ``fp16``, ``int8``); VoiceError if the voice lacks it."""
+        variants = self.config.get("variants", {"fp32": "model.onnx"})
+        if variant not in variants:
+            raise VoiceError(
+                f"voice '{self.name}' has no {variant} variant; it has: {', '.join(sorted(variants))}"
+            )
+        return self.path / variants[variant]
+
+    def has_variant(self, variant: str) -> bool:
+        return variant in self.config.get("variants", {"fp32": "model.onnx"})
+
+
+def find_voice(name_or_path: str | os.PathLike | None = None) -> Path:
+    """Folder of a voice given by path or by name; the default voice when None."""
+    if name_or_path is None:
+        name_or_path = default_voice_name()
+    candidate = Path(name_or_path).expanduser()
+    if candidate.is_dir() and (candidate / VOICE_FILE).exists():
+        return candidate
+    if candidate.name == VOICE_FILE and candidate.exists():
+        return candidate.parent
+    name = str(name_or_path)
+    for folder in search_paths():
+        if (folder / name / VOICE_FILE).exists():
+            return folder / name
+    known = sorted(info.name for info in list_voices())
+    hint = f"installed voices: {', '.join(known)}" if known else "no voice is installed"
+    if os.sep in name or candidate.exists():
+        raise VoiceError(f"'{name}' is not a voice folder (no {VOICE_FILE}); {hint}")
+    raise VoiceError(f"unknown voice '{name}'; {hint} (search path: $STEPTTS_VOICES, then the package)")
+
+
+def load_voice(name_or_path: str | os.PathLike | None = None, verify: bool = True) -> Voice:
+    """Load and verify a voice: schema version, required fields, and every file's sha256."""
+    folder = find_voice(name_or_path)
+    try:
+        config = json.loads((folder / VOICE_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise VoiceError(f"voice at {folder}: cannot read {VOICE_FILE}: {error}") from None
+    if not isinstance(config, dict):
+        raise VoiceError(f"voice at {folder}: {VOICE_FILE} is not a JSON object")
+    version = config.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise VoiceError(
+            f"voice at {folder}: schema_version {version!r} is not supported (this steptts reads "
+            f"{SCHEMA_VERSION}); re-export the voice or upgrade steptts"
+        )
+    missing = [key for key in ("name", "sample_rate", "phoneme_vocab", "tag_vocab", "speakers", "files")
+               if key not in config]
+    if missing:
+        raise VoiceError(f"voice at {folder}: {VOICE_FILE} lacks {', '.join(missing)}")
+    if verify:
+        for file_name, expected in config["files"].items():
+            file_path = folder / file_name
+            if not file_path.exists():
+                raise VoiceError(f"voice '{config['name']}': file {file_name} is missing from {folder}")
+            actual = sha256_file(file_path)
+            if actual != expected:
+                raise VoiceError(
+                    f"voice '{config['name']}': checksum mismatch for {file_name} (expected "
+                    f"{expected[:12]}…, got {actual[:12]}…): the file is corrupt or was modified"
+                )
+    return Voice(
+        path=folder,
+        config=config,
+        phoneme_vocab=PhonemeVocab(dict(config["phoneme_vocab"])),
+        tag_vocab={str(k): int(v) for k, v in config["tag_vocab"].items()},
+        speakers={str(k): int(v) for k, v in config["speakers"].items()},
+    )
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """What `steptts voices` shows about one voice."""
+
+    name: str
+    path: Path
+    sample_rate_hz: int
+    size_bytes: int
+    tag_keys: list[str]
+    description: str
+    problem: str | None = None
+    """Why the voice cannot be used, or None when it loads."""
+
+
+def list_voices() -> list[VoiceInfo]:
+    """Every voice in the search path (first one wins per name), verified."""
+    seen: dict[str, VoiceInfo] = {}
+    for folder in search_paths():
+        if not folder.is_dir():
+            continue
+        for child in sorted(folder.iterdir()):
+            if child.name in seen or not (child / VOICE_FILE).exists():
+                continue
+            try:
+                voice = load_voice(child)
+                seen[child.name] = VoiceInfo(voice.name, child, voice.sample_rate_hz, voice.size_bytes,
+                                             voice.tag_keys, voice.config.get("description", ""))
+            except VoiceError as error:
+                seen[child.name] = VoiceInfo(child.name, child, 0, 0, [], "", problem=str(error))
+    return list(seen.values())
