@@ -6,10 +6,13 @@
     audio.save("hello.wav")
 
 The runtime needs numpy, onnxruntime, phonemizer, espeakng-loader, soundfile and typer; never torch.
+Public names are imported lazily, so `import steptts.tags` stays light.
 """
 
-from .api import TTS, synthesize
-from .audio import Audio, Chunk, SentenceTiming
+from __future__ import annotations
+
+import importlib
+
 from .errors import (
     MusicError,
     ProviderError,
@@ -19,12 +22,21 @@ from .errors import (
     TextError,
     VoiceError,
 )
-from .voice import Voice, VoiceInfo, list_voices, load_voice
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "TTS", "synthesize", "Audio", "Chunk", "SentenceTiming", "Voice", "VoiceInfo", "list_voices",
-    "load_voice", "StepTTSError", "TextError", "TagError", "VoiceError", "ProviderError", "MusicError",
-    "TeacherError", "__version__",
-]
+_LAZY = {
+    "TTS": "api", "synthesize": "api",
+    "Audio": "audio", "Chunk": "audio", "SentenceTiming": "audio",
+    "Voice": "voice", "VoiceInfo": "voice", "list_voices": "voice", "load_voice": "voice",
+}
+
+__all__ = [*_LAZY, "StepTTSError", "TextError", "TagError", "VoiceError", "ProviderError", "MusicError",
+           "TeacherError", "__version__"]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'steptts' has no attribute '{name}'")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -20,8 +20,9 @@ class AudioDecodeError(StepTTSError, ValueError):
     """Audio bytes are empty, undecodable, or hold no samples."""
 
 
-def decode_audio(data: bytes, response_format: str = "wav", pcm_sample_rate_hz: int | None = None
-                 ) -> tuple[np.ndarray, int]:
+def decode_audio(
+    data: bytes, response_format: str = "wav", pcm_sample_rate_hz: int | None = None
+) -> tuple[np.ndarray, int]:
     """Decode one audio file held in memory.
 
     Args:

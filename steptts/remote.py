@@ -19,6 +19,7 @@ from __future__ import annotations
 import email.utils
 import http.client
 import json
+import math
 import os
 import random
 import re
@@ -54,8 +55,9 @@ _READ_CHUNK_BYTES = 64 * 1024
 class _Fault(Exception):
     """One failed attempt; ``retryable`` decides whether the loop tries again."""
 
-    def __init__(self, message: str, retryable: bool, status: int | None = None,
-                 retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, message: str, retryable: bool, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
@@ -78,7 +80,7 @@ def parse_retry_after(value: str | None, now_s: float | None = None) -> float | 
     except ValueError:
         pass
     else:
-        return max(0.0, seconds) if seconds == seconds else None  # NaN → None
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -176,8 +178,7 @@ class RemoteTeacher:
                 "max_backoff_s >= 0 and max_concurrency >= 1"
             )
         prefix = parts.path.rstrip("/")
-        if prefix.endswith("/v1"):
-            prefix = prefix[: -len("/v1")]
+        prefix = prefix.removesuffix("/v1")
         self.base_url = base_url.strip().rstrip("/")
         self.url = f"{parts.scheme}://{parts.netloc}{prefix}{SPEECH_PATH}"
         self._scheme = parts.scheme
@@ -199,13 +200,21 @@ class RemoteTeacher:
         self._random_lock = threading.Lock()
 
     def __repr__(self) -> str:  # never shows the key
-        return (f"RemoteTeacher(url={self.url!r}, model={self.model!r}, voice={self.voice!r}, "
-                f"key={'set' if self._api_key else 'none'})")
+        return (
+            f"RemoteTeacher(url={self.url!r}, model={self.model!r}, voice={self.voice!r}, "
+            f"key={'set' if self._api_key else 'none'})"
+        )
 
     # ------------------------------------------------------------------ request
 
-    def build_body(self, text: str, tags: Sequence[Tag | str] = (), voice: str | None = None,
-                   speed: float = 1.0, volume: float = 1.0) -> dict:
+    def build_body(
+        self,
+        text: str,
+        tags: Sequence[Tag | str] = (),
+        voice: str | None = None,
+        speed: float = 1.0,
+        volume: float = 1.0,
+    ) -> dict:
         """The JSON body for one utterance, validated; raises TextError/TagError/TeacherError."""
         resolved = dedupe([resolve_tag(t) if isinstance(t, str) else t for t in tags])
         check_compatible(resolved)
@@ -243,8 +252,14 @@ class RemoteTeacher:
             body["voice_label"] = voice_label
         return body
 
-    def synthesize(self, text: str, tags: Sequence[Tag | str] = (), voice: str | None = None,
-                   speed: float = 1.0, volume: float = 1.0) -> tuple[np.ndarray, int, None]:
+    def synthesize(
+        self,
+        text: str,
+        tags: Sequence[Tag | str] = (),
+        voice: str | None = None,
+        speed: float = 1.0,
+        volume: float = 1.0,
+    ) -> tuple[np.ndarray, int, None]:
         """Render one utterance (at most 1000 characters with its inline tags).
 
         Args:
@@ -275,7 +290,8 @@ class RemoteTeacher:
                     tried = f"after {attempt} attempt{'s' if attempt > 1 else ''}"
                     raise TeacherError(
                         f"remote teacher {self.url}: {fault.message} ({tried})",
-                        retryable=fault.retryable, status=fault.status,
+                        retryable=fault.retryable,
+                        status=fault.status,
                     ) from None
                 time.sleep(self._delay_s(attempt, fault.retry_after_s))
         raise AssertionError("unreachable")  # the loop returns or raises
@@ -292,8 +308,9 @@ class RemoteTeacher:
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._scheme == "https":
-            return http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout_s,
-                                               context=ssl.create_default_context())
+            return http.client.HTTPSConnection(
+                self._host, self._port, timeout=self.timeout_s, context=ssl.create_default_context()
+            )
         return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout_s)
 
     def _headers(self) -> dict[str, str]:
@@ -309,20 +326,24 @@ class RemoteTeacher:
 
     def _attempt(self, data: bytes) -> tuple[np.ndarray, int, None]:
         """One request; returns the decoded audio or raises :class:`_Fault`."""
-        started = time.monotonic()
+        deadline = time.monotonic() + self.timeout_s
         conn = self._connection()
         try:
             try:
                 conn.request("POST", self._path, body=data, headers=self._headers())
+                # Keep the socket: getresponse() hands it to the response (conn.sock becomes None)
+                # on "Connection: close", and the reads below still need its time-out shrunk.
+                sock = conn.sock
+                _shrink_timeout(sock, deadline)
                 response = conn.getresponse()
                 status = response.status
                 content_type = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
                 retry_after_s = parse_retry_after(response.getheader("Retry-After"))
                 limit = None if status == 200 else _MAX_ERROR_BODY_BYTES
-                payload = self._read_body(response, started, limit)
+                payload = self._read_body(sock, response, deadline, limit)
             except ssl.SSLCertVerificationError as exc:
                 raise _Fault(f"TLS certificate rejected: {exc}", retryable=False) from None
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:  # socket.timeout is an alias since 3.10
                 raise _Fault(f"timed out after {self.timeout_s:g} s", retryable=True) from None
             except http.client.IncompleteRead as exc:
                 raise _Fault(
@@ -337,28 +358,35 @@ class RemoteTeacher:
             raise self._status_fault(status, content_type, payload, retry_after_s)
         return self._decode(content_type, payload)
 
-    def _read_body(self, response: http.client.HTTPResponse, started: float, limit: int | None) -> bytes:
-        """Read the reply in chunks, so a server that trickles bytes still hits ``timeout_s``."""
+    @staticmethod
+    def _read_body(
+        sock: socket.socket | None, response: http.client.HTTPResponse, deadline: float, limit: int | None
+    ) -> bytes:
+        """Read the reply by single socket reads, each bounded by what is left of the deadline.
+
+        A per-read time-out alone never fires on a server that keeps trickling bytes, so the whole
+        attempt is bounded by ``timeout_s``.
+        """
         chunks: list[bytes] = []
         size = 0
         while True:
-            chunk = response.read(_READ_CHUNK_BYTES)
+            _shrink_timeout(sock, deadline)
+            chunk = response.read1(_READ_CHUNK_BYTES)  # read() would block until 64 KiB or EOF
             if not chunk:
                 break
             chunks.append(chunk)
             size += len(chunk)
             if limit is not None and size >= limit:
                 break
-            if time.monotonic() - started > self.timeout_s:
-                raise TimeoutError
-        # read(amt) returns short at EOF instead of raising IncompleteRead: check the length here.
+        # read1() returns short at EOF instead of raising IncompleteRead: check the length here.
         declared = response.getheader("Content-Length")
         if limit is None and declared is not None and declared.strip().isdigit() and size < int(declared):
             raise http.client.IncompleteRead(b"".join(chunks), int(declared) - size)
         return b"".join(chunks)
 
-    def _status_fault(self, status: int, content_type: str, payload: bytes,
-                      retry_after_s: float | None) -> _Fault:
+    def _status_fault(
+        self, status: int, content_type: str, payload: bytes, retry_after_s: float | None
+    ) -> _Fault:
         message = _server_message(content_type, payload) or http.client.responses.get(status, "")
         text = f"HTTP {status}: {message}"
         if status == 401:
@@ -368,21 +396,32 @@ class RemoteTeacher:
                 text += f" — no API key was given: set {API_KEY_ENV} or pass api_key="
         elif status == 403:
             text += " — the API key lacks permission for this model or voice"
-        return _Fault(text, retryable=status in _RETRYABLE_STATUS, status=status,
-                      retry_after_s=retry_after_s)
+        return _Fault(text, retryable=status in _RETRYABLE_STATUS, status=status, retry_after_s=retry_after_s)
 
     def _decode(self, content_type: str, payload: bytes) -> tuple[np.ndarray, int, None]:
         if content_type.startswith("text/") or content_type.endswith("json") or "html" in content_type:
             message = _server_message(content_type, payload) or "no message"
             # A JSON error with status 200 or an HTML page (captive portal, wrong URL) will not heal.
-            raise _Fault(f"HTTP 200 with non-audio content type '{content_type}': {message}",
-                         retryable=False, status=200)
+            raise _Fault(
+                f"HTTP 200 with non-audio content type '{content_type}': {message}",
+                retryable=False,
+                status=200,
+            )
         try:
             audio, sample_rate_hz = decode_audio(payload, self.response_format, self.sample_rate_hz)
         except AudioDecodeError as exc:
             # A 200 that does not decode is most often a broken transfer: worth another try.
             raise _Fault(f"reply is not usable audio: {exc}", retryable=True, status=200) from None
         return audio, sample_rate_hz, None
+
+
+def _shrink_timeout(sock: socket.socket | None, deadline: float) -> None:
+    """Give the socket only the time left before ``deadline``; raise TimeoutError when none is."""
+    left_s = deadline - time.monotonic()
+    if left_s <= 0:
+        raise TimeoutError
+    if sock is not None:
+        sock.settimeout(left_s)
 
 
 def _server_message(content_type: str, payload: bytes) -> str:
@@ -411,5 +450,12 @@ def _server_message(content_type: str, payload: bytes) -> str:
     return text[:200] + ("…" if len(text) > 200 else "")
 
 
-__all__ = ["RemoteTeacher", "build_voice_label", "parse_retry_after", "MAX_INPUT_CHARS", "SAMPLE_RATES_HZ",
-           "RESPONSE_FORMATS", "API_KEY_ENV"]
+__all__ = [
+    "API_KEY_ENV",
+    "MAX_INPUT_CHARS",
+    "RESPONSE_FORMATS",
+    "SAMPLE_RATES_HZ",
+    "RemoteTeacher",
+    "build_voice_label",
+    "parse_retry_after",
+]

@@ -37,7 +37,7 @@ import io
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -83,8 +83,9 @@ def ok(delay_s: float = 0.0, sine_hz: float = 220.0, duration_s: float = 0.25) -
     return Behaviour("ok", audio=True, delay_s=delay_s, sine_hz=sine_hz, duration_s=duration_s)
 
 
-def status_error(status: int, message: str | None = None, kind: str = "server_error",
-                 retry_after: str | None = None) -> Behaviour:
+def status_error(
+    status: int, message: str | None = None, kind: str = "server_error", retry_after: str | None = None
+) -> Behaviour:
     headers = (("Retry-After", retry_after),) if retry_after is not None else ()
     message = message or f"scripted fault {status}"
     return Behaviour(str(status), status=status, body=error_json(message, kind), headers=headers)
@@ -115,8 +116,11 @@ def named(name: str) -> Behaviour:
     if name == "reset":
         return Behaviour("reset", reset=True)
     if name == "html":
-        return Behaviour("html", body=b"<html><body><h1>Welcome to the hotel wifi</h1></body></html>",
-                         content_type="text/html; charset=utf-8")
+        return Behaviour(
+            "html",
+            body=b"<html><body><h1>Welcome to the hotel wifi</h1></body></html>",
+            content_type="text/html; charset=utf-8",
+        )
     if name == "json200":
         return Behaviour("json200", body=error_json("model is loading (scripted)", "server_error"))
     if name == "error400":
@@ -147,15 +151,17 @@ class RecordedRequest:
     """time.monotonic() when the answer started (None for a reset)."""
 
 
-def sine_audio(response_format: str, sample_rate_hz: int, sine_hz: float, duration_s: float
-               ) -> tuple[bytes, str]:
+def sine_audio(
+    response_format: str, sample_rate_hz: int, sine_hz: float, duration_s: float
+) -> tuple[bytes, str]:
     """A real sine, encoded as the client asked: returns (bytes, content type)."""
     t = np.arange(int(sample_rate_hz * duration_s)) / sample_rate_hz
     samples = (0.5 * np.sin(2 * np.pi * sine_hz * t)).astype(np.float32)
     if response_format == "pcm":
         return (samples * 32767).astype("<i2").tobytes(), "audio/pcm"
     fmt, subtype, mime = {"flac": ("FLAC", "PCM_16", "audio/flac")}.get(
-        response_format, ("WAV", "PCM_16", "audio/wav"))
+        response_format, ("WAV", "PCM_16", "audio/wav")
+    )
     buffer = io.BytesIO()
     sf.write(buffer, samples, sample_rate_hz, format=fmt, subtype=subtype)
     return buffer.getvalue(), mime
@@ -170,8 +176,12 @@ class FaultServer:
         api_key: when set, a request without ``Authorization: Bearer <api_key>`` gets a 401.
     """
 
-    def __init__(self, script: list[str | Behaviour] | None = None, default: str | Behaviour = "ok",
-                 api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        script: list[str | Behaviour] | None = None,
+        default: str | Behaviour = "ok",
+        api_key: str | None = None,
+    ) -> None:
         self._script = [named(b) if isinstance(b, str) else b for b in (script or [])]
         self._default = named(default) if isinstance(default, str) else default
         self.api_key = api_key
@@ -189,8 +199,9 @@ class FaultServer:
         handler = type("Handler", (_Handler,), {"fault_server": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fault-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fault-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -202,7 +213,7 @@ class FaultServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> FaultServer:
+    def __enter__(self) -> FaultServer:  # noqa: PYI034 — typing.Self needs 3.11
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -241,14 +252,15 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fault_server: FaultServer  # set on the subclass made per server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 — keep test output quiet
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
-        self._send(404, b'{"error": {"message": "not found", "type": "invalid_request_error"}}',
-                   "application/json")
+    def do_GET(self) -> None:
+        self._send(
+            404, b'{"error": {"message": "not found", "type": "invalid_request_error"}}', "application/json"
+        )
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         server = self.fault_server
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -260,8 +272,9 @@ class _Handler(BaseHTTPRequestHandler):
         behaviour = server._next(headers)
         if self.path != SPEECH_PATH:
             behaviour = status_error(404, f"no route {self.path}", "invalid_request_error")
-        record = RecordedRequest(self.command, self.path, headers, body, parsed, behaviour.name,
-                                 time.monotonic())
+        record = RecordedRequest(
+            self.command, self.path, headers, body, parsed, behaviour.name, time.monotonic()
+        )
         with server._lock:
             server.requests.append(record)
 
@@ -284,20 +297,39 @@ class _Handler(BaseHTTPRequestHandler):
             request = parsed if isinstance(parsed, dict) else {}
             response_format = str(request.get("response_format", "wav"))
             if response_format not in ("wav", "flac", "pcm"):
-                self._send(400, error_json(f"fault server cannot encode {response_format}",
-                                           "invalid_request_error"), "application/json")
+                self._send(
+                    400,
+                    error_json(f"fault server cannot encode {response_format}", "invalid_request_error"),
+                    "application/json",
+                )
                 return
-            payload, content_type = sine_audio(response_format, int(request.get("sample_rate", 24000)),
-                                               behaviour.sine_hz, behaviour.duration_s)
+            payload, content_type = sine_audio(
+                response_format,
+                int(request.get("sample_rate", 24000)),
+                behaviour.sine_hz,
+                behaviour.duration_s,
+            )
         try:
-            self._send(behaviour.status, payload, content_type, behaviour.headers, behaviour.truncate_to,
-                       behaviour.trickle_interval_s)
+            self._send(
+                behaviour.status,
+                payload,
+                content_type,
+                behaviour.headers,
+                behaviour.truncate_to,
+                behaviour.trickle_interval_s,
+            )
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (time-out): nothing to answer
 
-    def _send(self, status: int, payload: bytes, content_type: str,
-              headers: tuple[tuple[str, str], ...] = (), truncate_to: float | None = None,
-              trickle_interval_s: float = 0.0) -> None:
+    def _send(
+        self,
+        status: int,
+        payload: bytes,
+        content_type: str,
+        headers: tuple[tuple[str, str], ...] = (),
+        truncate_to: float | None = None,
+        trickle_interval_s: float = 0.0,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))

@@ -169,9 +169,11 @@ def test_transient_fault_then_success(fault: str) -> None:
 def test_trickling_server_hits_the_whole_reply_time_out() -> None:
     # Each piece comes 0.1 s after the last, so a per-read time-out of 0.3 s never fires; the
     # client bounds the whole attempt instead.
-    with FaultServer(["trickle"]) as server:
-        with pytest.raises(TeacherError, match=r"timed out after 0.3 s.*after 1 attempt") as caught:
-            RemoteTeacher(server.url, max_retries=0, timeout_s=0.3).synthesize("hi")
+    with (
+        FaultServer(["trickle"]) as server,
+        pytest.raises(TeacherError, match=r"timed out after 0.3 s.*after 1 attempt") as caught,
+    ):
+        RemoteTeacher(server.url, max_retries=0, timeout_s=0.3).synthesize("hi")
     assert caught.value.retryable
     assert len(server.requests) == 1
 
@@ -202,22 +204,26 @@ def test_connection_refused_is_retried_then_fails() -> None:
     assert caught.value.retryable and caught.value.status is None
 
 
-@pytest.mark.parametrize(("fault", "words"), [
-    ("html", "non-audio content type 'text/html': Welcome to the hotel wifi"),
-    ("json200", "non-audio content type 'application/json': model is loading (scripted)"),
-])
+@pytest.mark.parametrize(
+    ("fault", "words"),
+    [
+        ("html", "non-audio content type 'text/html': Welcome to the hotel wifi"),
+        ("json200", "non-audio content type 'application/json': model is loading (scripted)"),
+    ],
+)
 def test_non_audio_reply_is_an_error_and_not_retried(fault: str, words: str) -> None:
-    with FaultServer([fault, "ok"]) as server:
-        with pytest.raises(TeacherError, match="after 1 attempt") as caught:
-            RemoteTeacher(server.url, **FAST).synthesize("hi")
+    with (
+        FaultServer([fault, "ok"]) as server,
+        pytest.raises(TeacherError, match="after 1 attempt") as caught,
+    ):
+        RemoteTeacher(server.url, **FAST).synthesize("hi")
     assert words in str(caught.value)
     assert len(server.requests) == 1
 
 
 def test_error_json_carries_the_server_message_and_is_not_retried() -> None:
-    with FaultServer(["error400", "ok"]) as server:
-        with pytest.raises(TeacherError) as caught:
-            RemoteTeacher(server.url, **FAST).synthesize("hi")
+    with FaultServer(["error400", "ok"]) as server, pytest.raises(TeacherError) as caught:
+        RemoteTeacher(server.url, **FAST).synthesize("hi")
     error = caught.value
     assert "voice 'nobody' does not exist (scripted)" in str(error)
     assert "invalid_request_error" in str(error)
@@ -227,25 +233,31 @@ def test_error_json_carries_the_server_message_and_is_not_retried() -> None:
 
 @pytest.mark.parametrize("status", [403, 404, 422])
 def test_other_client_errors_fail_at_once(status: int) -> None:
-    with FaultServer([status_error(status, "nope", "invalid_request_error"), "ok"]) as server:
-        with pytest.raises(TeacherError, match=f"HTTP {status}: nope") as caught:
-            RemoteTeacher(server.url, **FAST).synthesize("hi")
+    with (
+        FaultServer([status_error(status, "nope", "invalid_request_error"), "ok"]) as server,
+        pytest.raises(TeacherError, match=f"HTTP {status}: nope") as caught,
+    ):
+        RemoteTeacher(server.url, **FAST).synthesize("hi")
     assert caught.value.status == status and not caught.value.retryable
     assert len(server.requests) == 1
 
 
 def test_401_without_key_says_how_to_set_it() -> None:
-    with FaultServer(["ok"], api_key="sk-real") as server:
-        with pytest.raises(TeacherError, match="no API key was given: set STEPFUN_API_KEY") as caught:
-            RemoteTeacher(server.url, **FAST).synthesize("hi")
+    with (
+        FaultServer(["ok"], api_key="sk-real") as server,
+        pytest.raises(TeacherError, match="no API key was given: set STEPFUN_API_KEY") as caught,
+    ):
+        RemoteTeacher(server.url, **FAST).synthesize("hi")
     assert caught.value.status == 401 and not caught.value.retryable
     assert len(server.requests) == 1
 
 
 def test_401_with_a_wrong_key_says_it_was_refused() -> None:
-    with FaultServer(["401"]) as server:
-        with pytest.raises(TeacherError, match="invalid api key.*refused the API key") as caught:
-            RemoteTeacher(server.url, api_key="sk-wrong", **FAST).synthesize("hi")
+    with (
+        FaultServer(["401"]) as server,
+        pytest.raises(TeacherError, match="invalid api key.*refused the API key") as caught,
+    ):
+        RemoteTeacher(server.url, api_key="sk-wrong", **FAST).synthesize("hi")
     assert caught.value.status == 401
     assert "sk-wrong" not in str(caught.value)
 
@@ -266,29 +278,34 @@ def test_long_input_raises_text_error_without_a_request() -> None:
     assert len(server.requests) == 1
 
 
-@pytest.mark.parametrize(("kwargs", "error"), [
-    ({"speed": 2.5}, TeacherError),
-    ({"speed": 0.4}, TeacherError),
-    ({"volume": 0.05}, TeacherError),
-    ({"speed": 2.0, "tags": ["快速2"]}, TeacherError),
-    ({"tags": ["British"]}, TagError),
-    ({"tags": ["happy", "sad"]}, TagError),
-    ({"tags": ["nonsense"]}, TagError),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"speed": 2.5}, TeacherError),
+        ({"speed": 0.4}, TeacherError),
+        ({"volume": 0.05}, TeacherError),
+        ({"speed": 2.0, "tags": ["快速2"]}, TeacherError),
+        ({"tags": ["British"]}, TagError),
+        ({"tags": ["happy", "sad"]}, TagError),
+        ({"tags": ["nonsense"]}, TagError),
+    ],
+)
 def test_bad_controls_and_tags_fail_without_a_request(kwargs: dict, error: type) -> None:
-    with FaultServer(["ok"]) as server:
-        with pytest.raises(error):
-            RemoteTeacher(server.url, **FAST).synthesize("hi", **kwargs)
+    with FaultServer(["ok"]) as server, pytest.raises(error):
+        RemoteTeacher(server.url, **FAST).synthesize("hi", **kwargs)
     assert server.requests == []
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"base_url": "ftp://example.com"},
-    {"base_url": "localhost:8000"},
-    {"base_url": "http://127.0.0.1", "sample_rate_hz": 44100},
-    {"base_url": "http://127.0.0.1", "response_format": "aiff"},
-    {"base_url": "http://127.0.0.1", "max_concurrency": 0},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"base_url": "ftp://example.com"},
+        {"base_url": "localhost:8000"},
+        {"base_url": "http://127.0.0.1", "sample_rate_hz": 44100},
+        {"base_url": "http://127.0.0.1", "response_format": "aiff"},
+        {"base_url": "http://127.0.0.1", "max_concurrency": 0},
+    ],
+)
 def test_bad_configuration_is_a_typed_error(kwargs: dict) -> None:
     with pytest.raises(TeacherError):
         RemoteTeacher(**kwargs)
