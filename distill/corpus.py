@@ -44,10 +44,11 @@ class CorpusLine:
     """``file:id`` (TSV) or ``file:line`` (plain text), for tracing a record back to its origin."""
 
 
-def _normalizer() -> Callable[[str], str]:
-    from steptts.textnorm import normalize_text
+def _frontend() -> tuple[Callable[[str], str], Callable[[str], str]]:
+    """The runtime's normalizer and its spoken form (the dedupe key: case and punctuation ignored)."""
+    from steptts.textnorm import normalize_text, spoken_form
 
-    return normalize_text
+    return normalize_text, spoken_form
 
 
 def _raw_lines(path: Path) -> Iterable[tuple[str, str]]:
@@ -81,16 +82,17 @@ def read_corpus(paths: Iterable[str | Path], config: CorpusConfig | None = None)
             )
         if not path.is_file():
             raise CorpusError(f"text file not found: {path}")
-    normalize = _normalizer()
+    normalize, spoken = _frontend()
     seen: set[str] = set()
     lines: list[CorpusLine] = []
     for path in paths:
         try:
             for line_id, raw in _raw_lines(path):
                 text = " ".join(normalize(raw).split())
-                if not config.min_chars <= len(text) <= config.max_chars or text.casefold() in seen:
+                key = spoken(text)
+                if not config.min_chars <= len(text) <= config.max_chars or not key or key in seen:
                     continue
-                seen.add(text.casefold())
+                seen.add(key)
                 lines.append(CorpusLine(text, f"{path.name}:{line_id}"))
         except UnicodeDecodeError as error:
             raise CorpusError(f"{path} is not UTF-8 text: {error}") from None

@@ -54,6 +54,8 @@ class Teacher(Protocol):
 
     name: str
     """Short name recorded in each dataset record, e.g. ``piper:en_US-joe-medium``."""
+    white_box: bool
+    """True when the teacher gives per-token durations (audio edits of singing and rap need them)."""
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes the teacher's output (hashed into each record's id)."""
@@ -146,6 +148,7 @@ class PiperTeacher:
         self._speakers: dict[str, int] = dict(config.get("speaker_id_map") or {})
         self._voice_name = str(config.get("dataset") or self.model_path.stem)
         self.name = f"piper:{self.model_path.name.removesuffix('.onnx')}"
+        self.white_box = True
         self._session = None
         self._lock = threading.Lock()
 
@@ -352,6 +355,7 @@ class EspeakTeacher:
 
     def __post_init__(self) -> None:
         self.name = f"espeak:{self.language}"
+        self.white_box = False
 
     def settings(self) -> dict[str, Any]:
         return {"language": self.language, "rate_wpm": _ESPEAK_DEFAULT_RATE_WPM}
@@ -436,6 +440,7 @@ class RemoteTeacherAdapter:
 
     def __post_init__(self) -> None:
         self.name = f"remote:{self.model}"
+        self.white_box = False
         self._client = None
         self._lock = threading.Lock()
 

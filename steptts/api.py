@@ -38,6 +38,12 @@ class Request:
     bpm: float | None
 
     @property
+    def english(self) -> bool:
+        """The text frontend is English-only: other languages go to espeak-ng as written."""
+        voices = [t.spec.espeak_voice for t in self.tags if t.spec.espeak_voice]
+        return not voices or voices[0].startswith("en")
+
+    @property
     def music_tag(self) -> str | None:
         return next((t.key for t in self.tags if t.kind == "music"), None)
 
@@ -204,7 +210,7 @@ class TTS:
         note_offset = 0
         for index, sentence in enumerate(sentences):
             started = time.perf_counter()
-            spoken = normalize_text(sentence)
+            spoken = normalize_text(sentence) if request.english else sentence.strip()
             if not spoken.strip():
                 continue
             if self.remote is not None:

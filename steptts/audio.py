@@ -103,8 +103,11 @@ class AudioFileWriter:
 
         self.path = Path(path)
         audio_format = check_output_path(self.path)
-        handle, temp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part",
-                                             dir=self.path.parent if str(self.path.parent) else ".")
+        try:
+            handle, temp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part",
+                                                 dir=self.path.parent if str(self.path.parent) else ".")
+        except OSError as error:
+            raise StepTTSError(f"cannot write '{path}': {error.strerror or error}") from None
         os.close(handle)
         self._temp = Path(temp_name)
         self._file = soundfile.SoundFile(self._temp, "w", samplerate=sample_rate_hz, channels=1,

@@ -36,6 +36,8 @@ _SYLLABIC_MARKS = frozenset("\u0329\u030d")  # combining vertical line: n̩, l̩
 _STRESS_MARKS = frozenset("ˈˌ")
 _VOICED_CONSONANTS = frozenset("bdgɡvðzʒmnŋlɹrjwɾɫʁɲʎɦʋβɣʝɻɭɳɱʐʑɖɗɓɠʀɺɰɥɮʕɽʙ")
 _PAUSES = frozenset(" ,.;:!?…—–-\"'()«»¡¿")
+RAP_SUBDIVISION = 2
+"""Beat-grid points per beat for rap (2: eighth notes), shared by the runtime and the data engine."""
 
 
 @dataclass(frozen=True)
@@ -200,8 +202,10 @@ def default_melody(
                 roll = rng.random()
                 if roll < 0.7:
                     step = int(rng.choice([-1, 1]))
-                elif roll < 0.9:
-                    step = int(rng.choice([-3, -2, 2, 3]))
+                elif roll < 0.88:
+                    step = int(rng.choice([-2, 2]))
+                elif roll < 0.94:
+                    step = int(rng.choice([-3, 3]))
                 else:
                     step = 0
                 index += step
@@ -307,8 +311,10 @@ def singing_overrides(
 
     Returns:
         ``duration_override`` float32 [T], frames for every token (>= 0), and ``pitch_override``
-        float32 [T], the note's MIDI number on each nucleus and on the voiced consonants of its
-        syllable, 0 ("predict") elsewhere.
+        float32 [T], the note's MIDI number on each nucleus and on the voiced consonants (and stress
+        marks) of its syllable, 0 ("predict") elsewhere. For pitch, the onset consonants right
+        before a nucleus (after the last pause, or the last consonant inside a word) belong to the
+        syllable they open, so the note changes as the next syllable starts.
 
     A syllable is a nucleus plus the tokens after it up to the next nucleus (the last one stops
     before ``$``). Its consonants keep their predicted frames and the nucleus absorbs the rest of
@@ -351,11 +357,33 @@ def singing_overrides(
         nucleus_target = max(1, syllable_end - cursor - coda_frames)
         out[n_start:n_end] = _fit_nucleus(durations[n_start:n_end], nucleus_target)
         cursor += int(out[n_start:s_end].sum())
-        pitch[n_start:n_end] = midi
-        for i in coda:
-            if tokens[i] in _VOICED_CONSONANTS or tokens[i] in _STRESS_MARKS or _is_continuation(tokens[i]):
+        # The note sounds on the nucleus, on the voiced coda before it and on the voiced onset
+        # consonants that lead into it (the onset keeps its time before the beat, as a singer's does).
+        onset_lo = _onset_start(tokens, spans[k - 1][1] if k else 0, n_start)
+        next_onset = _onset_start(tokens, n_end, s_end) if k + 1 < len(spans) else s_end
+        for i in [*range(onset_lo, n_start), *range(n_start, n_end), *range(n_end, next_onset)]:
+            if n_start <= i < n_end or _is_pitched(tokens[i]):
                 pitch[i] = midi
     return out.astype(np.float32), pitch
+
+
+def _is_pitched(token: str) -> bool:
+    return token in _VOICED_CONSONANTS or token in _STRESS_MARKS or _is_continuation(token)
+
+
+def _onset_start(tokens: list[str], lo: int, hi: int) -> int:
+    """First token of the onset of the syllable whose nucleus starts at ``hi``; gap is ``[lo, hi)``.
+
+    After a pause (space, punctuation) everything up to the nucleus is onset; inside a word the
+    last consonant is (with the stress mark espeak-ng writes right before the vowel).
+    """
+    pauses = [i for i in range(lo, hi) if tokens[i] in _PAUSES or tokens[i] in ("^", "$")]
+    if pauses:
+        return pauses[-1] + 1
+    i = hi
+    while i > lo and tokens[i - 1] in _STRESS_MARKS:
+        i -= 1
+    return max(lo, i - 1)
 
 
 def _fit_nucleus(durations: np.ndarray, target: int) -> np.ndarray:
@@ -376,7 +404,7 @@ def rap_overrides(
     durations_frames: np.ndarray,
     bpm: float,
     frame_rate_hz: float,
-    subdivision: int = 2,
+    subdivision: int = RAP_SUBDIVISION,
 ) -> np.ndarray:
     """Durations that put every syllable's nucleus onset on a beat grid.
 

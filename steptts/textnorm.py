@@ -7,8 +7,8 @@ symbols as words. It keeps the case of the text and the punctuation that carries
 The passes run in a fixed order, and the order matters:
 
 1. abbreviations, while their periods are still there (``Mr.``, ``St.``, ``No. 5``);
-2. patterns that hold numbers, the most specific first: dates, phone numbers, times, house numbers,
-   ranges, money, decades, ordinals, fractions;
+2. patterns that hold numbers, the most specific first: dates, phone numbers, ranges, times, house
+   numbers, money, decades, ordinals, fractions;
 3. plain numbers with their unit or ``%``, then the symbols left over.
 
 Meant for one sentence at a time (split the raw text first with :func:`steptts.sentences.split_sentences`),
@@ -23,13 +23,16 @@ import unicodedata
 from collections.abc import Callable
 
 _ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen"
-).split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen",
+)
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 _SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
-_ORDINAL_IRREGULAR = {"one": "first", "two": "second", "three": "third", "five": "fifth",
-                      "eight": "eighth", "nine": "ninth", "twelve": "twelfth"}
+_ORDINAL_IRREGULAR = {
+    "one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth", "nine": "ninth",
+    "twelve": "twelfth",
+}
 
 
 def number_words(n: int) -> str:
@@ -81,14 +84,12 @@ def year_words(n: int) -> str:
 
 def digit_words(digits: str) -> str:
     """Digit by digit: "0123" → "zero one two three"."""
-    return " ".join(_ONES[int(d)] for d in digits if d.isdigit())
+    return " ".join(_ONES[int(d)] for d in digits if d.isdecimal())
 
 
 def _plural_last(words: str) -> str:
-    """ "nineteen ninety" → "nineteen nineties" (decades)."""
-    if words.endswith("y"):
-        return words[:-1] + "ies"
-    return words + ("es" if words.endswith("x") else "s")
+    """Plural of the last word, for decades: "nineteen ninety" → "nineteen nineties"."""
+    return words[:-1] + "ies" if words.endswith("y") else words + "s"
 
 
 def _decimal_words(whole: str, frac: str) -> str:
@@ -103,11 +104,18 @@ def _match_case(source: str, words: str) -> str:
 # A period that an abbreviation shares with the end of its sentence is kept for prosody.
 _SENTENCE_END_AHEAD = re.compile(r"[\"')\]]*\s*$|\s+[\"'(\[]*[A-Z]")
 _PREV_WORD = re.compile(r"(\S+)\s+$")
-_NEXT_WORD = re.compile(r"\s+[\"'(]*(\S)")
-# Capitalized words that start sentences or phrases rather than name a street ("The St. Louis Zoo").
-_FUNCTION_WORDS = frozenset(
-    "the a an in at on of to from and or but for by near with visit visited via".split()
-)
+_NEXT_WORD = re.compile(r"\s+[\"'(]*(\w*)")
+# Capitalized words that start phrases rather than name a street ("The St. Louis Zoo").
+_FUNCTION_WORDS = frozenset((
+    "the", "a", "an", "in", "at", "on", "of", "to", "from", "and", "or", "but", "for", "by",
+    "near", "with", "visit", "visited", "via",
+))
+# Capitalized words after "Baker St." that start a new sentence rather than name a saint.
+_SENTENCE_STARTERS = frozenset((
+    "the", "a", "an", "it", "he", "she", "we", "they", "i", "you", "this", "that", "there", "then",
+    "now", "today", "but", "and", "so", "our", "my", "his", "her", "their", "its", "in", "on",
+    "at", "after",
+))
 
 
 def _period(m: re.Match[str]) -> str:
@@ -117,7 +125,7 @@ def _period(m: re.Match[str]) -> str:
 
 
 def _neighbours(m: re.Match[str]) -> tuple[str, str]:
-    """The word before the match and the first character of the word after it ("" when none)."""
+    """The word before the match and the word after it ("" when none)."""
     before = _PREV_WORD.search(m.string, max(0, m.start() - 40), m.start())
     after = _NEXT_WORD.match(m.string, m.end())
     return (before.group(1) if before else ""), (after.group(1) if after else "")
@@ -131,58 +139,69 @@ def _names_a_place(word: str) -> bool:
 
 def _street_or_saint(m: re.Match[str]) -> str:
     before, after = _neighbours(m)
-    if _names_a_place(before) or not after.isupper():
-        return "Street" + _period(m)
-    return "Saint"
+    name_follows = after[:1].isupper() and after.lower() not in _SENTENCE_STARTERS
+    if name_follows or (after[:1].isupper() and not _names_a_place(before)):
+        return "Saint"  # "St. Paul", "Bury St. Edmunds", "The St. Louis Zoo"
+    return "Street" + _period(m)
 
 
 def _doctor_or_drive(m: re.Match[str]) -> str:
     before, after = _neighbours(m)
-    if not after.isupper() and _names_a_place(before):
+    if not after[:1].isupper() and _names_a_place(before):
         return "Drive" + _period(m)
     return "Doctor" + ("" if after else _period(m))
 
 
-_TITLES = {"Mr": "mister", "Mrs": "missus", "Ms": "miz", "Mt": "mount", "Prof": "professor",
-           "Gen": "general", "Capt": "captain", "Lt": "lieutenant", "Col": "colonel", "Sgt": "sergeant",
-           "Rev": "reverend", "Gov": "governor", "Sen": "senator", "Rep": "representative"}
+# Titles precede a name, so their period never ends a sentence ("Dr." and "St." are decided apart).
+_TITLES = {
+    "Mr": "mister", "Mrs": "missus", "Ms": "miz", "Messrs": "messieurs", "Mt": "mount", "Drs": "doctors",
+    "Prof": "professor", "Gen": "general", "Capt": "captain", "Lt": "lieutenant", "Col": "colonel",
+    "Maj": "major", "Sgt": "sergeant", "Rev": "reverend", "Gov": "governor", "Sen": "senator",
+    "Rep": "representative",
+}
 _TITLE_RE = re.compile(
-    r"\b(?:(%s)\.|(Mr|Mrs|Ms|Mt))(?=\s+[A-Z])" % "|".join(_TITLES)
+    rf"\b(?:({'|'.join(_TITLES)})\.(?=\s+[A-Z])|(Mr|Mrs|Ms|Messrs)\.|(Mr|Mrs|Ms|Mt)(?=\s+[A-Z]))"
 )
-# (pattern, expansion): expansions that can end a sentence keep the period they share with it.
-_ABBREVIATIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, flags), words)
-    for pattern, flags, words in (
-        (r"\betc\b\.?", re.I, "et cetera"),
-        (r"\bvs\b\.?", re.I, "versus"),
-        (r"\be\.g\.(?!\w)|\beg\.(?=,)", re.I, "for example"),
-        (r"\bi\.e\.(?!\w)|\bie\.(?=,)", re.I, "that is"),
-        (r"\b(?<=\w[,\s])Jr\b\.?", 0, "junior"),
-        (r"\b(?<=\w[,\s])Sr\b\.?", 0, "senior"),
-        (r"\b[Nn]o\.(?=\s?\d)|#(?=\d)", 0, "number "),
-        (r"\bInc\.", 0, "incorporated"),
-        (r"\bLtd\.", 0, "limited"),
-        (r"\bCorp\.", 0, "corporation"),
-        (r"\bapprox\.", re.I, "approximately"),
-        (r"\bdept\.", re.I, "department"),
-        (r"\bAve\.", 0, "avenue"),
-        (r"\bRd\.", 0, "road"),
-        (r"\bBlvd\.", 0, "boulevard"),
-        (r"\bLn\.", 0, "lane"),
+# (pattern, flags, expansion, whether its period may also end the sentence)
+_ABBREVIATIONS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
+    (re.compile(pattern, flags), words, can_end)
+    for pattern, flags, words, can_end in (
+        (r"\betc\b\.?", re.IGNORECASE, "et cetera", True),
+        (r"\b[Vv]s\b\.?", 0, "versus", False),
+        (r"\be\.g\.(?!\w)", re.IGNORECASE, "for example", False),
+        (r"\bi\.e\.(?!\w)", re.IGNORECASE, "that is", False),
+        (r"(?<=[\w,]\s)Jr\b\.?", 0, "junior", True),
+        (r"(?<=[\w,]\s)Sr\b\.?", 0, "senior", True),
+        (r"\b[Nn]o\.(?=\s?\d)|#(?=\d)", 0, "number ", False),
+        (r"\bInc\.", 0, "incorporated", True),
+        (r"\bLtd\.", 0, "limited", True),
+        (r"\bCorp\.", 0, "corporation", True),
+        (r"(?<=\w )Co\.", 0, "Company", True),
+        (r"\bapprox\.", re.IGNORECASE, "approximately", False),
+        (r"\bdept\.", re.IGNORECASE, "department", True),
+        (r"\bAve\.", 0, "Avenue", True),
+        (r"\bRd\.", 0, "Road", True),
+        (r"\bBlvd\.", 0, "Boulevard", True),
+        (r"\bLn\.", 0, "Lane", True),
     )
 )
 
 
 def _expand_abbreviations(text: str) -> str:
-    text = _TITLE_RE.sub(lambda m: _match_case(m.group(0), _TITLES[m.group(1) or m.group(2)]), text)
+    text = _TITLE_RE.sub(lambda m: _match_case(m.group(0), _TITLES[m.group(m.lastindex)]), text)
     text = re.sub(r"\bSt\b\.?", _street_or_saint, text)
     text = re.sub(r"\bDr\b\.?", _doctor_or_drive, text)
-    for pattern, words in _ABBREVIATIONS:
-        text = pattern.sub(lambda m, w=words: _match_case(m.group(0), w) + _period(m), text)
+    for pattern, words, can_end in _ABBREVIATIONS:
+        text = pattern.sub(
+            lambda m, w=words, e=can_end: _match_case(m.group(0), w) + (_period(m) if e else ""), text
+        )
     return text
 
 
-_MONTHS = ("January February March April May June July August September October November December").split()
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+)
 _MONTH_ABBR = {m[:3]: m for m in _MONTHS} | {"Sept": "September"}
 _MONTH_RE = "|".join(_MONTHS) + "|" + "|".join(rf"{a}\.?" for a in _MONTH_ABBR)
 
@@ -194,7 +213,8 @@ def _iso_date(m: re.Match[str]) -> str:
 
 def _month_day(m: re.Match[str]) -> str:
     month = m.group(1).rstrip(".")
-    return f"{_MONTH_ABBR.get(month, month)} {ordinal_words(int(m.group(2)))}"
+    words = f"{_MONTH_ABBR.get(month, month)} {ordinal_words(int(m.group(2)))}"
+    return words + (f", {year_words(int(m.group(3)))}" if m.group(3) else "")
 
 
 def _phone(m: re.Match[str]) -> str:
@@ -238,7 +258,10 @@ _TIME = re.compile(
 )
 _STREET_WORDS = ("Street|Avenue|Road|Lane|Drive|Boulevard|Way|Place|Court|Square|Terrace|Parkway|"
                  "Highway|Crescent|Close|St|Ave|Rd|Ln|Blvd")
-_HOUSE_NUMBER = re.compile(rf"(?<![\w.,$£€-])(\d{{3,4}})(?=(?:\s+[A-Z][a-z]+){{1,3}}\s+(?:{_STREET_WORDS})\b)")
+# "221 Baker St.", "221B Baker Street": a number before a capitalized street name is read in pairs.
+_HOUSE_NUMBER = re.compile(
+    rf"(?<![\w.,$£€-])(\d{{3,4}})([A-Za-z]?)(?=(?:\s+[A-Z][a-z]+){{1,3}}\s+(?:{_STREET_WORDS})\b)"
+)
 _CURRENCIES = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
                "€": ("euro", "euros", "cent", "cents"), "¥": ("yen", "yen", "", "")}
 _SCALE_ABBR = {"k": "thousand", "K": "thousand", "m": "million", "M": "million", "b": "billion",
@@ -276,10 +299,10 @@ _FRACTIONS = {2: ("half", "halves"), 4: ("quarter", "quarters")}
 
 def _fraction(m: re.Match[str]) -> str:
     numerator, denominator = int(m.group(1)), int(m.group(2))
-    if not (0 < numerator < denominator <= 10):
+    if not (0 < numerator < denominator <= 10):  # "12/25" may be a date: left to the number pass
         return m.group(0)
-    one, many = _FRACTIONS.get(denominator) or (ordinal_words(denominator),) * 2
-    return f"{number_words(numerator)} {one if numerator == 1 else many + ('' if denominator in _FRACTIONS else 's')}"
+    one, many = _FRACTIONS.get(denominator, (ordinal_words(denominator), ordinal_words(denominator) + "s"))
+    return f"{number_words(numerator)} {one if numerator == 1 else many}"
 
 
 # unit → (singular, plural), matched case-sensitively right after a number.
@@ -306,11 +329,15 @@ _NUMBER = re.compile(
     rf"(?:\s?(?P<unit>{_UNIT_ALTERNATION})(?![\w/]))?"
 )
 # A bare 1100-2099 is a year after these words, or when no lowercase word follows it.
-_YEAR_CUES = frozenset(
-    "in since by from until till of year circa before after around during early late mid the "
-    "between to and through spring summer autumn fall winter".split()
-) | {m.lower() for m in _MONTHS}
-_YEAR_FOLLOWERS = frozenset("was is saw marked brought began ended and to or through when until onwards".split())
+_YEAR_CUES = frozenset((
+    "in", "since", "by", "from", "until", "till", "of", "year", "circa", "before", "after",
+    "around", "during", "early", "late", "mid", "the", "between", "to", "and", "through", "spring",
+    "summer", "autumn", "fall", "winter",
+)) | {m.lower() for m in _MONTHS}
+_YEAR_FOLLOWERS = frozenset((
+    "was", "is", "saw", "marked", "brought", "began", "ended", "and", "to", "or", "through",
+    "when", "until", "onwards",
+))
 
 
 def _looks_like_year(m: re.Match[str]) -> bool:
@@ -329,10 +356,8 @@ def _number(m: re.Match[str]) -> str:
         words = _decimal_words(whole, frac)
     elif "," in whole:
         words = number_words(int(digits))
-    elif len(digits) > 1 and digits[0] == "0":
-        words = digit_words(digits)
-    elif len(digits) >= 7 and not digits.endswith("000"):  # account, phone, serial numbers
-        words = digit_words(digits)
+    elif digits.startswith("0") and len(digits) > 1 or len(digits) >= 7 and not digits.endswith("000"):
+        words = digit_words(digits)  # codes, accounts, phone and serial numbers
     elif unit is None and len(digits) == 4 and 1100 <= int(digits) <= 2099 and _looks_like_year(m):
         words = year_words(int(digits))
     else:
@@ -355,15 +380,16 @@ _SYMBOLS = {"&": " and ", "+": " plus ", "@": " at ", "=": " equals ", "×": " t
 # (pattern, replacement) in the order they run, after the abbreviations.
 _PASSES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
     (re.compile(r"(?<![\w-])(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])(?![\w-])"), _iso_date),
-    (re.compile(rf"\b({_MONTH_RE}) (\d{{1,2}})(?:st|nd|rd|th)?(?![\d:\w])"), _month_day),
+    (re.compile(rf"\b({_MONTH_RE}) (\d{{1,2}})(?:st|nd|rd|th)?(?:,? (\d{{4}}))?(?![\d:\w])"), _month_day),
     (re.compile(r"(?<![\w+.-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}-\d{4}(?![\w-])"), _phone),
     (re.compile(r"(?<![\w.])\d{3}([ .])\d{3}\1\d{4}(?![\w.])"), _phone),
     (re.compile(r"(?<![\w.-])\d+(?:-\d+){2,}(?![\w-])"), _phone),
     (re.compile(r"(?<![\w.,-])(\d{3})-(\d{4})(?![\w-]|\.\d)"), _phone_or_range),
+    # Ranges once phone numbers and dates are gone: "10-20", "1939–45", "$10-$20", "9:00-17:00".
+    (re.compile(r"(?<=\d)(?:-|\s?–\s?)(?=[$£€]?\.?\d)"), " to "),
     (_TIME, _time),
     (_HOUR_AMPM, lambda m: number_words(int(m["h"])) + _meridiem(m)),
-    (_HOUSE_NUMBER, lambda m: year_words(int(m.group(1)))),
-    (re.compile(r"(?<=\d)(?:-|\s?[–—]\s?)(?=[$£€]?\.?\d)"), " to "),
+    (_HOUSE_NUMBER, lambda m: year_words(int(m.group(1))) + (" " + m.group(2).upper() if m.group(2) else "")),
     (_MONEY, _money),
     (re.compile(r"(?<![\w.'])'?((?:\d\d)?\d0)'?s\b"), _decade),
     (re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(?:st|nd|rd|th)\b"),

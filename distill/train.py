@@ -1,0 +1,447 @@
+"""The student trainer: one loop, on one CPU process or under ``torchrun`` (DDP or FSDP2).
+
+    python -m distill.train --data DATA --preset nano --out RUN
+    torchrun --nproc_per_node 2 -m distill.train --data DATA --preset nano --out RUN
+    torchrun --nproc_per_node 8 -m distill.train --data DATA --preset 3b --out RUN   # FSDP2
+
+Every rank sees its shard of the same global batches (see :mod:`distill.data`), so the loss curve
+does not depend on the world size. ``RUN/checkpoint.pt`` holds everything needed to resume
+exactly where the run stopped (model, optimizer, schedule, step, RNG states, data position) and
+everything export needs (config, vocabularies, provenance).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_model_state_dict,
+    set_optimizer_state_dict,
+)
+
+from distill import data
+from distill.model import PRESETS, Student, StudentConfig, make_config
+from steptts.errors import StepTTSError
+
+FSDP_PRESETS = ("base", "3b")  # too big to replicate on every GPU: sharded by default
+
+
+@dataclass
+class TrainConfig:
+    """What one training run does; saved in the checkpoint as ``train_config``."""
+
+    data_dirs: list[str]  # dataset folders (manifest.jsonl + FLAC)
+    out_dir: str  # run folder: checkpoint.pt, metrics.csv, val/
+    preset: str = "nano"  # student size, a key of distill.model.PRESETS (ignored on resume)
+    steps: int = 20_000  # optimizer steps in all
+    batch_seconds: float = 40.0  # padded audio seconds per global batch, all ranks together
+    lr: float = 1e-3  # peak learning rate
+    warmup_steps: int = 500  # linear warm-up, capped at a tenth of the run
+    min_lr_ratio: float = 0.05  # the cosine decays to lr * min_lr_ratio
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0  # max global grad norm
+    seed: int = 0  # model init and data order
+    threads: int | None = None  # torch threads per process; default: this process's share of the cores
+    workers: int | None = None  # processes computing features; default: all cores
+    checkpoint_every: int = 500
+    val_every: int = 500
+    val_items: int = 8  # held-out utterances (by id hash)
+    val_wavs: int = 3  # of those, how many are rendered to RUN/val/step_XXXXXX/
+    log_every: int = 10  # plain progress lines when stdout is not a terminal
+    fsdp: bool = False  # shard with FSDP2 even for a small preset
+    resume: bool = False  # continue from RUN/checkpoint.pt
+    command: list[str] = field(default_factory=lambda: list(sys.argv))
+
+
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Multiplier of the peak lr at ``step``: linear warm-up, then cosine down to ``min_lr_ratio``."""
+    warmup = max(1, min(config.warmup_steps, config.steps // 10))
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, config.steps - warmup))
+    return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class _TrainingLosses(torch.nn.Module):
+    """forward() is ``student.training_losses``, so that DDP's hooks see the training step."""
+
+    def __init__(self, student: Student) -> None:
+        super().__init__()
+        self.student = student
+
+    def forward(self, batch, step: int) -> dict[str, torch.Tensor]:
+        return self.student.training_losses(batch, step)
+
+
+class _StopFlag:
+    """Set by SIGTERM/SIGINT; the loop saves a checkpoint and exits at the end of the step."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.signum = signum
+
+
+class MetricsLog:
+    """``metrics.csv``, one row per train step and per validation; its columns grow with new keys.
+
+    On resume, rows after the checkpoint's step are dropped: those steps run again.
+    """
+
+    def __init__(self, path: Path, resume_step: int | None) -> None:
+        self.path = path
+        self.rows: list[dict] = []
+        if resume_step is not None and path.exists():
+            with open(path, newline="") as file:
+                self.rows = [row for row in csv.DictReader(file) if int(row["step"]) <= resume_step]
+        self.columns = list(dict.fromkeys(key for row in self.rows for key in row)) or ["step", "split"]
+        self._rewrite()
+        self.tensorboard = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(str(path.parent / "tensorboard"), purge_step=resume_step)
+        except ImportError:  # tensorboard is optional
+            pass
+
+    def _rewrite(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as file:
+            writer = csv.DictWriter(file, self.columns)
+            writer.writeheader()
+            writer.writerows(self.rows)
+        os.replace(tmp, self.path)
+
+    def write(self, row: dict) -> None:
+        self.rows.append(row)
+        if any(key not in self.columns for key in row):
+            self.columns += [key for key in row if key not in self.columns]
+            self._rewrite()
+        else:
+            with open(self.path, "a", newline="") as file:
+                csv.DictWriter(file, self.columns).writerow(row)
+        if self.tensorboard is not None:
+            for key, value in row.items():
+                if isinstance(value, float):
+                    self.tensorboard.add_scalar(f"{row['split']}/{key}", value, row["step"])
+
+
+def _setup_distributed() -> tuple[int, int, int, torch.device]:
+    """(rank, world_size, local_world_size, device); a process group only under torchrun."""
+    if "RANK" not in os.environ:
+        return 0, 1, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    local_rank = int(os.environ["LOCAL_RANK"])
+    device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    # A long timeout: the other ranks wait at a barrier while local rank 0 computes the feature cache.
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(hours=3),
+                            device_id=device if device.type == "cuda" else None)
+    return dist.get_rank(), dist.get_world_size(), int(os.environ["LOCAL_WORLD_SIZE"]), device
+
+
+def _barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _rng_state() -> dict:
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def _save_checkpoint(path: Path, state: dict, rank: int) -> None:
+    """Atomic write (temporary file, then rename), by rank 0."""
+    if rank == 0:
+        tmp = path.with_name(f".{path.name}.tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+
+def train(config: TrainConfig) -> Path:
+    """Train a student as ``config`` says; returns the path of the final checkpoint."""
+    rank, world_size, local_world_size, device = _setup_distributed()
+    try:
+        return _train(config, rank, world_size, local_world_size, device)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(config: TrainConfig, rank: int, world_size: int, local_world_size: int, device: torch.device) -> Path:
+    torch.set_num_threads(config.threads or max(1, _cores() // local_world_size))
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    is_main = rank == 0
+    out_dir = Path(config.out_dir)
+    checkpoint_path = out_dir / "checkpoint.pt"
+    if checkpoint_path.exists() and not config.resume:
+        raise StepTTSError(f"{out_dir} already holds a run: pass --resume to continue it, or choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stop = _StopFlag()
+
+    # --- data and vocabularies (from the checkpoint on resume, so ids keep their meaning)
+    checkpoint = None
+    if config.resume:
+        if not checkpoint_path.exists():
+            raise StepTTSError(f"--resume: {checkpoint_path} does not exist")
+        # mmap: ranks share one copy in the page cache instead of each loading a 3b checkpoint.
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", mmap=True, weights_only=False)
+    records = data.read_records(config.data_dirs)
+    vocab = data.Vocabularies.from_json(checkpoint["vocab"]) if checkpoint else data.build_vocabularies(records)
+    # Local rank 0 fills the feature cache with every core while its neighbours wait, then they read it.
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if local_rank == 0:
+        utterances = data.load_utterances(records, vocab, config.workers or _cores(), progress=is_main)
+    _barrier()
+    if local_rank != 0:
+        utterances = data.load_utterances(records, vocab, max(1, _cores() // local_world_size), progress=False)
+    train_set, val_set = data.split_validation(utterances, min(config.val_items, len(utterances) // 10))
+    train_seconds = [u.duration_s for u in train_set]
+
+    # --- model, sharding, optimizer
+    if checkpoint:
+        model_config = StudentConfig(**checkpoint["config"])
+    elif config.preset in PRESETS:
+        model_config = make_config(config.preset, len(vocab.phoneme_vocab.symbol_to_id), len(vocab.tag_vocab),
+                                   len(vocab.speakers))
+    else:
+        raise StepTTSError(f"unknown preset {config.preset!r}; choose one of {', '.join(PRESETS)}")
+    torch.manual_seed(config.seed)  # the same initial weights on every rank
+    student = Student(model_config).to(device)
+    use_fsdp = world_size > 1 and (config.fsdp or config.preset in FSDP_PRESETS)
+    losses_module: torch.nn.Module = _TrainingLosses(student)
+    if use_fsdp:
+        from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
+
+        for unit in student.shard_units():
+            fully_shard(unit)
+        fully_shard(student)
+        register_fsdp_forward_method(student, "training_losses")
+    elif world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # Some losses join later in training (step-dependent), so not every parameter gets a
+        # gradient at every step.
+        losses_module = DistributedDataParallel(losses_module, find_unused_parameters=True)
+    optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, betas=(0.8, 0.99),
+                                  weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
+    step, epoch, batch_in_epoch = 0, 0, 0
+    if checkpoint:
+        full = StateDictOptions(full_state_dict=True)
+        set_model_state_dict(student, checkpoint["model"], options=full)
+        set_optimizer_state_dict(student, optimizer, checkpoint["optimizer"], options=full)
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        step = checkpoint["step"]
+        epoch, batch_in_epoch = checkpoint["data"]["epoch"], checkpoint["data"]["batch"]
+        rng_states = checkpoint["rng"]
+        _set_rng_state(rng_states[rank] if len(rng_states) == world_size else rng_states[0])
+        del checkpoint
+    else:
+        torch.manual_seed(config.seed + 1000 * rank)  # ranks draw different noise from here on
+    n_params = sum(p.numel() for p in student.parameters())  # a sharded DTensor counts its full size
+    if is_main:
+        mode = "FSDP2" if use_fsdp else "DDP" if world_size > 1 else "single process"
+        print(f"student: ~{n_params / 1e6:.1f}M parameters, {mode} on {world_size} x {device.type}; "
+              f"{len(train_set)} train / {len(val_set)} val utterances, {sum(train_seconds) / 3600:.2f} h")
+
+    def checkpoint_state() -> dict:
+        # Collective under FSDP: every rank calls it, rank 0 receives the full tensors.
+        gather = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        model_state = get_model_state_dict(student, options=gather)
+        optimizer_state = get_optimizer_state_dict(student, optimizer, options=gather)
+        rng = [None] * world_size
+        if world_size > 1:
+            dist.all_gather_object(rng, _rng_state())
+        else:
+            rng = [_rng_state()]
+        return {
+            "model": model_state,
+            "optimizer": optimizer_state,
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "data": {"epoch": epoch, "batch": batch_in_epoch},
+            "rng": rng,
+            "config": asdict(model_config),
+            "train_config": asdict(config),
+            "vocab": vocab.to_json(),
+            "provenance": {
+                "teacher": sorted({r.fields.get("teacher", "unknown") for r in records}),
+                "datasets": [str(Path(d).resolve()) for d in config.data_dirs],
+                "utterances": len(train_set),
+                "hours": round(sum(train_seconds) / 3600, 3),
+                "steps": step,
+                "command": " ".join(config.command),
+            },
+        }
+
+    metrics = MetricsLog(out_dir / "metrics.csv", step if config.resume else None) if is_main else None
+    plan = data.plan_epoch(train_seconds, config.batch_seconds, config.seed, epoch, min_items=world_size)
+    if not plan:
+        raise StepTTSError(f"--batch-seconds {config.batch_seconds} fits fewer than {world_size} utterances "
+                           "in a batch; raise it")
+    progress = _Progress(config.steps, step, enabled=is_main, log_every=config.log_every)
+    student.train()
+    while step < config.steps:
+        if batch_in_epoch >= len(plan):
+            epoch, batch_in_epoch = epoch + 1, 0
+            plan = data.plan_epoch(train_seconds, config.batch_seconds, config.seed, epoch, min_items=world_size)
+        global_batch = plan[batch_in_epoch]
+        mine = data.shard(global_batch, rank, world_size)
+        batch = data.collate([train_set[i] for i in mine], device)
+        losses = losses_module(batch, step)
+        # Each rank's mean is weighted by its share of the global batch, so the averaged gradient
+        # is the gradient of the global batch's mean whatever the world size.
+        (losses["total"] * (len(mine) * world_size / len(global_batch))).backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        scheduler.step()
+        step += 1
+        batch_in_epoch += 1
+
+        # One collective per step: the global batch's losses and whether any rank was told to stop.
+        names = sorted(losses)
+        summary = torch.stack([losses[name].detach().float() * len(mine) for name in names]
+                              + [torch.tensor(float(len(mine)), device=device),
+                                 torch.tensor(float(stop.signum), device=device)])
+        if world_size > 1:
+            dist.all_reduce(summary)
+        summary = summary.tolist()
+        stopping = summary[-1] > 0
+        if is_main:
+            row = {"step": step, "split": "train", "epoch": epoch, "lr": scheduler.get_last_lr()[0],
+                   "grad_norm": float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)}
+            row |= {f"loss_{name}": value / summary[-2] for name, value in zip(names, summary)}
+            row["steps_per_s"] = progress.update(step, row)
+            metrics.write(row)
+
+        if step % config.val_every == 0 or step == config.steps:
+            _validate(student, val_set, step, device, out_dir, config, metrics)
+        if step % config.checkpoint_every == 0 or step == config.steps or stopping:
+            state = checkpoint_state()
+            _save_checkpoint(checkpoint_path, state, rank)
+            del state
+        if stopping:
+            break
+    progress.close()
+    if stopping:
+        raise SystemExit(f"stopped by a signal at step {step}; {checkpoint_path} saved: continue with --resume")
+    if is_main:
+        print(f"done: {step} steps, checkpoint {checkpoint_path}")
+    return checkpoint_path
+
+
+@torch.no_grad()
+def _validate(student: Student, val_set: list[data.Utterance], step: int, device: torch.device,
+              out_dir: Path, config: TrainConfig, metrics: MetricsLog | None) -> None:
+    """Loss on the held-out utterances and a few renderings of them through the inference graph.
+
+    Every rank runs it (FSDP needs all ranks for a forward); rank 0 writes. The RNG is forked so
+    that validation never shifts the training's random stream.
+    """
+    if not val_set:
+        return
+    import soundfile
+
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        student.eval()
+        batch = data.collate(val_set, device)
+        losses = {f"loss_{name}": float(value) for name, value in student.training_losses(batch, step).items()}
+        rendered = val_set[: config.val_wavs]
+        batch = data.collate(rendered, device)
+        count, tokens = batch.phoneme_ids.shape
+        controls = torch.tensor([[1.0, 0.0, 0.0]], device=device).expand(count, 3)  # speed, semitones, dB
+        predict = torch.full((count, tokens), -1.0, device=device)
+        audio, audio_lengths, _ = student(batch.phoneme_ids, batch.phoneme_lengths, batch.tag_ids,
+                                          batch.speaker_ids, controls, predict, predict)
+        student.train()
+    if metrics is None:
+        return
+    metrics.write({"step": step, "split": "val"} | losses)
+    folder = out_dir / "val" / f"step_{step:06d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for utterance, wave, length in zip(rendered, audio.float().cpu().numpy(), audio_lengths.tolist()):
+        soundfile.write(folder / f"{utterance.id[:16]}.wav", np.clip(wave[:length], -1, 1), data.SAMPLE_RATE_HZ)
+        reference = out_dir / "val" / "teacher" / f"{utterance.id[:16]}.wav"
+        if not reference.exists():
+            reference.parent.mkdir(exist_ok=True)
+            soundfile.write(reference, utterance.audio, data.SAMPLE_RATE_HZ)
+
+
+class _Progress:
+    """A rich progress bar on a terminal, plain lines every ``log_every`` steps otherwise."""
+
+    def __init__(self, total: int, start: int, enabled: bool, log_every: int) -> None:
+        self.enabled, self.log_every = enabled, log_every
+        self.rate = 0.0
+        self._last = (start, time.perf_counter())
+        self._bar = None
+        if enabled and sys.stdout.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+            self._task = self._bar.add_task("train", total=total, completed=start, info="")
+            self._bar.start()
+
+    def update(self, step: int, row: dict) -> float:
+        """Show ``row``; returns the smoothed steps/s."""
+        last_step, last_time = self._last
+        now = time.perf_counter()
+        rate = (step - last_step) / max(now - last_time, 1e-9)
+        self.rate = rate if self.rate == 0 else 0.9 * self.rate + 0.1 * rate
+        self._last = (step, now)
+        info = f"loss {row['loss_total']:.4f}  {self.rate:.2f} steps/s  lr {row['lr']:.2e}"
+        if self._bar is not None:
+            self._bar.update(self._task, completed=step, info=info)
+        elif self.enabled and step % self.log_every == 0:
+            print(f"step {step}  {info}", flush=True)
+        return self.rate
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+if __name__ == "__main__":
+    import typer
+
+    from distill.cli import train_command
+
+    typer.run(train_command)
