@@ -51,9 +51,13 @@ class Vocabularies:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Vocabularies":
-        return cls(PhonemeVocab(dict(data["phoneme_vocab"])), dict(data["tag_vocab"]), dict(data["speakers"]),
-                   data.get("language", "en-us"))
+    def from_json(cls, data: dict) -> Vocabularies:
+        return cls(
+            PhonemeVocab(dict(data["phoneme_vocab"])),
+            dict(data["tag_vocab"]),
+            dict(data["speakers"]),
+            data.get("language", "en-us"),
+        )
 
 
 @dataclass
@@ -138,7 +142,9 @@ def _read_audio_int16(record: Record) -> np.ndarray:
 
     audio, sample_rate_hz = soundfile.read(record.audio_path, dtype="int16", always_2d=True)
     if sample_rate_hz != SAMPLE_RATE_HZ:
-        raise DatasetError(f"{record.audio_path}: {sample_rate_hz} Hz, the student trains at {SAMPLE_RATE_HZ} Hz")
+        raise DatasetError(
+            f"{record.audio_path}: {sample_rate_hz} Hz, the student trains at {SAMPLE_RATE_HZ} Hz"
+        )
     audio = audio[:, 0]
     return audio[: len(audio) // HOP * HOP]
 
@@ -167,16 +173,20 @@ def _load_one(job: tuple[Record, Vocabularies]) -> Utterance:
     features = _cached_features(record, audio)
     n_frames = len(audio) // HOP
     if len(features["mel"]) != n_frames:
-        raise DatasetError(f"{record.feature_path}: {len(features['mel'])} frames, the audio has {n_frames}; "
-                                f"delete {record.dataset_dir / FEATURES_DIR} to recompute")
+        raise DatasetError(
+            f"{record.feature_path}: {len(features['mel'])} frames, the audio has {n_frames}; "
+            f"delete {record.dataset_dir / FEATURES_DIR} to recompute"
+        )
     tokens = tokenize(fields["phonemes"])
     missing = sorted({token for token in tokens if token not in vocab.phoneme_vocab.symbol_to_id})
     if missing:
         raise DatasetError(f"utterance {record.id} has phonemes the vocabulary lacks: {missing}")
     unknown_tags = [key for key in fields.get("tags") or [] if key not in vocab.tag_vocab]
     if unknown_tags or fields["voice"] not in vocab.speakers:
-        raise DatasetError(f"utterance {record.id}: tag {unknown_tags} or voice {fields['voice']!r} "
-                                "is not in the checkpoint's vocabularies")
+        raise DatasetError(
+            f"utterance {record.id}: tag {unknown_tags} or voice {fields['voice']!r} "
+            "is not in the checkpoint's vocabularies"
+        )
     durations = None
     if fields.get("durations") is not None:
         durations = np.asarray(fields["durations"], dtype=np.int64)
@@ -201,8 +211,9 @@ def _load_one(job: tuple[Record, Vocabularies]) -> Utterance:
     )
 
 
-def load_utterances(records: Sequence[Record], vocab: Vocabularies, workers: int = 1,
-                    progress: bool = True) -> list[Utterance]:
+def load_utterances(
+    records: Sequence[Record], vocab: Vocabularies, workers: int = 1, progress: bool = True
+) -> list[Utterance]:
     """Every record as an :class:`Utterance`, computing missing features with ``workers`` processes."""
     jobs = [(record, vocab) for record in records]
     uncached = sum(not record.feature_path.exists() for record in records)
@@ -243,6 +254,7 @@ def split_validation(utterances: Sequence[Utterance], n_val: int) -> tuple[list[
 
     Hashing the id makes the choice stable across runs and world sizes and unrelated to data order.
     """
+
     def rank(utterance: Utterance) -> str:
         return hashlib.sha256(utterance.id.encode()).hexdigest()
 
@@ -250,8 +262,9 @@ def split_validation(utterances: Sequence[Utterance], n_val: int) -> tuple[list[
     return [u for u in utterances if u.id not in held], [u for u in utterances if u.id in held]
 
 
-def plan_epoch(durations_s: Sequence[float], batch_seconds: float, seed: int, epoch: int,
-               min_items: int = 1) -> list[list[int]]:
+def plan_epoch(
+    durations_s: Sequence[float], batch_seconds: float, seed: int, epoch: int, min_items: int = 1
+) -> list[list[int]]:
     """Global batches of one epoch, as lists of utterance indices.
 
     Utterances of similar length share a batch (sorted by length with a random jitter, so buckets

@@ -33,6 +33,8 @@ HOP = 256
 F0_FLOOR_HZ = 60.0
 F0_CEIL_HZ = 700.0
 _F0_MIN_OUT_HZ, _F0_MAX_OUT_HZ = 50.0, 1000.0
+SILENCE_DB = -40.0
+"""Frames this far below the utterance's loud frames count as silence (never voiced)."""
 _LIMIT_THRESHOLD = 0.85
 """Peaks above this are soft-limited, so a louder edit never clips."""
 
@@ -222,14 +224,27 @@ def _analyze(audio: np.ndarray, sample_rate_hz: int) -> _World:
     pw = _pyworld()
     signal = np.ascontiguousarray(audio, dtype=np.float64)
     frame_period_ms = 1000.0 * HOP / sample_rate_hz
-    f0, times_s = pw.dio(signal, sample_rate_hz, f0_floor=F0_FLOOR_HZ, f0_ceil=F0_CEIL_HZ,
-                         frame_period=frame_period_ms)
-    f0 = pw.stonemask(signal, f0, times_s, sample_rate_hz)
+    f0, times_s = pw.harvest(signal, sample_rate_hz, f0_floor=F0_FLOOR_HZ, f0_ceil=F0_CEIL_HZ,
+                             frame_period=frame_period_ms)
+    # A neural vocoder leaves a faint buzz at its frame rate (22050 / 256 = 86 Hz) in pauses, which
+    # harvest calls voiced; such frames would drag the median F0 down and carry notes in silence.
+    f0 = np.where(frame_level_db(signal, len(f0)) > SILENCE_DB, f0, 0.0)
     # cheaptrick's own floor (71 Hz) keeps the FFT at 1024 points at 22050 Hz: half the cost of
     # 2048, and lower voices are still analysed with a window long enough for their pitch.
     sp = pw.cheaptrick(signal, f0, times_s, sample_rate_hz)
     ap = pw.d4c(signal, f0, times_s, sample_rate_hz, fft_size=(sp.shape[1] - 1) * 2)
     return _World(f0, np.log(np.maximum(sp, 1e-16)), ap, sample_rate_hz)
+
+
+def frame_level_db(audio: np.ndarray, n_frames: int) -> np.ndarray:
+    """Level of the hop-long window centred on each frame, in dB below the utterance's loud frames.
+
+    Returns float64 [n_frames]: 0 dB is the 95th percentile of the frames' RMS.
+    """
+    padded = np.pad(np.asarray(audio, dtype=np.float64), (HOP // 2, HOP // 2 + n_frames * HOP))
+    windows = padded[: n_frames * HOP].reshape(n_frames, HOP)
+    level = 10.0 * np.log10(np.mean(windows**2, axis=1) + 1e-14)
+    return level - np.percentile(level, 95)
 
 
 def _synthesize(world: _World, n_samples: int) -> np.ndarray:

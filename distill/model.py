@@ -34,6 +34,7 @@ from distill.losses import (
     mel_l1_loss,
     multi_resolution_stft_loss,
 )
+from steptts.errors import StepTTSError
 
 PITCH_CENTRE_MIDI = 60.0  # pitch values are fed to the network as (midi - 60) / 12: octaves from C4
 ENERGY_CENTRE = -4.0  # energy (log RMS) is fed as (energy + 4) / 2
@@ -53,9 +54,10 @@ class StudentConfig:
     n_heads: int = 2  # attention heads
     n_encoder_layers: int = 4  # transformer blocks over tokens
     n_decoder_layers: int = 4  # transformer blocks over frames
-    ffn_mult: int = 4  # FFN hidden size = ffn_mult * d_model
+    ffn_mult: int = 3  # FFN hidden size = ffn_mult * d_model
     ffn_kernel: int = 3  # kernel of the FFN's first conv; 1 makes it a plain MLP
-    dropout: float = 0.1  # dropout in the acoustic model
+    dropout: float = 0.0  # dropout in the transformers: off, distillation data is plentiful and it doubles a CPU step
+    predictor_dropout: float = 0.5  # dropout in the duration, pitch and energy predictors (FastSpeech 2)
     predictor_channels: int = 128  # width of the duration, pitch and energy predictors
     predictor_kernel: int = 3  # kernel of the predictors' convs
     vocoder_dim: int = 256  # ConvNeXt channels of the vocoder
@@ -109,10 +111,14 @@ PRESETS: dict[str, StudentConfig] = {
 }
 
 
+class PresetError(StepTTSError, ValueError):
+    """The student preset named does not exist."""
+
+
 def make_config(preset: str, n_symbols: int, n_tags: int, n_speakers: int) -> StudentConfig:
     """The preset's config with the vocabulary sizes of the data filled in."""
     if preset not in PRESETS:
-        raise KeyError(f"unknown student preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        raise PresetError(f"unknown student preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     return replace(PRESETS[preset], n_symbols=n_symbols, n_tags=n_tags, n_speakers=n_speakers)
 
 
@@ -216,7 +222,7 @@ class VariancePredictor(nn.Module):
         self.conv2 = nn.Conv1d(channels, channels, kernel, padding=kernel // 2)
         self.norm2 = nn.LayerNorm(channels)
         self.out = nn.Linear(channels, 1)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = nn.Dropout(config.predictor_dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = x * mask.unsqueeze(-1)
@@ -307,16 +313,32 @@ class ConvNeXtBlock(nn.Module):
         return x + hidden.transpose(1, 2)
 
 
-class InverseSTFT(nn.Module):
-    """Centred iSTFT as a fixed-basis transposed conv: real, imag [B,F,n_fft/2+1] → audio [B, F*hop].
+def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
+    """Sum frames placed ``hop`` apart: [B,F,N] with N a multiple of hop → [B, (F + N/hop - 1)·hop].
 
-    torch.istft has no ONNX export; a transposed conv of the windowed inverse-DFT basis does the
-    overlap-add in one op on every runtime, and dividing by the summed squared window undoes the
-    window overlap (the least-squares inverse of a Hann-windowed STFT).
+    Written as N/hop shifted pads and adds: cheaper than a transposed conv and exported as plain
+    Pad/Add ops (ONNX has no fold).
+    """
+    overlap = frames.shape[-1] // hop
+    pieces = frames.unflatten(-1, (overlap, hop))  # [B,F,overlap,hop]
+    total = F.pad(pieces[:, :, 0, :], (0, 0, 0, overlap - 1))
+    for k in range(1, overlap):
+        total = total + F.pad(pieces[:, :, k, :], (0, 0, k, overlap - 1 - k))
+    return total.flatten(1)
+
+
+class InverseSTFT(nn.Module):
+    """Centred iSTFT with a fixed inverse-DFT basis: real, imag [B,F,n_fft/2+1] → audio [B, F*hop].
+
+    torch.istft has no ONNX export. A matmul with the windowed inverse-DFT basis gives each frame's
+    samples, overlap-add joins them, and dividing by the summed squared window undoes the window
+    overlap (the least-squares inverse of a Hann-windowed STFT).
     """
 
     def __init__(self, n_fft: int, hop: int) -> None:
         super().__init__()
+        if n_fft % hop:
+            raise ValueError(f"n_fft ({n_fft}) must be a multiple of hop ({hop})")
         self.n_fft, self.hop = n_fft, hop
         bins = n_fft // 2 + 1
         window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
@@ -327,17 +349,16 @@ class InverseSTFT(nn.Module):
         weight = torch.full((bins, 1), 2.0 / n_fft, dtype=torch.float64)
         weight[0] = weight[-1] = 1.0 / n_fft
         basis = torch.cat([weight * torch.cos(angle), -weight * torch.sin(angle)]) * window  # [2·bins, n_fft]
-        self.register_buffer("basis", basis.float().unsqueeze(1), persistent=False)
-        self.register_buffer("window_square", (window**2).float().view(1, 1, n_fft), persistent=False)
+        self.register_buffer("basis", basis.float(), persistent=False)
+        self.register_buffer("window_square", (window**2).float(), persistent=False)
 
     def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
-        spectrum = torch.cat([real, imag], dim=-1).transpose(1, 2)  # [B, 2·bins, F]
-        signal = F.conv_transpose1d(spectrum, self.basis, stride=self.hop)  # [B,1,(F-1)·hop + n_fft]
-        envelope = F.conv_transpose1d(torch.ones_like(spectrum[:1, :1, :]), self.window_square, stride=self.hop)
+        frames = torch.matmul(torch.cat([real, imag], dim=-1), self.basis)  # [B,F,n_fft]
+        signal = overlap_add(frames, self.hop)  # [B, (F-1)·hop + n_fft]
+        envelope = overlap_add(torch.ones_like(frames[:1, :, :1]) * self.window_square, self.hop)
         # Centred frames: drop n_fft/2 samples at the start and keep exactly F·hop samples.
-        trim_end = self.n_fft // 2 - self.hop
-        signal = signal[:, 0, self.n_fft // 2 : -trim_end] if trim_end > 0 else signal[:, 0, self.n_fft // 2 :]
-        envelope = envelope[:, 0, self.n_fft // 2 : -trim_end] if trim_end > 0 else envelope[:, 0, self.n_fft // 2 :]
+        start, stop = self.n_fft // 2, self.n_fft // 2 - self.hop
+        signal, envelope = signal[:, start : signal.shape[1] - stop], envelope[:, start : envelope.shape[1] - stop]
         return signal / envelope.clamp_min(1e-6)
 
 
@@ -400,6 +421,8 @@ class Student(nn.Module):
             # Start the mel outputs and the alignment means near a typical log-mel level, not at 0.
             self.frame_out.bias[: config.n_mels].fill_(MEL_INIT_LEVEL)
             self.align_projection.bias.fill_(MEL_INIT_LEVEL)
+            # About five frames per token before training, so even an untrained graph makes sound.
+            self.duration_predictor.out.bias.fill_(math.log1p(5.0))
 
     def shard_units(self) -> list[nn.Module]:
         """Blocks to wrap with FSDP2 ``fully_shard`` (before wrapping the whole model)."""

@@ -89,12 +89,20 @@ class _TrainingLosses(torch.nn.Module):
 
 
 class _StopFlag:
-    """Set by SIGTERM/SIGINT; the loop saves a checkpoint and exits at the end of the step."""
+    """While entered, SIGTERM/SIGINT only set ``signum``: the loop then saves a checkpoint and ends."""
 
     def __init__(self) -> None:
         self.signum = 0
+        self._previous: dict = {}
+
+    def __enter__(self) -> _StopFlag:
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._handle)
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
     def _handle(self, signum, frame) -> None:
         self.signum = signum
@@ -153,8 +161,11 @@ def _setup_distributed() -> tuple[int, int, int, torch.device]:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     # A long timeout: the other ranks wait at a barrier while local rank 0 computes the feature cache.
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(hours=3),
-                            device_id=device if device.type == "cuda" else None)
+    dist.init_process_group(
+        "nccl" if device.type == "cuda" else "gloo",
+        timeout=timedelta(hours=3),
+        device_id=device if device.type == "cuda" else None,
+    )
     return dist.get_rank(), dist.get_world_size(), int(os.environ["LOCAL_WORLD_SIZE"]), device
 
 
@@ -202,17 +213,22 @@ def train(config: TrainConfig) -> Path:
             dist.destroy_process_group()
 
 
-def _train(config: TrainConfig, rank: int, world_size: int, local_world_size: int, device: torch.device) -> Path:
+def _train(
+    config: TrainConfig, rank: int, world_size: int, local_world_size: int, device: torch.device
+) -> Path:
     torch.set_num_threads(config.threads or max(1, _cores() // local_world_size))
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     is_main = rank == 0
     out_dir = Path(config.out_dir)
     checkpoint_path = out_dir / "checkpoint.pt"
+    if config.preset not in PRESETS and not config.resume:
+        raise StepTTSError(f"unknown preset {config.preset!r}; choose one of {', '.join(PRESETS)}")
     if checkpoint_path.exists() and not config.resume:
-        raise StepTTSError(f"{out_dir} already holds a run: pass --resume to continue it, or choose another --out")
+        raise StepTTSError(
+            f"{out_dir} already holds a run: pass --resume to continue it, or choose another --out"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
-    stop = _StopFlag()
 
     # --- data and vocabularies (from the checkpoint on resume, so ids keep their meaning)
     checkpoint = None
@@ -222,25 +238,28 @@ def _train(config: TrainConfig, rank: int, world_size: int, local_world_size: in
         # mmap: ranks share one copy in the page cache instead of each loading a 3b checkpoint.
         checkpoint = torch.load(checkpoint_path, map_location="cpu", mmap=True, weights_only=False)
     records = data.read_records(config.data_dirs)
-    vocab = data.Vocabularies.from_json(checkpoint["vocab"]) if checkpoint else data.build_vocabularies(records)
+    vocab = (
+        data.Vocabularies.from_json(checkpoint["vocab"]) if checkpoint else data.build_vocabularies(records)
+    )
     # Local rank 0 fills the feature cache with every core while its neighbours wait, then they read it.
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if local_rank == 0:
         utterances = data.load_utterances(records, vocab, config.workers or _cores(), progress=is_main)
     _barrier()
     if local_rank != 0:
-        utterances = data.load_utterances(records, vocab, max(1, _cores() // local_world_size), progress=False)
+        utterances = data.load_utterances(
+            records, vocab, max(1, _cores() // local_world_size), progress=False
+        )
     train_set, val_set = data.split_validation(utterances, min(config.val_items, len(utterances) // 10))
     train_seconds = [u.duration_s for u in train_set]
 
     # --- model, sharding, optimizer
     if checkpoint:
         model_config = StudentConfig(**checkpoint["config"])
-    elif config.preset in PRESETS:
-        model_config = make_config(config.preset, len(vocab.phoneme_vocab.symbol_to_id), len(vocab.tag_vocab),
-                                   len(vocab.speakers))
     else:
-        raise StepTTSError(f"unknown preset {config.preset!r}; choose one of {', '.join(PRESETS)}")
+        model_config = make_config(
+            config.preset, len(vocab.phoneme_vocab.symbol_to_id), len(vocab.tag_vocab), len(vocab.speakers)
+        )
     torch.manual_seed(config.seed)  # the same initial weights on every rank
     student = Student(model_config).to(device)
     use_fsdp = world_size > 1 and (config.fsdp or config.preset in FSDP_PRESETS)
@@ -258,14 +277,18 @@ def _train(config: TrainConfig, rank: int, world_size: int, local_world_size: in
         # Some losses join later in training (step-dependent), so not every parameter gets a
         # gradient at every step.
         losses_module = DistributedDataParallel(losses_module, find_unused_parameters=True)
-    optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, betas=(0.8, 0.99),
-                                  weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        student.parameters(), lr=config.lr, betas=(0.8, 0.99), weight_decay=config.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
     step, epoch, batch_in_epoch = 0, 0, 0
     if checkpoint:
-        full = StateDictOptions(full_state_dict=True)
-        set_model_state_dict(student, checkpoint["model"], options=full)
-        set_optimizer_state_dict(student, optimizer, checkpoint["optimizer"], options=full)
+        set_model_state_dict(student, checkpoint["model"], options=StateDictOptions(full_state_dict=True))
+        # Not strict: a parameter that never had a gradient yet (the aligner, while every row has
+        # teacher durations) has no optimizer state to restore.
+        set_optimizer_state_dict(
+            student, optimizer, checkpoint["optimizer"], options=StateDictOptions(full_state_dict=True, strict=False)
+        )
         scheduler.load_state_dict(checkpoint["scheduler"])
         step = checkpoint["step"]
         epoch, batch_in_epoch = checkpoint["data"]["epoch"], checkpoint["data"]["batch"]
@@ -277,8 +300,10 @@ def _train(config: TrainConfig, rank: int, world_size: int, local_world_size: in
     n_params = sum(p.numel() for p in student.parameters())  # a sharded DTensor counts its full size
     if is_main:
         mode = "FSDP2" if use_fsdp else "DDP" if world_size > 1 else "single process"
-        print(f"student: ~{n_params / 1e6:.1f}M parameters, {mode} on {world_size} x {device.type}; "
-              f"{len(train_set)} train / {len(val_set)} val utterances, {sum(train_seconds) / 3600:.2f} h")
+        print(
+            f"student: ~{n_params / 1e6:.1f}M parameters, {mode} on {world_size} x {device.type}; "
+            f"{len(train_set)} train / {len(val_set)} val utterances, {sum(train_seconds) / 3600:.2f} h"
+        )
 
     def checkpoint_state() -> dict:
         # Collective under FSDP: every rank calls it, rank 0 receives the full tensors.
@@ -313,63 +338,88 @@ def _train(config: TrainConfig, rank: int, world_size: int, local_world_size: in
     metrics = MetricsLog(out_dir / "metrics.csv", step if config.resume else None) if is_main else None
     plan = data.plan_epoch(train_seconds, config.batch_seconds, config.seed, epoch, min_items=world_size)
     if not plan:
-        raise StepTTSError(f"--batch-seconds {config.batch_seconds} fits fewer than {world_size} utterances "
-                           "in a batch; raise it")
-    progress = _Progress(config.steps, step, enabled=is_main, log_every=config.log_every)
-    student.train()
-    while step < config.steps:
-        if batch_in_epoch >= len(plan):
-            epoch, batch_in_epoch = epoch + 1, 0
-            plan = data.plan_epoch(train_seconds, config.batch_seconds, config.seed, epoch, min_items=world_size)
-        global_batch = plan[batch_in_epoch]
-        mine = data.shard(global_batch, rank, world_size)
-        batch = data.collate([train_set[i] for i in mine], device)
-        losses = losses_module(batch, step)
-        # Each rank's mean is weighted by its share of the global batch, so the averaged gradient
-        # is the gradient of the global batch's mean whatever the world size.
-        (losses["total"] * (len(mine) * world_size / len(global_batch))).backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        scheduler.step()
-        step += 1
-        batch_in_epoch += 1
+        raise StepTTSError(
+            f"--batch-seconds {config.batch_seconds} fits fewer than {world_size} utterances "
+            "in a batch; raise it"
+        )
+    stopping = False
+    # From here on a signal ends the run cleanly, with a checkpoint.
+    with _StopFlag() as stop, _Progress(config.steps, step, is_main, config.log_every) as progress:
+        student.train()
+        while step < config.steps:
+            if batch_in_epoch >= len(plan):
+                epoch, batch_in_epoch = epoch + 1, 0
+                plan = data.plan_epoch(train_seconds, config.batch_seconds, config.seed, epoch, world_size)
+            global_batch = plan[batch_in_epoch]
+            mine = data.shard(global_batch, rank, world_size)
+            batch = data.collate([train_set[i] for i in mine], device)
+            losses = losses_module(batch, step)
+            # Each rank's loss is a mean over its own frames; weighting it by its share of the global
+            # batch's frames makes the averaged gradient that of the global batch's mean, whatever the
+            # world size (exactly for the frame losses, closely for the per-token and vocoder ones).
+            share = sum(train_set[i].n_frames for i in mine) / sum(
+                train_set[i].n_frames for i in global_batch
+            )
+            (losses["total"] * (share * world_size)).backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
+            lr = optimizer.param_groups[0]["lr"]
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            step += 1
+            batch_in_epoch += 1
 
-        # One collective per step: the global batch's losses and whether any rank was told to stop.
-        names = sorted(losses)
-        summary = torch.stack([losses[name].detach().float() * len(mine) for name in names]
-                              + [torch.tensor(float(len(mine)), device=device),
-                                 torch.tensor(float(stop.signum), device=device)])
-        if world_size > 1:
-            dist.all_reduce(summary)
-        summary = summary.tolist()
-        stopping = summary[-1] > 0
-        if is_main:
-            row = {"step": step, "split": "train", "epoch": epoch, "lr": scheduler.get_last_lr()[0],
-                   "grad_norm": float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)}
-            row |= {f"loss_{name}": value / summary[-2] for name, value in zip(names, summary)}
-            row["steps_per_s"] = progress.update(step, row)
-            metrics.write(row)
+            # One collective per step: the global batch's losses and whether any rank was told to stop.
+            names = sorted(losses)
+            summary = torch.stack(
+                [losses[name].detach().float() * share for name in names]
+                + [torch.tensor(float(stop.signum), device=device)]
+            )
+            if world_size > 1:
+                dist.all_reduce(summary)
+            summary = summary.tolist()
+            stopping = summary[-1] > 0
+            if is_main:
+                if hasattr(grad_norm, "full_tensor"):  # a DTensor under FSDP
+                    grad_norm = grad_norm.full_tensor()
+                row = {
+                    "step": step,
+                    "split": "train",
+                    "epoch": epoch,
+                    "lr": lr,
+                    "grad_norm": float(grad_norm),
+                }
+                row |= {f"loss_{name}": value for name, value in zip(names, summary)}
+                row["steps_per_s"] = progress.update(step, row)
+                metrics.write(row)
 
-        if step % config.val_every == 0 or step == config.steps:
-            _validate(student, val_set, step, device, out_dir, config, metrics)
-        if step % config.checkpoint_every == 0 or step == config.steps or stopping:
-            state = checkpoint_state()
-            _save_checkpoint(checkpoint_path, state, rank)
-            del state
-        if stopping:
-            break
-    progress.close()
+            if step % config.val_every == 0 or step == config.steps:
+                _validate(student, val_set, step, device, out_dir, config, metrics)
+            if step % config.checkpoint_every == 0 or step == config.steps or stopping:
+                state = checkpoint_state()
+                _save_checkpoint(checkpoint_path, state, rank)
+                del state
+            if stopping:
+                break
     if stopping:
-        raise SystemExit(f"stopped by a signal at step {step}; {checkpoint_path} saved: continue with --resume")
+        raise SystemExit(
+            f"stopped by a signal at step {step}; {checkpoint_path} saved: continue with --resume"
+        )
     if is_main:
         print(f"done: {step} steps, checkpoint {checkpoint_path}")
     return checkpoint_path
 
 
 @torch.no_grad()
-def _validate(student: Student, val_set: list[data.Utterance], step: int, device: torch.device,
-              out_dir: Path, config: TrainConfig, metrics: MetricsLog | None) -> None:
+def _validate(
+    student: Student,
+    val_set: list[data.Utterance],
+    step: int,
+    device: torch.device,
+    out_dir: Path,
+    config: TrainConfig,
+    metrics: MetricsLog | None,
+) -> None:
     """Loss on the held-out utterances and a few renderings of them through the inference graph.
 
     Every rank runs it (FSDP needs all ranks for a forward); rank 0 writes. The RNG is forked so
@@ -382,14 +432,23 @@ def _validate(student: Student, val_set: list[data.Utterance], step: int, device
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         student.eval()
         batch = data.collate(val_set, device)
-        losses = {f"loss_{name}": float(value) for name, value in student.training_losses(batch, step).items()}
+        losses = {
+            f"loss_{name}": float(value) for name, value in student.training_losses(batch, step).items()
+        }
         rendered = val_set[: config.val_wavs]
         batch = data.collate(rendered, device)
         count, tokens = batch.phoneme_ids.shape
         controls = torch.tensor([[1.0, 0.0, 0.0]], device=device).expand(count, 3)  # speed, semitones, dB
         predict = torch.full((count, tokens), -1.0, device=device)
-        audio, audio_lengths, _ = student(batch.phoneme_ids, batch.phoneme_lengths, batch.tag_ids,
-                                          batch.speaker_ids, controls, predict, predict)
+        audio, audio_lengths, _ = student(
+            batch.phoneme_ids,
+            batch.phoneme_lengths,
+            batch.tag_ids,
+            batch.speaker_ids,
+            controls,
+            predict,
+            predict,
+        )
         student.train()
     if metrics is None:
         return
@@ -397,7 +456,9 @@ def _validate(student: Student, val_set: list[data.Utterance], step: int, device
     folder = out_dir / "val" / f"step_{step:06d}"
     folder.mkdir(parents=True, exist_ok=True)
     for utterance, wave, length in zip(rendered, audio.float().cpu().numpy(), audio_lengths.tolist()):
-        soundfile.write(folder / f"{utterance.id[:16]}.wav", np.clip(wave[:length], -1, 1), data.SAMPLE_RATE_HZ)
+        soundfile.write(
+            folder / f"{utterance.id[:16]}.wav", np.clip(wave[:length], -1, 1), data.SAMPLE_RATE_HZ
+        )
         reference = out_dir / "val" / "teacher" / f"{utterance.id[:16]}.wav"
         if not reference.exists():
             reference.parent.mkdir(exist_ok=True)
@@ -408,6 +469,7 @@ class _Progress:
     """A rich progress bar on a terminal, plain lines every ``log_every`` steps otherwise."""
 
     def __init__(self, total: int, start: int, enabled: bool, log_every: int) -> None:
+        """``enabled``: this is the rank that shows progress."""
         self.enabled, self.log_every = enabled, log_every
         self.rate = 0.0
         self._last = (start, time.perf_counter())
@@ -415,8 +477,13 @@ class _Progress:
         if enabled and sys.stdout.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self._bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+            self._bar = Progress(
+                TextColumn("train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeRemainingColumn(),
+            )
             self._task = self._bar.add_task("train", total=total, completed=start, info="")
             self._bar.start()
 
@@ -434,7 +501,10 @@ class _Progress:
             print(f"step {step}  {info}", flush=True)
         return self.rate
 
-    def close(self) -> None:
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
 

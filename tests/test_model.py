@@ -1,0 +1,172 @@
+"""The student model: sizes of the presets, features, the inference graph's contract, and training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from distill.features import HOP, N_MELS, extract_features, log_mel
+from distill.model import (
+    PRESETS,
+    InverseSTFT,
+    PresetError,
+    Student,
+    count_parameters,
+    make_config,
+)
+from steptts.errors import StepTTSError
+from tests.student_helpers import N_SYMBOLS, one_torch_thread, synthetic_batch  # noqa: F401 (autouse fixture)
+
+
+def _inputs(phoneme_ids: torch.Tensor, lengths: torch.Tensor, **overrides) -> dict[str, torch.Tensor]:
+    batch, n_tokens = phoneme_ids.shape
+    inputs = {
+        "phoneme_ids": phoneme_ids,
+        "phoneme_lengths": lengths,
+        "tag_ids": torch.zeros(batch, 1, dtype=torch.long),
+        "speaker_ids": torch.zeros(batch, dtype=torch.long),
+        "controls": torch.tensor([[1.0, 0.0, 0.0]] * batch),
+        "duration_override": torch.full((batch, n_tokens), -1.0),
+        "pitch_override": torch.zeros(batch, n_tokens),
+    }
+    inputs.update(overrides)
+    return inputs
+
+
+@pytest.fixture(scope="module")
+def trained_tiny() -> Student:
+    """A tiny student after a few dozen steps on synthetic tones (seconds)."""
+    torch.manual_seed(0)
+    batch, n_symbols = synthetic_batch(batch_size=4)
+    student = Student(make_config("tiny", n_symbols=n_symbols, n_tags=4, n_speakers=2))
+    optimizer = torch.optim.AdamW(student.parameters(), lr=3e-3)
+    for step in range(40):
+        losses = student.training_losses(batch, step)
+        optimizer.zero_grad()
+        losses["total"].backward()
+        optimizer.step()
+    return student.eval()
+
+
+def test_preset_sizes() -> None:
+    tiny = count_parameters(Student(make_config("tiny", 100, 20, 2)))
+    nano = count_parameters(Student(make_config("nano", 200, 40, 4)))
+    assert 100_000 <= tiny <= 300_000
+    assert nano <= 6_000_000  # ≤ 25 MB as fp32
+    with torch.device("meta"):
+        big = Student(make_config("3b", 200, 40, 4))
+    assert 2.8e9 <= count_parameters(big) <= 3.2e9
+    assert len(big.shard_units()) == 16 + 16 + 1
+
+
+def test_unknown_preset_is_a_user_error() -> None:
+    with pytest.raises(PresetError, match="huge"):
+        make_config("huge", 10, 2, 1)
+    assert issubclass(PresetError, StepTTSError)
+    assert set(PRESETS) == {"tiny", "nano", "small", "base", "3b"}
+
+
+def test_features_of_a_tone() -> None:
+    sample_rate_hz = 22050
+    n_samples = 22050 + 100  # not a multiple of the hop
+    t = np.arange(n_samples) / sample_rate_hz
+    audio = (0.5 * np.sin(2 * np.pi * 200.0 * t)).astype(np.float32)
+    audio[: 5 * HOP] = 0.0
+    features = extract_features(audio, sample_rate_hz)
+    frames = n_samples // HOP
+    assert features["mel"].shape == (frames, N_MELS) and features["mel"].dtype == np.float32
+    assert features["f0_hz"].shape == (frames,) and features["energy"].shape == (frames,)
+    voiced = features["f0_hz"][20:-5]
+    assert np.all(np.abs(voiced - 200.0) < 4.0)
+    assert np.all(features["f0_hz"][:2] == 0.0)
+    # RMS of a 0.5 sine is 0.354; silence sits near the floor.
+    assert abs(features["energy"][40] - np.log(0.5 / np.sqrt(2))) < 0.05
+    assert features["energy"][1] < -10
+    # The mel peak lies in the band of 200 Hz (low bands), and log_mel is the same function.
+    assert int(np.argmax(features["mel"][40])) < 10
+    again = log_mel(torch.from_numpy(audio)[None])[0].numpy()
+    assert np.array_equal(again, features["mel"])
+
+
+def test_inverse_stft_inverts_torch_stft() -> None:
+    signal = torch.randn(2, 50 * HOP)
+    spectrum = torch.stft(signal, 1024, HOP, window=torch.hann_window(1024), return_complex=True)[..., :50]
+    rebuilt = InverseSTFT(1024, HOP)(spectrum.real.transpose(1, 2), spectrum.imag.transpose(1, 2))
+    assert rebuilt.shape == signal.shape
+    assert float((rebuilt - signal).abs().max()) < 1e-4
+
+
+def test_training_is_deterministic_and_learns() -> None:
+    batch, n_symbols = synthetic_batch(batch_size=4)
+    config = make_config("tiny", n_symbols=n_symbols, n_tags=4, n_speakers=2)
+
+    def run(steps: int) -> list[dict[str, float]]:
+        torch.manual_seed(3)
+        student = Student(config)
+        optimizer = torch.optim.AdamW(student.parameters(), lr=3e-3)
+        history = []
+        for step in range(steps):
+            losses = student.training_losses(batch, step)
+            optimizer.zero_grad()
+            losses["total"].backward()
+            optimizer.step()
+            history.append({name: float(value.detach()) for name, value in losses.items()})
+        return history
+
+    history = run(25)
+    assert set(history[0]) >= {"total", "mel", "duration", "pitch", "energy", "vocoder_stft", "vocoder_mel"}
+    assert history[0]["align"] == 0.0  # teacher durations everywhere: no alignment search
+    for name in ("total", "mel", "duration", "pitch", "vocoder_stft"):
+        assert history[-1][name] < history[0][name], name
+    # Past vocoder_predicted_from_step (10 for tiny) the predicted-feature path runs too.
+    assert config.vocoder_predicted_from_step < 25
+    assert run(3) == history[:3]
+
+
+def test_forward_contract_and_controls(trained_tiny: Student) -> None:
+    ids = torch.tensor([[1, 5, 7, 2, 9, 4, 6], [3, 10, 11, 0, 0, 0, 0]])
+    lengths = torch.tensor([7, 3])
+    with torch.no_grad():
+        audio, audio_lengths, durations = trained_tiny(**_inputs(ids, lengths))
+        assert audio.dtype == torch.float32 and audio_lengths.dtype == torch.int64
+        assert durations.dtype == torch.int64 and durations.shape == ids.shape
+        assert torch.equal(audio_lengths, durations.sum(1) * HOP)
+        assert audio.shape[1] == int(durations.sum(1).max()) * HOP
+        assert int(durations[1, 3:].abs().sum()) == 0
+        assert float(audio[1, int(audio_lengths[1]) :].abs().max()) == 0.0
+        assert float(audio[0].abs().max()) > 1e-3
+
+        # Learned durations: symbol s lasts 3 + s % 5 frames in the synthetic data.
+        wanted = torch.tensor([3 + s % 5 for s in ids[0].tolist()])
+        assert float((durations[0] - wanted).abs().float().mean()) < 1.5
+
+        # speed 2 halves every token's frames (up to rounding).
+        fast = trained_tiny(**_inputs(ids, lengths, controls=torch.tensor([[2.0, 0.0, 0.0]] * 2)))[2]
+        assert bool(((2 * fast - durations).abs() <= 1).all())
+
+        # An override is used exactly, and speed does not apply to it.
+        override = torch.full(ids.shape, -1.0)
+        override[0, 2] = 11.0
+        override[1, 0] = 0.0
+        forced = trained_tiny(
+            **_inputs(ids, lengths, duration_override=override, controls=torch.tensor([[2.0, 0.0, 0.0]] * 2))
+        )[2]
+        assert int(forced[0, 2]) == 11 and int(forced[1, 0]) == 0
+        assert torch.equal(forced[0, 3:], fast[0, 3:])
+
+        # Pitch override and pitch shift change the audio but not the timing.
+        pitch = torch.zeros(ids.shape)
+        pitch[0, :] = 72.0
+        sung, _, sung_durations = trained_tiny(**_inputs(ids, lengths, pitch_override=pitch))
+        assert torch.equal(sung_durations, durations)
+        assert float((sung[0] - audio[0]).abs().max()) > 1e-3
+        assert torch.equal(sung[1], audio[1])  # row 1 had no override
+
+
+def test_batching_does_not_change_durations(trained_tiny: Student) -> None:
+    ids = torch.tensor([[1, 5, 7, 2, 9, 4, 6], [3, 10, 11, 0, 0, 0, 0]])
+    with torch.no_grad():
+        _, _, together = trained_tiny(**_inputs(ids, torch.tensor([7, 3])))
+        _, _, alone = trained_tiny(**_inputs(ids[1:, :3], torch.tensor([3])))
+    assert torch.equal(together[1, :3], alone[0])

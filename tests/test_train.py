@@ -1,0 +1,192 @@
+"""The student trainer on one process: it learns, logs, checkpoints, validates and resumes exactly.
+
+Real data (the Piper teacher through distill.datagen), the real tiny student, real subprocesses
+killed with real signals.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from train_helpers import TRAIN_ARGS, read_metrics, subprocess_env, tiny_dataset, train_command
+
+from distill import data
+from distill.dataset import DatasetError
+from distill.model import Student, StudentConfig
+from distill.train import TrainConfig, train
+
+STEPS = 16
+RUN_ARGS = [*TRAIN_ARGS, "--steps", str(STEPS), "--seed", "0", "--checkpoint-every", "4", "--val-every", "8"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return tiny_dataset(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def reference_run(dataset, tmp_path_factory) -> Path:
+    """An uninterrupted single-process run with RUN_ARGS' settings, in this process."""
+    out = tmp_path_factory.mktemp("reference")
+    train(TrainConfig(data_dirs=[str(dataset)], out_dir=str(out), preset="tiny", steps=STEPS, batch_seconds=8,
+                      threads=1, seed=0, checkpoint_every=4, val_every=8))
+    return out
+
+
+def test_single_process_training_learns_and_writes_its_run(reference_run, dataset):
+    rows = read_metrics(reference_run)
+    assert [int(row["step"]) for row in rows] == list(range(1, STEPS + 1))
+    totals = [row["loss_total"] for row in rows]
+    assert all(np.isfinite(totals))
+    assert np.mean(totals[-4:]) < 0.8 * np.mean(totals[:4]), totals
+
+    checkpoint = torch.load(reference_run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert checkpoint["step"] == STEPS
+    assert {"model", "optimizer", "scheduler", "rng", "data", "config", "train_config"} <= set(checkpoint)
+    vocab = checkpoint["vocab"]
+    assert vocab["language"] == "en-us" and vocab["speakers"] == {"joe": 0}
+    assert vocab["tag_vocab"]["<none>"] == 0 and len(vocab["tag_vocab"]) > 1  # the default plan adds tags
+    assert {"^", "$", "_"} <= set(vocab["phoneme_vocab"])
+    provenance = checkpoint["provenance"]
+    assert provenance["steps"] == STEPS and provenance["hours"] > 0
+    assert provenance["teacher"][0].startswith("piper") and provenance["datasets"] == [str(dataset.resolve())]
+    # What export needs: the config and weights rebuild the student without the trainer.
+    student = Student(StudentConfig(**checkpoint["config"]))
+    student.load_state_dict(checkpoint["model"])
+
+    # Validation: held-out losses and wavs rendered through the inference graph at steps 8 and 16.
+    assert [int(row["step"]) for row in read_metrics(reference_run, "val")] == [8, STEPS]
+    for step in (8, STEPS):
+        wavs = sorted((reference_run / "val" / f"step_{step:06d}").glob("*.wav"))
+        assert wavs
+        audio, sample_rate_hz = soundfile.read(wavs[0])
+        assert sample_rate_hz == 22050 and len(audio) > 256 and np.abs(audio).max() > 0
+
+    # The feature cache holds every utterance, and a second load reads it instead of recomputing.
+    records = data.read_records([dataset])
+    stamps = {record.id: record.feature_path.stat().st_mtime_ns for record in records}
+    assert len(stamps) == 16
+    vocabularies = data.Vocabularies.from_json(vocab)
+    utterances = data.load_utterances(records, vocabularies, workers=1, progress=False)
+    assert {record.id: record.feature_path.stat().st_mtime_ns for record in records} == stamps
+    assert all(u.n_frames * 256 == len(u.audio) and u.durations.sum() == u.n_frames for u in utterances)
+
+
+def _wait_for_new_checkpoint(path: Path, process: subprocess.Popen, previous_inode: int | None) -> None:
+    """Block until ``path`` is a checkpoint other than ``previous_inode`` (each save is a rename)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_ino != previous_inode:
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.02)
+    raise AssertionError("no checkpoint appeared")
+
+
+def _step_of(checkpoint_path: Path) -> int:
+    return torch.load(checkpoint_path, map_location="cpu", weights_only=False)["step"]
+
+
+def test_resume_after_sigkill_and_sigterm_continues_the_same_curve(reference_run, dataset, tmp_path):
+    out = tmp_path / "run"
+    command = train_command("--data", str(dataset), "--out", str(out), *RUN_ARGS)
+    checkpoint = out / "checkpoint.pt"
+
+    # 1. Killed without warning right after its first checkpoint.
+    first = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_new_checkpoint(checkpoint, first, None)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_at = _step_of(checkpoint)
+    assert killed_at < STEPS
+
+    # 2. Resumed, then stopped politely: SIGTERM saves a checkpoint at the step it reached.
+    second = subprocess.Popen([*command, "--resume"], env=subprocess_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    _wait_for_new_checkpoint(checkpoint, second, checkpoint.stat().st_ino)
+    second.send_signal(signal.SIGTERM)
+    _, stderr = second.communicate(timeout=120)
+    stopped_at = _step_of(checkpoint)
+    assert second.returncode != 0 and f"stopped by a signal at step {stopped_at}" in stderr
+    assert killed_at < stopped_at < STEPS
+
+    # 3. Resumed to the end.
+    third = subprocess.run([*command, "--resume"], env=subprocess_env(), capture_output=True, text=True,
+                           timeout=300)
+    assert third.returncode == 0, third.stderr
+    assert _step_of(checkpoint) == STEPS
+
+    # Every step exactly once, and the curve is the uninterrupted run's: same data order, same RNG.
+    rows = read_metrics(out)
+    assert [int(row["step"]) for row in rows] == list(range(1, STEPS + 1))
+    reference = read_metrics(reference_run)
+    for row, expected in zip(rows, reference):
+        for key in (key for key in expected if key.startswith("loss_")):
+            assert row[key] == pytest.approx(expected[key], rel=1e-5, abs=1e-7), (row["step"], key)
+    assert [int(row["step"]) for row in read_metrics(out, "val")] == [8, STEPS]
+
+
+def test_data_order_is_seeded_and_independent_of_world_size():
+    durations_s = list(np.random.default_rng(7).uniform(0.5, 8.0, 200))
+    plan = data.plan_epoch(durations_s, batch_seconds=20, seed=1, epoch=0)
+    assert plan == data.plan_epoch(durations_s, batch_seconds=20, seed=1, epoch=0)
+    assert plan != data.plan_epoch(durations_s, batch_seconds=20, seed=2, epoch=0)
+    assert plan != data.plan_epoch(durations_s, batch_seconds=20, seed=1, epoch=1)
+    # An epoch is every utterance once, each batch within its padded-seconds budget (or a lone
+    # utterance), with similar lengths together.
+    assert sorted(i for batch in plan for i in batch) == list(range(200))
+    for batch in plan:
+        longest = max(durations_s[i] for i in batch)
+        assert len(batch) == 1 or longest * len(batch) <= 20
+    # Each rank's shard: together they are the global batch, whatever the world size.
+    for world_size in (1, 2, 3):
+        for batch in plan:
+            shards = [data.shard(batch, rank, world_size) for rank in range(world_size)]
+            assert sorted(i for part in shards for i in part) == sorted(batch)
+
+
+def test_validation_split_is_stable(dataset):
+    records = data.read_records([dataset])
+    vocab = data.build_vocabularies(records)
+    utterances = data.load_utterances(records, vocab, workers=1, progress=False)
+    train_set, val_set = data.split_validation(utterances, 2)
+    again_train, again_val = data.split_validation(list(reversed(utterances)), 2)
+    assert len(val_set) == 2 and {u.id for u in val_set} == {u.id for u in again_val}
+    assert not {u.id for u in val_set} & {u.id for u in train_set}
+
+
+def test_vocabularies_come_from_the_data(dataset):
+    records = data.read_records([dataset, dataset])  # a dataset named twice counts once
+    assert len(records) == 16
+    vocab = data.build_vocabularies(records)
+    seen_tags = sorted({key for record in records for key in record.fields["tags"]})
+    assert list(vocab.tag_vocab) == ["<none>", *seen_tags]
+    assert list(vocab.tag_vocab.values()) == list(range(len(seen_tags) + 1))
+    symbols = {symbol for record in records for symbol in record.fields["phonemes"]}
+    assert symbols <= set(vocab.phoneme_vocab.symbol_to_id)
+    bad = data.Record(dict(records[0].fields, tags=["nonsense"]), dataset)
+    with pytest.raises(DatasetError, match="nonsense"):
+        data.build_vocabularies([bad])
+
+
+def test_user_mistakes_are_one_line_errors(dataset, tmp_path):
+    from typer.testing import CliRunner
+
+    from distill.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "manifest.jsonl" in result.output
+    result = runner.invoke(app, ["train", "--data", str(dataset), "--out", str(tmp_path / "run"), "--resume"])
+    assert result.exit_code == 2 and "--resume" in result.output
+    result = runner.invoke(app, ["train", "--data", str(dataset), "--out", str(tmp_path / "run"), "--preset", "huge"])
+    assert result.exit_code == 2 and "huge" in result.output
+    assert "Traceback" not in result.output
