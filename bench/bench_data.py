@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from distill.datagen import DataConfig, run_datagen  # noqa: E402
+from distill.datagen import DataConfig, run_datagen
 
 DATA = REPO.parent / "shared" / "data"
 
@@ -44,8 +44,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-data-") as out:
         config = DataConfig(
-            texts=[Path(t) for t in args.texts], out_dir=Path(out) / "dataset", teacher="piper",
-            limit=args.lines, workers=args.workers, tag_plan=args.tag_plan, progress=False,
+            texts=[Path(t) for t in args.texts],
+            out_dir=Path(out) / "dataset",
+            teacher="piper",
+            limit=args.lines,
+            workers=args.workers,
+            tag_plan=args.tag_plan,
+            progress=False,
         )
         cpu_before, wall_before = cpu_seconds(), time.perf_counter()
         report = run_datagen(config)
@@ -54,11 +59,17 @@ def main() -> None:
 
     audio_h = report.written_audio_s / 3600
     print(f"piper teacher, tag plan '{args.tag_plan}', {args.workers} workers, {args.lines} lines")
-    print(f"  written      {report.written} utterances, {report.written_audio_s:.1f} s of audio, "
-          f"{sum(report.failures.values())} failures")
-    print(f"  wall         {wall_s:.1f} s  -> {report.written / wall_s:.2f} utterances/s, "
-          f"{report.written_audio_s / wall_s:.1f} s of audio per second")
-    print(f"  cpu          {cpu_s:.1f} s (parent + workers) -> {audio_h / (cpu_s / 3600):.1f} audio hours per CPU hour")
+    print(
+        f"  written      {report.written} utterances, {report.written_audio_s:.1f} s of audio, "
+        f"{sum(report.failures.values())} failures"
+    )
+    print(
+        f"  wall         {wall_s:.1f} s  -> {report.written / wall_s:.2f} utterances/s, "
+        f"{report.written_audio_s / wall_s:.1f} s of audio per second"
+    )
+    print(
+        f"  cpu          {cpu_s:.1f} s (parent + workers) -> {audio_h / (cpu_s / 3600):.1f} audio hours per CPU hour"
+    )
 
 
 if __name__ == "__main__":

@@ -13,24 +13,36 @@ def data_command(
     texts: list[str] = typer.Option(
         ..., "--texts", help="Corpus files: text (a line each) or TSV (id<TAB>text); more may follow it."
     ),
-    more_texts: list[str] = typer.Argument(None, help="Further corpus files (so `--texts A B` works).",
-                                           show_default=False),
+    more_texts: list[str] = typer.Argument(
+        None, help="Further corpus files (so `--texts A B` works).", show_default=False
+    ),
     out: str = typer.Option(..., "--out", help="Dataset folder (created; an existing one is completed)."),
     limit: int = typer.Option(None, "--limit", help="Use only the first N corpus lines."),
     workers: int = typer.Option(2, "--workers", help="Worker processes, each with its own teacher."),
-    tag_plan: str = typer.Option("default", "--tag-plan", help="default, none, or a JSON file tag → fraction."),
+    tag_plan: str = typer.Option(
+        "default", "--tag-plan", help="default, none, or a JSON file tag → fraction."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seeds tag assignment and audio edits."),
     model: str = typer.Option(None, "--model", help="piper: the voice's .onnx; remote: the model name."),
-    voice: str = typer.Option(None, "--voice", help="Speaker (piper), server voice (remote), language (espeak)."),
-    base_url: str = typer.Option(None, "--base-url", help="remote: the speech API, e.g. https://api.stepfun.com."),
-    api_key: str = typer.Option(None, "--api-key", envvar="STEPFUN_API_KEY", show_envvar=True,
-                                help="remote: Bearer key."),
+    voice: str = typer.Option(
+        None, "--voice", help="Speaker (piper), server voice (remote), language (espeak)."
+    ),
+    base_url: str = typer.Option(
+        None, "--base-url", help="remote: the speech API, e.g. https://api.stepfun.com."
+    ),
+    api_key: str = typer.Option(
+        None, "--api-key", envvar="STEPFUN_API_KEY", show_envvar=True, help="remote: Bearer key."
+    ),
     max_retries: int = typer.Option(None, "--max-retries", help="remote: retries per item (default 5)."),
     timeout_s: float = typer.Option(None, "--timeout-s", help="remote: time-out per request in seconds."),
     min_chars: int = typer.Option(3, "--min-chars", help="Shortest normalized line kept."),
     max_chars: int = typer.Option(400, "--max-chars", help="Longest normalized line kept."),
-    allow_dev: bool = typer.Option(False, "--allow-dev", help="Allow held-out dev files (evaluation sets only)."),
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    allow_dev: bool = typer.Option(
+        False, "--allow-dev", help="Allow held-out dev files (evaluation sets only)."
+    ),
+    progress: bool = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
+    ),
 ) -> None:
     """Render a corpus with a teacher under a tag plan into a resumable dataset (manifest.jsonl + FLAC)."""
     from pathlib import Path
@@ -46,13 +58,26 @@ def data_command(
         options = {"language": voice}
         voice = None
     else:
-        options = {"base_url": base_url, "api_key": api_key, "model": model, "voice": voice,
-                   "max_retries": max_retries, "timeout_s": timeout_s}
+        options = {
+            "base_url": base_url,
+            "api_key": api_key,
+            "model": model,
+            "voice": voice,
+            "max_retries": max_retries,
+            "timeout_s": timeout_s,
+        }
     config = DataConfig(
-        texts=[Path(t) for t in [*texts, *(more_texts or [])]], out_dir=Path(out), teacher=teacher,
-        teacher_options={k: v for k, v in options.items() if v is not None}, voice=voice, limit=limit,
-        workers=workers, tag_plan=tag_plan, seed=seed,
-        corpus=CorpusConfig(min_chars=min_chars, max_chars=max_chars, allow_dev=allow_dev), progress=progress,
+        texts=[Path(t) for t in [*texts, *(more_texts or [])]],
+        out_dir=Path(out),
+        teacher=teacher,
+        teacher_options={k: v for k, v in options.items() if v is not None},
+        voice=voice,
+        limit=limit,
+        workers=workers,
+        tag_plan=tag_plan,
+        seed=seed,
+        corpus=CorpusConfig(min_chars=min_chars, max_chars=max_chars, allow_dev=allow_dev),
+        progress=progress,
     )
     try:
         report = run_datagen(config)
@@ -65,20 +90,33 @@ def data_command(
 
 @app.command("train")
 def train_command(
-    data: list[str] = typer.Option(..., "--data", help="Dataset folders (manifest.jsonl + FLAC); more may follow."),
-    more_data: list[str] = typer.Argument(None, help="Further dataset folders (so `--data A B` works).",
-                                          show_default=False),
-    out: str = typer.Option(..., "--out", help="Run folder: checkpoint.pt, metrics.csv, val/ (keep it out of git)."),
+    data: list[str] = typer.Option(
+        ..., "--data", help="Dataset folders (manifest.jsonl + FLAC); more may follow."
+    ),
+    more_data: list[str] = typer.Argument(
+        None, help="Further dataset folders (so `--data A B` works).", show_default=False
+    ),
+    out: str = typer.Option(
+        ..., "--out", help="Run folder: checkpoint.pt, metrics.csv, val/ (keep it out of git)."
+    ),
     preset: str = typer.Option("nano", "--preset", help="Student size: tiny, nano, small, base or 3b."),
     steps: int = typer.Option(20_000, "--steps", help="Optimizer steps in all (a resumed run counts on)."),
-    batch_seconds: float = typer.Option(40.0, "--batch-seconds", help="Padded audio seconds per global batch."),
+    batch_seconds: float = typer.Option(
+        40.0, "--batch-seconds", help="Padded audio seconds per global batch."
+    ),
     lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (linear warm-up, then cosine decay)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the initial weights and the data order."),
-    threads: int = typer.Option(None, "--threads", help="torch threads per process (default: its share of cores)."),
-    workers: int = typer.Option(None, "--workers", help="Processes computing the feature cache (default: all cores)."),
+    threads: int = typer.Option(
+        None, "--threads", help="torch threads per process (default: its share of cores)."
+    ),
+    workers: int = typer.Option(
+        None, "--workers", help="Processes computing the feature cache (default: all cores)."
+    ),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints."),
     val_every: int = typer.Option(500, "--val-every", help="Steps between validations (loss and wavs)."),
-    fsdp: bool = typer.Option(False, "--fsdp", help="Shard with FSDP2 under torchrun even for a small preset."),
+    fsdp: bool = typer.Option(
+        False, "--fsdp", help="Shard with FSDP2 under torchrun even for a small preset."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
 ) -> None:
     """Train a student on datasets; under `torchrun --nproc_per_node N -m distill.train …` on N processes."""
@@ -89,12 +127,85 @@ def train_command(
     from .train import TrainConfig, train
 
     config = TrainConfig(
-        data_dirs=[*data, *(more_data or [])], out_dir=out, preset=preset, steps=steps, batch_seconds=batch_seconds,
-        lr=lr, seed=seed, threads=threads, workers=workers, checkpoint_every=checkpoint_every, val_every=val_every,
-        fsdp=fsdp, resume=resume, command=list(sys.argv),
+        data_dirs=[*data, *(more_data or [])],
+        out_dir=out,
+        preset=preset,
+        steps=steps,
+        batch_seconds=batch_seconds,
+        lr=lr,
+        seed=seed,
+        threads=threads,
+        workers=workers,
+        checkpoint_every=checkpoint_every,
+        val_every=val_every,
+        fsdp=fsdp,
+        resume=resume,
+        command=list(sys.argv),
     )
     try:
         train(config)
     except StepTTSError as error:
         typer.echo(f"steptts: error: {error}", err=True)
         raise typer.Exit(2) from None
+
+
+@app.command("eval")
+def eval_command(
+    voice: str = typer.Option(
+        None,
+        "--voice",
+        help="Student voice (name or folder); 'teacher:piper' or "
+        "'teacher:piper+edits' evaluates the teacher itself.",
+    ),
+    run: str = typer.Option(None, "--run", help="Or a training run folder holding an exported voice."),
+    texts: str = typer.Option(
+        ..., "--texts", help="Held-out lines: text (a line each) or TSV (id<TAB>text)."
+    ),
+    out: str = typer.Option(..., "--out", help="Report folder: report.json, report.md, plots/, audio/."),
+    tags: bool = typer.Option(
+        False, "--tags", help="Also measure every tag the voice declares (tags.json, tags.md)."
+    ),
+    limit: int = typer.Option(None, "--limit", help="Evaluate only the first N lines."),
+    threads: int = typer.Option(
+        None, "--threads", help="onnxruntime threads for both systems (default: its own)."
+    ),
+    tag_lines: int = typer.Option(8, "--tag-lines", help="--tags: lines (first sentence of each) per tag."),
+    melody: str = typer.Option("C4:1 D4:1 E4:1 F4:1 G4:2", "--melody", help="--tags: melody sung with 哼唱."),
+    bpm: float = typer.Option(90.0, "--bpm", help="--tags: tempo of the melody and of RAP."),
+    latency_runs: int = typer.Option(7, "--latency-runs", help="First-chunk runs (median, after a warm-up)."),
+    plot_lines: int = typer.Option(3, "--plot-lines", help="Lines drawn to plots/line_XX.png."),
+) -> None:
+    """Student against the Piper teacher: WER, DNSMOS, MCD, F0 RMSE, RTF and first-chunk latency."""
+    import sys
+    from pathlib import Path
+
+    from steptts.errors import StepTTSError
+
+    from .evaluate import EvalConfig, run_eval
+
+    config = EvalConfig(
+        texts_path=Path(texts),
+        out_dir=Path(out),
+        voice=voice,
+        run=Path(run) if run else None,
+        limit=limit,
+        threads=threads,
+        tags=tags,
+        tag_lines=tag_lines,
+        melody=melody,
+        bpm=bpm,
+        latency_runs=latency_runs,
+        plot_lines=plot_lines,
+        command=list(sys.argv),
+    )
+    try:
+        report = run_eval(config)
+    except StepTTSError as error:
+        typer.echo(f"steptts: error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo((Path(out) / "report.md").read_text(encoding="utf-8").split("\n## How")[0].rstrip())
+    if "tags" in report:
+        typer.echo(
+            f"\nTags: {report['tags']['passed']} bars passed, {report['tags']['failed']} failed "
+            f"(see {Path(out) / 'tags.md'})"
+        )

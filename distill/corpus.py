@@ -8,9 +8,9 @@ length range, and keeps file then line order: the same files give the same corpu
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from steptts.errors import StepTTSError
 

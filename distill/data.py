@@ -2,7 +2,7 @@
 
 Every utterance of every dataset is held in RAM: features as float32, audio as int16 (converted
 per batch), about 2 GB for 10 hours. Features come from :func:`distill.features.extract_features`,
-computed once per utterance and kept in ``<dataset>/.features-v1/<id>.npz``.
+computed once per utterance and kept in ``<dataset>/.features-v<FEATURES_VERSION>/<id>.npz``.
 
 Batches are planned globally (the same for every world size) and each rank takes its shard of
 each, so one process and N processes see the same global batches in the same order.
@@ -20,12 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from distill.dataset import DatasetError, read_manifest
+from distill.features import FEATURES_VERSION
 from steptts.phonemes import PhonemeVocab, tokenize
 from steptts.tags import all_tag_keys
 
 SAMPLE_RATE_HZ = 22050
 HOP = 256
-FEATURES_DIR = ".features-v1"  # bump the version when extract_features changes its output
+FEATURES_DIR = f".features-v{FEATURES_VERSION}"  # features.py bumps the version when its output changes
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class Utterance:
 
 
 def read_records(data_dirs: Sequence[str | Path]) -> list[Record]:
-    """Every record of every dataset, first occurrence of an id kept (ids are content hashes)."""
+    """Every record of every dataset, sorted by id; an id seen twice (ids are content hashes) counts once."""
     records: dict[str, Record] = {}
     for folder in data_dirs:
         folder = Path(folder)
@@ -112,7 +113,9 @@ def read_records(data_dirs: Sequence[str | Path]) -> list[Record]:
             records.setdefault(fields["id"], Record(fields, folder))
     if not records:
         raise DatasetError(f"no utterances in {', '.join(str(d) for d in data_dirs)}")
-    return list(records.values())
+    # By id, not manifest order: a dataset written by parallel workers (or listed in another
+    # order) still gives the same utterance indices, hence the same data order for a seed.
+    return sorted(records.values(), key=lambda record: record.id)
 
 
 def build_vocabularies(records: Sequence[Record], language: str = "en-us") -> Vocabularies:
@@ -193,10 +196,18 @@ def _load_one(job: tuple[Record, Vocabularies]) -> Utterance:
         if len(durations) != len(tokens):
             raise DatasetError(f"utterance {record.id}: {len(durations)} durations for {len(tokens)} tokens")
         # Audio cut to whole frames (or an edit's rounding) can leave the sum a frame or two off the
-        # audio; the end marker "$" absorbs the difference so durations always tile the frames.
-        durations[-1] += n_frames - durations.sum()
-        if durations[-1] < 0:
-            log.warning("utterance %s: durations overrun the audio; trained without them", record.id)
+        # audio; the end marker "$" absorbs that so durations tile the frames. A larger gap is a
+        # broken record: its row is aligned by the model (MAS) instead.
+        gap = n_frames - int(durations.sum())
+        if abs(gap) <= max(2, n_frames // 50) and durations[-1] + gap >= 0:
+            durations[-1] += gap
+        else:
+            log.warning(
+                "utterance %s: durations sum to %d frames, the audio has %d; aligned instead",
+                record.id,
+                durations.sum(),
+                n_frames,
+            )
             durations = None
     return Utterance(
         id=record.id,
@@ -297,7 +308,7 @@ def shard(batch: Sequence[int], rank: int, world_size: int) -> list[int]:
 
 
 def collate(utterances: Sequence[Utterance], device="cpu"):
-    """A :class:`distill.model.TrainBatch` of ``utterances``, zero-padded, on ``device``.
+    """A :class:`distill.model.TrainBatch` of ``utterances`` on ``device``, padded with 0 (mel: silence).
 
     Shapes: tokens [B,T], tags [B,K] (K >= 1), frames [B,F], mel [B,F,80], audio [B,F*HOP].
     """
@@ -325,7 +336,7 @@ def collate(utterances: Sequence[Utterance], device="cpu"):
         mel[row, : u.n_frames] = u.mel
         f0_hz[row, : u.n_frames] = u.f0_hz
         energy[row, : u.n_frames] = u.energy
-        audio[row, : len(u.audio)] = u.audio / 32768.0
+        audio[row, : len(u.audio)] = u.audio * np.float32(1 / 32768)
 
     def tensor(array, dtype=None):
         return torch.as_tensor(array, dtype=dtype).to(device, non_blocking=True)

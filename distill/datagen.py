@@ -39,7 +39,8 @@ STOP_GRACE_S = 5.0
 """After SIGINT/SIGTERM, how long in-flight items may take to arrive before workers are ended."""
 STATUS_EVERY_S = 30.0
 """Without a terminal, a status line this often (log files of long runs)."""
-MAX_WORKER_RESTARTS = 5
+MAX_CRASHES_IN_A_ROW = 5
+"""Worker deaths with no item finished in between before the run gives up (a broken teacher)."""
 
 
 @dataclass
@@ -115,7 +116,9 @@ def _edits_module():
     try:
         from . import edits
     except ImportError as error:
-        raise TagPlanError(f"the tag plan needs audio edits, but distill.edits cannot load: {error}") from None
+        raise TagPlanError(
+            f"the tag plan needs audio edits, but distill.edits cannot load: {error}"
+        ) from None
     return edits
 
 
@@ -141,9 +144,36 @@ def split_tags(teacher: Teacher, tag_keys: tuple[str, ...]) -> tuple[tuple[str, 
     return native, edited[0]
 
 
-def plan_items(
-    lines: list, plan: TagPlan, teacher: Teacher, voice: str, seed: int = 0
-) -> list[PlannedItem]:
+def fit_default_plan(plan: TagPlan, teacher: Teacher) -> TagPlan:
+    """The built-in plan with the tags this teacher can make neither itself nor by an edit left neutral.
+
+    Says so on stderr. A plan from a file is never changed: its impossible tags are an error.
+    """
+    impossible = set()
+    for key in plan.tag_keys:
+        try:
+            split_tags(teacher, (key,))
+        except TagPlanError:
+            impossible.add(key)
+    if impossible:
+        print(
+            f"distill data: teacher '{teacher.name}' cannot make {', '.join(sorted(impossible))}: "
+            "those lines of the default tag plan stay neutral",
+            file=sys.stderr,
+        )
+    return plan.neutralize(impossible)
+
+
+def _edit_plan(tag_key: str, seed: int) -> dict[str, Any]:
+    """What decides an edit's output, hashed into the record id (with the edit stage's version, if any)."""
+    plan: dict[str, Any] = {"tag": tag_key, "seed": seed}
+    version = getattr(_edits_module(), "VERSION", None)
+    if version is not None:
+        plan["version"] = version
+    return plan
+
+
+def plan_items(lines: list, plan: TagPlan, teacher: Teacher, voice: str, seed: int = 0) -> list[PlannedItem]:
     """The record each corpus line becomes, in corpus order (ids are stable across runs)."""
     settings = teacher.settings()
     splits: dict[tuple[str, ...], tuple[tuple[str, ...], str | None]] = {}
@@ -153,11 +183,18 @@ def plan_items(
         if assignment.tags not in splits:
             splits[assignment.tags] = split_tags(teacher, assignment.tags)
         native, edit_tag = splits[assignment.tags]
-        edit = {"tag": edit_tag, "seed": assignment.edit_seed} if edit_tag else None
+        edit = _edit_plan(edit_tag, assignment.edit_seed) if edit_tag else None
         item_id = record_id(teacher.name, settings, voice, line.text, list(assignment.tags), edit)
         items.append(
-            PlannedItem(item_id, line.text, line.source, assignment.tags, native, edit_tag,
-                        assignment.edit_seed if edit_tag else 0)
+            PlannedItem(
+                item_id,
+                line.text,
+                line.source,
+                assignment.tags,
+                native,
+                edit_tag,
+                assignment.edit_seed if edit_tag else 0,
+            )
         )
     return items
 
@@ -186,8 +223,13 @@ def render_item(teacher: Teacher, item: PlannedItem, voice: str) -> tuple[dict[s
     audio, durations, ops = rendering.audio, rendering.durations, []
     if item.edit_tag:
         result = _edits_module().apply_tag_edit(
-            audio, rendering.sample_rate_hz, durations, tokenize(rendering.phonemes), item.edit_tag,
-            item.edit_seed, item.text,
+            audio,
+            rendering.sample_rate_hz,
+            durations,
+            tokenize(rendering.phonemes),
+            item.edit_tag,
+            item.edit_seed,
+            item.text,
         )
         audio, ops = result.audio, list(result.ops)
         durations = list(result.durations) if durations is not None else None
@@ -230,12 +272,16 @@ def failure_cause(error: BaseException) -> str:
     return type(error).__name__
 
 
-def _worker_main(conn, teacher_kind: str, teacher_options: dict[str, Any], voice: str, parent_pid: int) -> None:
+def _worker_main(
+    conn, teacher_kind: str, teacher_options: dict[str, Any], voice: str, parent_pid: int
+) -> None:
     """Worker process: build the teacher once, then render items sent by the parent until None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides how an interrupt ends a run
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _die_with_parent()
     try:
         teacher = make_teacher(teacher_kind, **teacher_options)
+        teacher.load()  # once per worker, and a broken install stops the run instead of failing each item
     except Exception as error:  # noqa: BLE001 - reported to the parent, which stops the run
         conn.send(("fatal", None, f"{type(error).__name__}: {error}"))
         return
@@ -258,7 +304,7 @@ def _worker_main(conn, teacher_kind: str, teacher_options: dict[str, Any], voice
         conn.send(("ok", item.id, (record, audio)))
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: workers are tracked in sets and dicts
 class _Worker:
     process: Any
     conn: Any
@@ -275,14 +321,20 @@ class _Pool:
         self._context = multiprocessing.get_context("spawn")
         self._args = (teacher_kind, teacher_options, voice, os.getpid())
         self.workers: list[_Worker] = [self._start() for _ in range(count)]
-        self.restarts = 0
+        self.crashes_in_a_row = 0
 
     def _start(self) -> _Worker:
         parent_conn, child_conn = self._context.Pipe()
         process = self._context.Process(
             target=_worker_main, args=(child_conn, *self._args), name="steptts-data-worker", daemon=True
         )
-        process.start()
+        # A Ctrl-C while the worker is still importing would print its traceback: it is born with
+        # SIGINT blocked, and ignores it once running (the parent decides how an interrupt ends a run).
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         child_conn.close()
         return _Worker(process, parent_conn)
 
@@ -293,7 +345,11 @@ class _Pool:
         for worker in self.workers:
             while pending and len(worker.in_flight) < PREFETCH_PER_WORKER:
                 item = pending.popleft()
-                worker.conn.send(item)
+                try:
+                    worker.conn.send(item)
+                except OSError:  # the worker died; collect() notices and replaces it
+                    pending.appendleft(item)
+                    break
                 worker.in_flight.append(item)
 
     def collect(self, timeout_s: float) -> list[tuple[str, PlannedItem, Any]]:
@@ -314,6 +370,7 @@ class _Pool:
                         item = worker.in_flight.popleft()
                         assert item.id == item_id, "worker answered out of order"
                         results.append((status, item, payload))
+                        self.crashes_in_a_row = 0
                 except (EOFError, OSError):
                     crashed.append(worker)
             elif not worker.process.is_alive():
@@ -321,14 +378,27 @@ class _Pool:
         for worker in dict.fromkeys(crashed):
             if worker not in self.workers:
                 continue
+            results += self._drain(worker)  # results it sent before it died still count
             code = worker.process.exitcode
             for item in worker.in_flight:
                 results.append(("fail", item, ("worker_crash", f"worker process died (exit code {code})")))
             self.workers.remove(worker)
-            self.restarts += 1
-            if self.restarts > MAX_WORKER_RESTARTS:
+            self.crashes_in_a_row += 1
+            if self.crashes_in_a_row > MAX_CRASHES_IN_A_ROW:
                 raise TeacherSetupError(f"workers keep dying (last exit code {code}); giving up")
             self.workers.append(self._start())
+        return results
+
+    @staticmethod
+    def _drain(worker: _Worker) -> list[tuple[str, PlannedItem, Any]]:
+        results = []
+        try:
+            while worker.in_flight and worker.conn.poll():
+                status, item_id, payload = worker.conn.recv()
+                if status != "fatal" and worker.in_flight[0].id == item_id:
+                    results.append((status, worker.in_flight.popleft(), payload))
+        except (EOFError, OSError):
+            pass
         return results
 
     def close(self, graceful: bool) -> None:
@@ -371,14 +441,25 @@ class _Progress:
         if enabled and total:
             from rich.console import Console
             from rich.progress import (
-                BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
             )
 
             self._bar = Progress(
-                TextColumn("[bold]distill data"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[audio]}"), TextColumn("{task.fields[failed]}"),
-                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=False,
+                TextColumn("[bold]distill data"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[audio]}"),
+                TextColumn("{task.fields[failed]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
             )
             self._task = self._bar.add_task("", total=total, audio="", failed="")
             self._bar.start()
@@ -389,7 +470,9 @@ class _Progress:
         self.audio_s += audio_s
         if self._bar is not None:
             self._bar.update(
-                self._task, advance=1, audio=f"{self.audio_s / 3600:.2f} h",
+                self._task,
+                advance=1,
+                audio=f"{self.audio_s / 3600:.2f} h",
                 failed=f"{self.failed} failed" if self.failed else "",
             )
         elif time.monotonic() - self._last_line >= STATUS_EVERY_S:
@@ -397,6 +480,8 @@ class _Progress:
             print(self.line(), file=sys.stderr, flush=True)
 
     def line(self) -> str:
+        if not self.total:
+            return "distill data: nothing to do, every planned record is already in the dataset"
         elapsed = time.monotonic() - self.started
         rate = self.done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else float("nan")
@@ -421,7 +506,7 @@ class _StopFlag:
         self.signal: int | None = None
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> _StopFlag:
+    def __enter__(self) -> _StopFlag:  # noqa: PYI034 - typing.Self needs Python 3.11
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:
                 self._previous[signum] = signal.signal(signum, self._handle)
@@ -429,7 +514,7 @@ class _StopFlag:
                 pass
         return self
 
-    def _handle(self, signum: int, frame: Any) -> None:  # noqa: ARG002
+    def _handle(self, signum: int, frame: Any) -> None:
         if self.signal is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signal = signum
@@ -461,6 +546,8 @@ def run_datagen(config: DataConfig) -> DataReport:
     teacher = make_teacher(config.teacher, **config.teacher_options)  # cheap: models load in workers
     voice = config.voice or teacher.default_voice()
     plan = load_tag_plan(config.tag_plan)
+    if plan.name == "default":
+        plan = fit_default_plan(plan, teacher)
     lines = read_corpus(config.texts, config.corpus)
     if config.limit is not None:
         lines = lines[: config.limit]
@@ -468,49 +555,20 @@ def run_datagen(config: DataConfig) -> DataReport:
 
     report = DataReport(planned=len(items))
     with DatasetWriter(config.out_dir) as writer:
-        repair = writer.repair
-        if repair.torn_lines or repair.dropped_records or repair.removed_temp or repair.removed_orphans:
-            print(
-                f"distill data: recovered from an interrupted run (torn manifest line: {repair.torn_lines}, "
-                f"dropped records: {repair.dropped_records}, temporary files: {repair.removed_temp}, "
-                f"orphan files: {repair.removed_orphans})",
-                file=sys.stderr,
-            )
-        retry = {f["id"] for f in writer.previous_failures()}
+        _say_what_was_there(writer, items)
         todo = deque(item for item in items if item.id not in writer.done)
         report.already_done = len(items) - len(todo)
-        if retry & {item.id for item in todo}:
-            print(f"distill data: retrying {len(retry & {i.id for i in todo})} failed items", file=sys.stderr)
         progress = _Progress(len(todo), config.progress)
         pool = None
         try:
             with _StopFlag() as stop:
                 if todo:
-                    pool = _Pool(min(config.workers, len(todo)), config.teacher, config.teacher_options, voice)
-                stop_deadline = None
-                while pool is not None and (todo or pool.in_flight()):
-                    if stop.stop:
-                        if stop_deadline is None:
-                            stop_deadline = time.monotonic() + STOP_GRACE_S
-                            todo.clear()
-                        if not pool.in_flight() or time.monotonic() > stop_deadline:
-                            break
-                    else:
-                        pool.dispatch(todo)
-                    for status, item, payload in pool.collect(timeout_s=0.5):
-                        if status == "ok":
-                            record, audio = payload
-                            written = writer.write(record, audio)
-                            report.written += 1
-                            report.written_audio_s += written["duration"]
-                            progress.advance(True, written["duration"])
-                        else:
-                            cause, message = payload
-                            writer.record_failure(item.id, cause, message, text=item.text, tags=list(item.tags))
-                            report.failures[cause] += 1
-                            progress.advance(False)
+                    pool = _Pool(
+                        min(config.workers, len(todo)), config.teacher, config.teacher_options, voice
+                    )
+                    _render_all(pool, todo, writer, report, progress, stop)
                 report.interrupted = stop.stop
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now
             report.interrupted = True
         finally:
             if pool is not None:
@@ -521,6 +579,57 @@ def run_datagen(config: DataConfig) -> DataReport:
         report.hours_by_tag = _hours_by_tag(writer.done)
     report.wall_s = time.monotonic() - started
     return report
+
+
+def _say_what_was_there(writer: DatasetWriter, items: list[PlannedItem]) -> None:
+    """One line each about a repaired folder, retried failures and records of other plans."""
+    repair = writer.repair
+    if repair.torn_lines or repair.dropped_records or repair.removed_temp or repair.removed_orphans:
+        print(
+            f"distill data: recovered from an interrupted run (torn manifest line: {repair.torn_lines}, "
+            f"dropped records: {repair.dropped_records}, temporary files: {repair.removed_temp}, "
+            f"orphan files: {repair.removed_orphans})",
+            file=sys.stderr,
+        )
+    planned = {item.id for item in items}
+    retried = {f["id"] for f in writer.previous_failures()} & planned
+    if retried:
+        print(f"distill data: retrying {len(retried)} items that failed before", file=sys.stderr)
+    foreign = len(set(writer.done) - planned)
+    if foreign:
+        # Another teacher, voice, seed, plan or corpus wrote them: they stay, and train with the rest.
+        print(
+            f"distill data: note: {foreign} records in {writer.dir} are not in this run's plan",
+            file=sys.stderr,
+        )
+
+
+def _render_all(
+    pool: _Pool, todo: deque, writer: DatasetWriter, report: DataReport, progress: _Progress, stop: _StopFlag
+) -> None:
+    """Feed the workers and write what they send back until done or stopped."""
+    stop_deadline = None
+    while todo or pool.in_flight():
+        if stop.stop:
+            if stop_deadline is None:  # first notice: dispatch nothing more, let in-flight items land
+                stop_deadline = time.monotonic() + STOP_GRACE_S
+                todo.clear()
+            if not pool.in_flight() or time.monotonic() > stop_deadline:
+                return
+        else:
+            pool.dispatch(todo)
+        for status, item, payload in pool.collect(timeout_s=0.5):
+            if status == "ok":
+                record, audio = payload
+                written = writer.write(record, audio)
+                report.written += 1
+                report.written_audio_s += written["duration"]
+                progress.advance(True, written["duration"])
+            else:
+                cause, message = payload
+                writer.record_failure(item.id, cause, message, text=item.text, tags=list(item.tags))
+                report.failures[cause] += 1
+                progress.advance(False)
 
 
 def _cells(text: str) -> int:
@@ -534,9 +643,11 @@ def format_report(report: DataReport, out_dir: Path) -> str:
     """The closing summary: records, audio hours per tag, failures by cause."""
     total_h = sum(report.hours_by_tag.values()) if report.hours_by_tag else 0.0
     lines = [
-        f"{'interrupted' if report.interrupted else 'done'}: {report.written} records written this run "
-        f"({report.written_audio_s / 3600:.3f} h audio in {report.wall_s:.0f} s), "
-        f"{report.already_done} already there, {report.total_records} in {out_dir}",
+        (
+            f"{'interrupted' if report.interrupted else 'done'}: {report.written} records written this run "
+            f"({report.written_audio_s / 3600:.3f} h audio in {report.wall_s:.0f} s), "
+            f"{report.already_done} already there, {report.total_records} in {out_dir}"
+        ),
     ]
     if report.hours_by_tag:
         lines.append("audio hours per tag (whole dataset):")
@@ -545,7 +656,9 @@ def format_report(report: DataReport, out_dir: Path) -> str:
             share = hours / total_h if total_h else 0.0
             lines.append(f"  {key}{' ' * (width - _cells(key))}  {hours:8.3f} h  {share:6.1%}")
     if report.failures:
-        lines.append(f"failures this run ({sum(report.failures.values())}, see failures.jsonl; a re-run retries them):")
+        lines.append(
+            f"failures this run ({sum(report.failures.values())}, see failures.jsonl; a re-run retries them):"
+        )
         for cause, count in report.failures.most_common():
             lines.append(f"  {cause}: {count}")
     return "\n".join(lines)

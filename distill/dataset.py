@@ -28,12 +28,23 @@ from steptts.errors import StepTTSError
 MANIFEST = "manifest.jsonl"
 FAILURES = "failures.jsonl"
 AUDIO_DIR = "audio"
+LOCK = ".lock"
 TEMP_MARK = ".tmp-"
 """Temporary FLACs are named ``.<id>.flac.tmp-<pid>``: never mistaken for a finished file."""
 
 RECORD_FIELDS = (
-    "id", "text", "phonemes", "tags", "voice", "teacher", "language", "sample_rate", "duration", "path",
-    "durations", "edits",
+    "id",
+    "text",
+    "phonemes",
+    "tags",
+    "voice",
+    "teacher",
+    "language",
+    "sample_rate",
+    "duration",
+    "path",
+    "durations",
+    "edits",
 )
 
 
@@ -42,12 +53,20 @@ class DatasetError(StepTTSError):
 
 
 def record_id(
-    teacher: str, teacher_settings: dict[str, Any], voice: str, text: str, tags: list[str] | tuple[str, ...],
+    teacher: str,
+    teacher_settings: dict[str, Any],
+    voice: str,
+    text: str,
+    tags: list[str] | tuple[str, ...],
     edit: dict[str, Any] | None,
 ) -> str:
     """sha256 (hex) of what decides a record's audio: teacher and settings, voice, text, tags, edit plan."""
     content = {
-        "teacher": teacher, "settings": teacher_settings, "voice": voice, "text": text, "tags": list(tags),
+        "teacher": teacher,
+        "settings": teacher_settings,
+        "voice": voice,
+        "text": text,
+        "tags": list(tags),
         "edit": edit,
     }
     blob = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -92,8 +111,7 @@ def _read_lines(path: Path) -> tuple[list[dict], bool]:
 def _rewrite_atomically(path: Path, records: list[dict]) -> None:
     temp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
     with open(temp, "wb") as handle:
-        for record in records:
-            handle.write(_encode_line(record))
+        handle.writelines(_encode_line(record) for record in records)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temp, path)
@@ -151,10 +169,26 @@ class DatasetWriter:
             raise DatasetError(f"cannot create {self.audio_dir}: {error}") from None
         self.manifest_path = self.dir / MANIFEST
         self.failures_path = self.dir / FAILURES
+        self._lock_fd = self._lock()
         self.repair = self._recover()
         self.done: dict[str, dict] = {r["id"]: r for r in read_manifest(self.dir)}
         self._fd = os.open(self.manifest_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._failures_fd = os.open(self.failures_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _lock(self) -> int:
+        """Hold an exclusive lock on the folder: two writers would corrupt each other's manifest.
+
+        ``flock`` is released by the kernel when the process dies, SIGKILL included.
+        """
+        import fcntl
+
+        fd = os.open(self.dir / LOCK, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise DatasetError(f"another run is writing to {self.dir}; wait for it or stop it") from None
+        return fd
 
     def _recover(self) -> Repair:
         """Make the folder equal its manifest again after whatever interrupted the last run."""
@@ -163,7 +197,8 @@ class DatasetWriter:
         kept, seen = [], set()
         for record in records:
             flac = self.dir / str(record.get("path", ""))
-            if record["id"] in seen or not flac.is_file():
+            # An empty file can only come from a crash of the machine itself (we fsync before the rename).
+            if record["id"] in seen or not flac.is_file() or flac.stat().st_size == 0:
                 repair.dropped_records += 1
                 continue
             seen.add(record["id"])
@@ -185,14 +220,14 @@ class DatasetWriter:
             stale.unlink(missing_ok=True)
         return repair
 
-    def __enter__(self) -> DatasetWriter:
+    def __enter__(self) -> DatasetWriter:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
-        for name in ("_fd", "_failures_fd"):
+        for name in ("_fd", "_failures_fd", "_lock_fd"):
             fd = getattr(self, name, None)
             if fd is not None:
                 os.close(fd)

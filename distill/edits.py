@@ -30,8 +30,8 @@ from steptts.errors import StepTTSError
 
 HOP = 256
 """Samples per duration frame (hop 256 at 22050 Hz)."""
-F0_FLOOR_HZ = 60.0
-F0_CEIL_HZ = 700.0
+F0_FLOOR_HZ = 50.0
+F0_CEIL_HZ = 1100.0
 _F0_MIN_OUT_HZ, _F0_MAX_OUT_HZ = 50.0, 1000.0
 SILENCE_DB = -40.0
 """Frames this far below the utterance's loud frames count as silence (never voiced)."""
@@ -232,7 +232,9 @@ def _analyze(audio: np.ndarray, sample_rate_hz: int) -> _World:
     # cheaptrick's own floor (71 Hz) keeps the FFT at 1024 points at 22050 Hz: half the cost of
     # 2048, and lower voices are still analysed with a window long enough for their pitch.
     sp = pw.cheaptrick(signal, f0, times_s, sample_rate_hz)
-    ap = pw.d4c(signal, f0, times_s, sample_rate_hz, fft_size=(sp.shape[1] - 1) * 2)
+    # threshold 0: D4C keeps every frame harvest found voiced (its own V/UV test turns creaky,
+    # low-pitched frames into noise, which no longer sounds or measures as voiced).
+    ap = pw.d4c(signal, f0, times_s, sample_rate_hz, threshold=0.0, fft_size=(sp.shape[1] - 1) * 2)
     return _World(f0, np.log(np.maximum(sp, 1e-16)), ap, sample_rate_hz)
 
 

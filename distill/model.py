@@ -10,7 +10,8 @@
 4. Decoder: transformer blocks over frames → 80 log-mel, a pitch residual over the token's note, and
    a voicing logit.
 5. Vocoder (Vocos-style): ConvNeXt blocks → log-magnitude and phase → inverse STFT written as a
-   fixed-basis transposed convolution (overlap-add) divided by the window envelope.
+   matmul with a fixed inverse-DFT basis, overlap-add by shifted pads, and division by the window
+   envelope (no torch.istft, which does not export).
 
 ``Student.forward`` is exactly the ONNX graph of docs/CONTRACTS.md (schema_version 1);
 ``Student.training_losses`` is everything the trainer needs.
@@ -22,8 +23,8 @@ import math
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from distill.alignment import durations_from_path, gaussian_log_likelihood, monotonic_alignment_search
 from distill.features import SILENCE_LOG_MEL, hz_to_midi
@@ -54,9 +55,9 @@ class StudentConfig:
     n_heads: int = 2  # attention heads
     n_encoder_layers: int = 4  # transformer blocks over tokens
     n_decoder_layers: int = 4  # transformer blocks over frames
-    ffn_mult: int = 3  # FFN hidden size = ffn_mult * d_model
+    ffn_mult: int = 2  # FFN hidden size = ffn_mult * d_model
     ffn_kernel: int = 3  # kernel of the FFN's first conv; 1 makes it a plain MLP
-    dropout: float = 0.0  # dropout in the transformers: off, distillation data is plentiful and it doubles a CPU step
+    dropout: float = 0.0  # transformer dropout: off, distilled data is plentiful and it doubles a CPU step
     predictor_dropout: float = 0.5  # dropout in the duration, pitch and energy predictors (FastSpeech 2)
     predictor_channels: int = 128  # width of the duration, pitch and energy predictors
     predictor_kernel: int = 3  # kernel of the predictors' convs
@@ -71,14 +72,14 @@ class StudentConfig:
     max_log_magnitude: float = 7.0  # clip of the vocoder's log-magnitude before exp (stability)
     vocoder_segment_frames: int = 64  # frames per vocoder training segment
     vocoder_predicted_from_step: int = 3000  # from this step half the segments use predicted features
-    mel_weight: float = 1.0  # loss weights
-    duration_weight: float = 1.0
-    pitch_weight: float = 1.0
-    energy_weight: float = 0.5
-    frame_pitch_weight: float = 1.0
-    voicing_weight: float = 0.2
-    align_weight: float = 1.0
-    vocoder_weight: float = 1.0
+    mel_weight: float = 1.0  # weight of the decoder's log-mel L1
+    duration_weight: float = 1.0  # weight of the log-duration MSE
+    pitch_weight: float = 1.0  # weight of the token pitch MSE (in octaves)
+    energy_weight: float = 0.5  # weight of the token energy MSE (log RMS)
+    frame_pitch_weight: float = 1.0  # weight of the frame pitch L1 (in octaves)
+    voicing_weight: float = 0.2  # weight of the voicing cross-entropy
+    align_weight: float = 1.0  # weight of the alignment NLL (rows without teacher durations)
+    vocoder_weight: float = 1.0  # weight of the vocoder's multi-resolution STFT + mel L1
 
     @property
     def vocoder_channels(self) -> int:
@@ -89,24 +90,56 @@ class StudentConfig:
 PRESETS: dict[str, StudentConfig] = {
     # CI: trains in seconds.
     "tiny": StudentConfig(
-        d_model=48, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, ffn_mult=2, predictor_channels=32,
-        vocoder_dim=64, vocoder_hidden=192, vocoder_layers=2, dropout=0.0, vocoder_segment_frames=32,
+        d_model=48,
+        n_heads=2,
+        n_encoder_layers=1,
+        n_decoder_layers=1,
+        ffn_mult=2,
+        predictor_channels=32,
+        vocoder_dim=64,
+        vocoder_hidden=192,
+        vocoder_layers=2,
+        dropout=0.0,
+        vocoder_segment_frames=32,
         vocoder_predicted_from_step=10,
     ),
     # The embedded default: ≤ 6M parameters, many times faster than real time on one CPU core.
     "nano": StudentConfig(),
     "small": StudentConfig(
-        d_model=256, n_heads=4, n_encoder_layers=4, n_decoder_layers=4, ffn_mult=4, predictor_channels=256,
-        vocoder_dim=384, vocoder_hidden=1152, vocoder_layers=8,
+        d_model=256,
+        n_heads=4,
+        n_encoder_layers=4,
+        n_decoder_layers=4,
+        ffn_mult=4,
+        predictor_channels=256,
+        vocoder_dim=384,
+        vocoder_hidden=1152,
+        vocoder_layers=8,
     ),
     "base": StudentConfig(
-        d_model=384, n_heads=6, n_encoder_layers=6, n_decoder_layers=6, ffn_mult=4, predictor_channels=384,
-        vocoder_dim=512, vocoder_hidden=1536, vocoder_layers=8,
+        d_model=384,
+        n_heads=6,
+        n_encoder_layers=6,
+        n_decoder_layers=6,
+        ffn_mult=4,
+        predictor_channels=384,
+        vocoder_dim=512,
+        vocoder_hidden=1536,
+        vocoder_layers=8,
     ),
     # Teacher scale (Step-Audio-TTS-3B's LLM is 3072 × 32 layers): trains under torchrun + FSDP2.
     "3b": StudentConfig(
-        d_model=3072, n_heads=24, n_encoder_layers=16, n_decoder_layers=16, ffn_mult=3, ffn_kernel=1,
-        predictor_channels=1024, vocoder_dim=512, vocoder_hidden=1536, vocoder_layers=8, dropout=0.0,
+        d_model=3072,
+        n_heads=24,
+        n_encoder_layers=16,
+        n_decoder_layers=16,
+        ffn_mult=3,
+        ffn_kernel=1,
+        predictor_channels=1024,
+        vocoder_dim=512,
+        vocoder_hidden=1536,
+        vocoder_layers=8,
+        dropout=0.0,
     ),
 }
 
@@ -171,12 +204,16 @@ class TransformerBlock(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         batch, length, dim = x.shape
         q, k, v = (
-            self.qkv(self.attention_norm(x)).reshape(batch, length, 3, self.heads, dim // self.heads)
+            self.qkv(self.attention_norm(x))
+            .reshape(batch, length, 3, self.heads, dim // self.heads)
             .permute(2, 0, 3, 1, 4)
             .unbind(0)
         )
         attended = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask[:, None, None, :],
+            q,
+            k,
+            v,
+            attn_mask=mask[:, None, None, :],
             dropout_p=self.dropout.p if self.training else 0.0,
         )
         x = x + self.dropout(self.attention_out(attended.transpose(1, 2).reshape(batch, length, dim)))
@@ -196,7 +233,10 @@ class Transformer(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(
             TransformerBlock(
-                config.d_model, config.n_heads, config.ffn_mult * config.d_model, config.ffn_kernel,
+                config.d_model,
+                config.n_heads,
+                config.ffn_mult * config.d_model,
+                config.ffn_kernel,
                 config.dropout,
             )
             for _ in range(n_layers)
@@ -225,9 +265,9 @@ class VariancePredictor(nn.Module):
         self.dropout = nn.Dropout(config.predictor_dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = x * mask.unsqueeze(-1)
-        x = self.dropout(self.norm1(F.relu(self.conv1(x.transpose(1, 2))).transpose(1, 2)))
-        x = self.dropout(self.norm2(F.relu(self.conv2(x.transpose(1, 2))).transpose(1, 2)))
+        keep = mask.unsqueeze(-1)  # re-mask before every conv, so padding never reaches a real token
+        x = self.dropout(self.norm1(F.relu(self.conv1((x * keep).transpose(1, 2))).transpose(1, 2)))
+        x = self.dropout(self.norm2(F.relu(self.conv2((x * keep).transpose(1, 2))).transpose(1, 2)))
         return self.out(x).squeeze(-1) * mask
 
 
@@ -348,7 +388,8 @@ class InverseSTFT(nn.Module):
         # Hermitian symmetry: inner bins stand for two conjugate bins.
         weight = torch.full((bins, 1), 2.0 / n_fft, dtype=torch.float64)
         weight[0] = weight[-1] = 1.0 / n_fft
-        basis = torch.cat([weight * torch.cos(angle), -weight * torch.sin(angle)]) * window  # [2·bins, n_fft]
+        # [2·bins, n_fft]: real parts then imaginary parts.
+        basis = torch.cat([weight * torch.cos(angle), -weight * torch.sin(angle)]) * window
         self.register_buffer("basis", basis.float(), persistent=False)
         self.register_buffer("window_square", (window**2).float(), persistent=False)
 
@@ -358,7 +399,10 @@ class InverseSTFT(nn.Module):
         envelope = overlap_add(torch.ones_like(frames[:1, :, :1]) * self.window_square, self.hop)
         # Centred frames: drop n_fft/2 samples at the start and keep exactly F·hop samples.
         start, stop = self.n_fft // 2, self.n_fft // 2 - self.hop
-        signal, envelope = signal[:, start : signal.shape[1] - stop], envelope[:, start : envelope.shape[1] - stop]
+        signal, envelope = (
+            signal[:, start : signal.shape[1] - stop],
+            envelope[:, start : envelope.shape[1] - stop],
+        )
         return signal / envelope.clamp_min(1e-6)
 
 
@@ -431,8 +475,10 @@ class Student(nn.Module):
     # ---- shared pieces of training and inference
 
     def encode(self, phoneme_ids, phoneme_lengths, tag_ids, speaker_ids) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token states with tag and speaker added: ids [B,T] … → (states [B,T,D], token_mask bool [B,T])."""
-        token_mask = torch.arange(phoneme_ids.shape[1], device=phoneme_ids.device)[None, :] < phoneme_lengths[:, None]
+        """Token states with tag and speaker added: ids [B,T] … → (states [B,T,D], mask bool [B,T])."""
+        token_mask = (
+            torch.arange(phoneme_ids.shape[1], device=phoneme_ids.device)[None, :] < phoneme_lengths[:, None]
+        )
         states = self.encoder(self.phoneme_embedding(phoneme_ids), token_mask)
         condition = self.tag_embedding(tag_ids).sum(1) + self.speaker_embedding(speaker_ids)  # [B,D]
         return (states + condition.unsqueeze(1)) * token_mask.unsqueeze(-1), token_mask
@@ -453,7 +499,9 @@ class Student(nn.Module):
             + self.energy_embedding((energy - ENERGY_CENTRE) / ENERGY_SCALE, token_mask)
         )
 
-    def decode(self, frames, frame_mask, frame_token_pitch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def decode(
+        self, frames, frame_mask, frame_token_pitch
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Frame states [B,F,D] → (log-mel [B,F,80], frame pitch MIDI [B,F], voicing logit [B,F])."""
         out = self.frame_out(self.decoder(frames, frame_mask))
         n_mels = self.config.n_mels
@@ -538,7 +586,9 @@ class Student(nn.Module):
         (and, from ``config.vocoder_predicted_from_step``, of predicted features for half the rows).
         """
         config = self.config
-        states, token_mask = self.encode(batch.phoneme_ids, batch.phoneme_lengths, batch.tag_ids, batch.speaker_ids)
+        states, token_mask = self.encode(
+            batch.phoneme_ids, batch.phoneme_lengths, batch.tag_ids, batch.speaker_ids
+        )
         n_tokens, n_frames = batch.phoneme_ids.shape[1], batch.mel.shape[1]
         frame_valid = torch.arange(n_frames, device=states.device)[None, :] < batch.frame_lengths[:, None]
         losses: dict[str, torch.Tensor] = {}
@@ -571,7 +621,9 @@ class Student(nn.Module):
 
         log_duration = self.duration_predictor(states, token_mask)
         losses["duration"] = masked_mse(log_duration, torch.log1p(durations.float()), token_mask)
-        losses["pitch"] = masked_mse(self.predict_pitch(states, token_mask) / 12.0, token_pitch / 12.0, token_mask)
+        losses["pitch"] = masked_mse(
+            self.predict_pitch(states, token_mask) / 12.0, token_pitch / 12.0, token_mask
+        )
         losses["energy"] = masked_mse(self.predict_energy(states, token_mask), token_energy, token_mask)
 
         # Decoder, teacher-forced.
@@ -618,7 +670,8 @@ class Student(nn.Module):
             pad = segment - n_frames
             silence = self.vocoder_features(
                 features.new_full((batch_size, pad, config.n_mels), SILENCE_LOG_MEL),
-                features.new_zeros(batch_size, pad), features.new_zeros(batch_size, pad),
+                features.new_zeros(batch_size, pad),
+                features.new_zeros(batch_size, pad),
                 torch.zeros(batch_size, pad, dtype=torch.bool, device=features.device),
             )
             features = torch.cat([features, silence], dim=1)
@@ -627,7 +680,9 @@ class Student(nn.Module):
         lengths = frame_mask.sum(1)
         latest_start = (lengths - segment).clamp_min(0)
         start = (torch.rand(batch_size, device=features.device) * (latest_start + 1).float()).long()
-        index = (start[:, None] + torch.arange(segment, device=features.device)[None, :]).clamp(max=n_frames - 1)
+        index = (start[:, None] + torch.arange(segment, device=features.device)[None, :]).clamp(
+            max=n_frames - 1
+        )
         segment_features = torch.gather(features, 1, index.unsqueeze(-1).expand(-1, -1, features.shape[-1]))
         segment_audio = torch.gather(audio, 1, index.unsqueeze(-1).expand(-1, -1, hop)).flatten(1)
         return segment_features, segment_audio

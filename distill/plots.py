@@ -51,7 +51,7 @@ def _log_mel(audio: np.ndarray, sample_rate_hz: int) -> np.ndarray:
 def plot_line_pair(path: Path, tracks: Sequence[Track], title: str = "") -> Path:
     """One panel per track, top to bottom: log-mel spectrogram with its F0 contour over it.
 
-    The F0 (WORLD harvest, right axis, Hz) is drawn where voiced. Returns ``path``.
+    The F0 (:func:`distill.evaluate.f0_contour`, right axis, Hz) is drawn where voiced. Returns ``path``.
     """
     from distill.evaluate import FRAME_PERIOD_MS, f0_contour
     from distill.features import HOP, MEL_FMAX_HZ, SAMPLE_RATE_HZ

@@ -7,11 +7,11 @@ judged by what it should change:
   trailing silence trimmed by energy), voiced RMS level (dB);
 - 哼唱 with a melody: pitch accuracy, the share of voiced frames within 50 cents of the note the
   melody plays *at that time* (notes laid out from the first voiced frame by their beats at the
-  tempo, cycled as the runtime cycles them; the start is searched within ±0.3 s). The lenient
+  tempo, cycled as the runtime cycles them; the start is searched within ±0.2 s). The lenient
   figure, each voiced frame against the nearest note of the melody at any time, is reported too;
 - 哼唱 without a melody: the note-hold ratio (share of voiced time inside ≥ 150 ms windows whose F0
   stays within ±50 cents of the window's median), against the same ratio for neutral speech;
-- RAP: syllable onsets from a spectral-flux novelty curve, their distance to the nearest point of a
+- RAP: syllable onsets (one per energy nucleus, at the spectral-flux peak before it), their distance to the nearest point of a
   beat grid (eighth notes, ``steptts.music.RAP_SUBDIVISION``) anchored at the first onset, and the
   coefficient of variation of the inter-onset intervals;
 - accents and languages: whether ``steptts.g2p.phonemize`` gives other phonemes than en-us;
@@ -44,7 +44,7 @@ from steptts.errors import StepTTSError
 
 TOLERANCE_CENTS = 50.0
 HOLD_WINDOW_S = 0.150
-MAX_ANCHOR_SHIFT_S = 0.3
+MAX_ANCHOR_SHIFT_S = 0.2
 SPEED_TARGETS = {"慢速1": 1.15, "慢速2": 1.35, "快速1": 0.87, "快速2": 0.75}
 """Duration factor each speed tag should produce (the tag table's tempo, inverted)."""
 SPEED_TOLERANCE = 0.10
@@ -148,7 +148,9 @@ def pitch_accuracy(
 
 
 def note_hold_ratio(
-    f0_hz: np.ndarray, frame_period_s: float, window_s: float = HOLD_WINDOW_S,
+    f0_hz: np.ndarray,
+    frame_period_s: float,
+    window_s: float = HOLD_WINDOW_S,
     tolerance_cents: float = TOLERANCE_CENTS,
 ) -> float:
     """Share of voiced frames covered by a window of ``window_s`` (all voiced) whose F0 stays within
@@ -164,15 +166,15 @@ def note_hold_ratio(
     windows = np.lib.stride_tricks.sliding_window_view(cents, width)
     complete = np.all(np.isfinite(windows), axis=1)
     median = np.median(np.where(complete[:, None], windows, 0.0), axis=1)
-    steady = complete & (np.max(np.abs(np.where(complete[:, None], windows, 0.0) - median[:, None]), axis=1)
-                         <= tolerance_cents)
+    steady = complete & (
+        np.max(np.abs(np.where(complete[:, None], windows, 0.0) - median[:, None]), axis=1) <= tolerance_cents
+    )
     held = np.convolve(steady.astype(np.int64), np.ones(width, dtype=np.int64), mode="full")[: len(f0_hz)] > 0
     return float((held & voiced).sum() / voiced.sum())
 
 
-def onset_novelty(audio: np.ndarray, sample_rate_hz: int, hop_s: float = 0.005) -> np.ndarray:
-    """Spectral-flux novelty [F] (frame ``i`` at ``i * hop_s``): the rise of log magnitude in
-    100–4000 Hz against 20 ms earlier, half-wave rectified, summed over bins, smoothed over 30 ms."""
+def _stft_magnitude(audio: np.ndarray, sample_rate_hz: int, hop_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """|STFT| [F, bins] with ~23 ms Hann windows centred on ``i * hop_s``, and the bin frequencies."""
     audio = np.asarray(audio, dtype=np.float64).reshape(-1)
     hop = max(1, int(round(sample_rate_hz * hop_s)))
     n_fft = 1 << int(math.ceil(math.log2(sample_rate_hz * 0.023)))
@@ -180,37 +182,78 @@ def onset_novelty(audio: np.ndarray, sample_rate_hz: int, hop_s: float = 0.005) 
     n_frames = len(audio) // hop + 1
     framed = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[np.arange(n_frames) * hop]
     magnitude = np.abs(np.fft.rfft(framed * np.hanning(n_fft), axis=1))
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate_hz)
-    band = (freqs >= 100.0) & (freqs <= 4000.0)
-    compressed = np.log1p(1000.0 * magnitude[:, band] / (magnitude[:, band].max() + 1e-12))
+    return magnitude, np.fft.rfftfreq(n_fft, 1.0 / sample_rate_hz)
+
+
+def _smooth(values: np.ndarray, width_frames: int) -> np.ndarray:
+    kernel = np.hanning(max(3, width_frames) + 2)[1:-1]
+    padded = np.pad(values, len(kernel), mode="edge")
+    return np.convolve(padded, kernel / kernel.sum(), mode="same")[len(kernel) : -len(kernel)]
+
+
+def onset_novelty(audio: np.ndarray, sample_rate_hz: int, hop_s: float = 0.005) -> np.ndarray:
+    """Spectral-flux novelty [F] (frame ``i`` at ``i * hop_s``): the rise of log magnitude in
+    100–4000 Hz against 20 ms earlier, half-wave rectified, summed over bins, smoothed over 30 ms."""
+    magnitude, freqs = _stft_magnitude(audio, sample_rate_hz, hop_s)
+    band = magnitude[:, (freqs >= 100.0) & (freqs <= 4000.0)]
+    compressed = np.log1p(1000.0 * band / (band.max() + 1e-12))
     lag = max(1, int(round(0.020 / hop_s)))
     rise = np.maximum(compressed[lag:] - compressed[:-lag], 0.0).sum(axis=1)
-    novelty = np.concatenate([np.zeros(lag), rise])
-    kernel = np.hanning(max(3, int(round(0.030 / hop_s))) + 2)[1:-1]
-    return np.convolve(novelty, kernel / kernel.sum(), mode="same")
+    return _smooth(np.concatenate([np.zeros(lag), rise]), int(round(0.030 / hop_s)))
+
+
+def nucleus_times_s(
+    audio: np.ndarray,
+    sample_rate_hz: int,
+    hop_s: float = 0.005,
+    min_gap_s: float = 0.08,
+    min_dip_db: float = 3.0,
+    floor_db: float = 25.0,
+) -> np.ndarray:
+    """Syllable nuclei [N] (s): peaks of the 300–2000 Hz band level (dB, smoothed over 30 ms) that
+    are the highest within ±``min_gap_s``, within ``floor_db`` of the loudest frame, and separated
+    from the previous nucleus by a dip of at least ``min_dip_db`` (else the louder one is kept)."""
+    magnitude, freqs = _stft_magnitude(audio, sample_rate_hz, hop_s)
+    power = (magnitude[:, (freqs >= 300.0) & (freqs <= 2000.0)] ** 2).sum(axis=1)
+    level = 10.0 * np.log10(power + 1e-12)
+    level = _smooth(np.maximum(level, level.max() - 60.0), int(round(0.030 / hop_s)))
+    from scipy.ndimage import maximum_filter1d
+
+    reach = max(1, int(round(min_gap_s / hop_s)))
+    candidates = np.flatnonzero(
+        (level >= maximum_filter1d(level, size=2 * reach + 1, mode="nearest"))
+        & (level > level.max() - floor_db)
+    )
+    kept: list[int] = []
+    for peak in candidates:
+        if kept and level[kept[-1] : peak + 1].min() > min(level[kept[-1]], level[peak]) - min_dip_db:
+            if level[peak] > level[kept[-1]]:
+                kept[-1] = int(peak)
+            continue
+        kept.append(int(peak))
+    return np.array(kept, dtype=np.float64) * hop_s
 
 
 def onset_times_s(
-    audio: np.ndarray, sample_rate_hz: int, min_gap_s: float = 0.08, hop_s: float = 0.005,
-    relative_height: float = 0.15,
+    audio: np.ndarray, sample_rate_hz: int, hop_s: float = 0.005, lookback_s: float = 0.15
 ) -> np.ndarray:
-    """Onset times in seconds [N]: peaks of :func:`onset_novelty` that are the highest within
-    ±``min_gap_s``, above ``relative_height`` × the curve's 99th percentile and above its local mean
-    (±0.25 s)."""
-    novelty = onset_novelty(audio, sample_rate_hz, hop_s)
-    if novelty.size < 3 or novelty.max() <= 0:
-        return np.zeros(0)
-    from scipy.ndimage import maximum_filter1d, uniform_filter1d
+    """Syllable onsets [N] (s), one per nucleus: the spectral-flux peak (:func:`onset_novelty`)
+    within ``lookback_s`` before each nucleus (:func:`nucleus_times_s`), not before the previous one.
 
-    reach = max(1, int(round(min_gap_s / hop_s)))
-    is_peak = novelty >= maximum_filter1d(novelty, size=2 * reach + 1, mode="constant")
-    local_mean = uniform_filter1d(novelty, size=2 * int(round(0.25 / hop_s)) + 1, mode="constant")
-    floor = relative_height * np.percentile(novelty, 99)
-    peaks = np.flatnonzero(is_peak & (novelty > floor) & (novelty > local_mean))
-    # Plateaus give neighbouring equal maxima: keep the first of each.
-    if peaks.size:
-        peaks = peaks[np.concatenate(([True], np.diff(peaks) > reach))]
-    return peaks * hop_s
+    One onset per syllable: plain flux peaks also fire on consonant bursts and frication, which
+    stretched (rapped) speech separates from their vowels.
+    """
+    audio = np.asarray(audio, dtype=np.float64).reshape(-1)
+    if audio.size == 0 or not np.any(audio):
+        return np.zeros(0)
+    novelty = onset_novelty(audio, sample_rate_hz, hop_s)
+    nuclei = np.round(nucleus_times_s(audio, sample_rate_hz, hop_s) / hop_s).astype(np.int64)
+    onsets, previous = [], 0
+    for peak in nuclei:
+        low = max(previous, peak - int(round(lookback_s / hop_s)))
+        onsets.append(low + int(np.argmax(novelty[low : peak + 1])))
+        previous = int(peak) + 1
+    return np.array(onsets, dtype=np.float64) * hop_s
 
 
 def beat_errors_s(onsets_s: np.ndarray, bpm: float, subdivision: int = 2) -> np.ndarray:
@@ -269,8 +312,16 @@ def _take(system, text: str, recognizer: SpeechRecognizer, **controls: Any) -> T
     rendered = system.synthesize(text, **controls)
     audio, rate = rendered.audio, rendered.sample_rate_hz
     f0 = f0_contour(audio, rate)
-    return Take(text, audio, rate, f0, speech_duration_s(audio, rate), voiced_rms_db(audio, rate, f0),
-                recognizer.transcribe(audio, rate), dict(getattr(rendered, "info", {}) or {}))
+    return Take(
+        text,
+        audio,
+        rate,
+        f0,
+        speech_duration_s(audio, rate),
+        voiced_rms_db(audio, rate, f0),
+        recognizer.transcribe(audio, rate),
+        dict(getattr(rendered, "info", {}) or {}),
+    )
 
 
 def _median(values: Sequence[float]) -> float:
@@ -301,8 +352,12 @@ def _variants(key: str, config: TagEvalConfig) -> list[tuple[str, dict]]:
 
 
 def _check(item: str, measured: float, bar: str, passed: bool) -> dict[str, Any]:
-    return {"item": item, "measured": measured, "bar": bar,
-            "pass": bool(passed) if measured is not None and math.isfinite(measured) else False}
+    return {
+        "item": item,
+        "measured": measured,
+        "bar": bar,
+        "pass": bool(passed) if measured is not None and math.isfinite(measured) else False,
+    }
 
 
 def _bar_key(keys: Sequence[str], base: str) -> str | None:
@@ -313,8 +368,14 @@ def _bar_key(keys: Sequence[str], base: str) -> str | None:
     return None
 
 
-def _bars(key: str, label: str, effects: dict[str, Any], neutral_wer: float, all_keys: Sequence[str],
-          voice_language: str) -> list[dict[str, Any]]:
+def _bars(
+    key: str,
+    label: str,
+    effects: dict[str, Any],
+    neutral_wer: float,
+    all_keys: Sequence[str],
+    voice_language: str,
+) -> list[dict[str, Any]]:
     from steptts.tags import resolve_tag
 
     tag = resolve_tag(key)
@@ -332,29 +393,48 @@ def _bars(key: str, label: str, effects: dict[str, Any], neutral_wer: float, all
     elif key in SPEED_TARGETS:
         target = SPEED_TARGETS[key]
         low, high = target * (1 - SPEED_TOLERANCE), target * (1 + SPEED_TOLERANCE)
-        checks.append(_check("duration", duration, f"×{target:g} ±10 % ({low:.3f}–{high:.3f})",
-                             low <= duration <= high))
+        checks.append(
+            _check("duration", duration, f"×{target:g} ±10 % ({low:.3f}–{high:.3f})", low <= duration <= high)
+        )
     elif label == "哼唱 (melody)":
         accuracy = effects.get("pitch_accuracy")
-        checks.append(_check("pitch within 50 cents (time-aligned)", accuracy, "≥ 0.70",
-                             accuracy is not None and accuracy >= 0.70))
+        checks.append(
+            _check(
+                "pitch within 50 cents (time-aligned)",
+                accuracy,
+                "≥ 0.70",
+                accuracy is not None and accuracy >= 0.70,
+            )
+        )
     elif label == "哼唱 (own tune)":
         hold, neutral_hold = effects.get("note_hold"), effects.get("neutral_note_hold")
         checks.append(_check("note-hold ratio", hold, "≥ 0.30", hold is not None and hold >= 0.30))
-        checks.append(_check("neutral note-hold ratio", neutral_hold, "≈ 0 (≤ 0.10)",
-                             neutral_hold is not None and neutral_hold <= 0.10))
+        checks.append(
+            _check(
+                "neutral note-hold ratio",
+                neutral_hold,
+                "≈ 0 (≤ 0.10)",
+                neutral_hold is not None and neutral_hold <= 0.10,
+            )
+        )
     elif key == "RAP":
         error = effects.get("onset_error_ms")
-        checks.append(_check("median onset-to-beat error", error, "≤ 50 ms", error is not None and error <= 50.0))
-    english = tag.kind == "accent" or (tag.kind == "language" and (tag.spec.espeak_voice or "").startswith("en"))
+        checks.append(
+            _check("median onset-to-beat error", error, "≤ 50 ms", error is not None and error <= 50.0)
+        )
+    english = tag.kind == "accent" or (
+        tag.kind == "language" and (tag.spec.espeak_voice or "").startswith("en")
+    )
     if tag.kind in ("accent", "language") and english and tag.spec.espeak_voice != voice_language:
         differ = effects.get("phonemes_differ_share")
-        checks.append(_check("lines whose phonemes differ from en-us", differ, "> 0",
-                             differ is not None and differ > 0))
+        checks.append(
+            _check("lines whose phonemes differ from en-us", differ, "> 0", differ is not None and differ > 0)
+        )
     if key != "哼唱" and (tag.kind != "language" or english):
         wer = effects["wer"]
-        checks.append(_check("WER", wer, f"≤ neutral + 0.10 ({neutral_wer + 0.10:.3f})",
-                             wer <= neutral_wer + 0.10))
+        checks.append(
+            _check("WER", wer, f"≤ neutral + 0.10 ({neutral_wer + 0.10:.3f})", wer <= neutral_wer + 0.10)
+        )
     return checks
 
 
@@ -409,66 +489,114 @@ def run_tag_eval(
             effects: dict[str, Any] = {
                 "f0_median_st": _median([t.f0.median_st - n.f0.median_st for t, n in zip(takes, neutral)]),
                 "f0_range_st": _median([t.f0.range_st - n.f0.range_st for t, n in zip(takes, neutral)]),
-                "duration_ratio": _median([t.duration_s / n.duration_s if n.duration_s > 0 else float("nan")
-                                           for t, n in zip(takes, neutral)]),
+                "duration_ratio": _median(
+                    [
+                        t.duration_s / n.duration_s if n.duration_s > 0 else float("nan")
+                        for t, n in zip(takes, neutral)
+                    ]
+                ),
                 "rms_db": _median([t.rms_db - n.rms_db for t, n in zip(takes, neutral)]),
                 "wer": word_error_rate(references, [t.hypothesis for t in takes]),
             }
             if label == "哼唱 (melody)":
                 scores = [pitch_accuracy(t.f0_hz, frame_s, melody_notes, config.bpm) for t in takes]
                 neutral_scores = [pitch_accuracy(n.f0_hz, frame_s, melody_notes, config.bpm) for n in neutral]
-                effects.update(pitch_accuracy=_median([s.time_aligned for s in scores]),
-                               pitch_accuracy_nearest_note=_median([s.nearest_note for s in scores]),
-                               neutral_pitch_accuracy=_median([s.time_aligned for s in neutral_scores]))
+                effects.update(
+                    pitch_accuracy=_median([s.time_aligned for s in scores]),
+                    pitch_accuracy_nearest_note=_median([s.nearest_note for s in scores]),
+                    neutral_pitch_accuracy=_median([s.time_aligned for s in neutral_scores]),
+                )
             if label == "哼唱 (own tune)":
-                effects.update(note_hold=_median([note_hold_ratio(t.f0_hz, frame_s) for t in takes]),
-                               neutral_note_hold=neutral_hold)
+                effects.update(
+                    note_hold=_median([note_hold_ratio(t.f0_hz, frame_s) for t in takes]),
+                    neutral_note_hold=neutral_hold,
+                )
             if key == "RAP":
                 errors, neutral_errors, cvs = [], [], []
                 for take, plain in zip(takes, neutral):
                     bpm = float(take.info.get("bpm", config.bpm))  # the tempo the system actually used
                     onsets = onset_times_s(take.audio, take.sample_rate_hz)
-                    errors.append(float(np.median(beat_errors_s(onsets, bpm, music.RAP_SUBDIVISION)) * 1000.0)
-                                  if onsets.size > 1 else float("nan"))
+                    errors.append(
+                        float(np.median(beat_errors_s(onsets, bpm, music.RAP_SUBDIVISION)) * 1000.0)
+                        if onsets.size > 1
+                        else float("nan")
+                    )
                     cvs.append(ioi_cv(onsets))
                     plain_onsets = onset_times_s(plain.audio, plain.sample_rate_hz)
                     neutral_errors.append(
                         float(np.median(beat_errors_s(plain_onsets, bpm, music.RAP_SUBDIVISION)) * 1000.0)
-                        if plain_onsets.size > 1 else float("nan"))
-                effects.update(onset_error_ms=_median(errors), neutral_onset_error_ms=_median(neutral_errors),
-                               ioi_cv=_median(cvs))
+                        if plain_onsets.size > 1
+                        else float("nan")
+                    )
+                effects.update(
+                    onset_error_ms=_median(errors),
+                    neutral_onset_error_ms=_median(neutral_errors),
+                    ioi_cv=_median(cvs),
+                )
             if tag.kind in ("accent", "language") and tag.spec.espeak_voice:
-                differ = [phonemize(normalize_text(s), tag.spec.espeak_voice) != phonemize(normalize_text(s), "en-us")
-                          for s in sentences]
+                differ = [
+                    phonemize(normalize_text(s), tag.spec.espeak_voice)
+                    != phonemize(normalize_text(s), "en-us")
+                    for s in sentences
+                ]
                 effects["phonemes_differ_share"] = float(np.mean(differ))
                 effects["espeak_voice"] = tag.spec.espeak_voice
             row["effects"] = effects
             row["checks"] = _bars(key, label, effects, neutral_wer, keys, voice_language)
-            row["per_line"] = [{"text": t.text, "hypothesis": t.hypothesis, "duration_s": t.duration_s,
-                                "f0_median_st": t.f0.median_st, "f0_range_st": t.f0.range_st,
-                                "rms_db": t.rms_db, "info": t.info} for t in takes]
+            row["per_line"] = [
+                {
+                    "text": t.text,
+                    "hypothesis": t.hypothesis,
+                    "duration_s": t.duration_s,
+                    "f0_median_st": t.f0.median_st,
+                    "f0_range_st": t.f0.range_st,
+                    "rms_db": t.rms_db,
+                    "info": t.info,
+                }
+                for t in takes
+            ]
             if config.plots:
                 from distill import plots
 
                 name = label.replace(" (melody)", "_melody").replace(" (own tune)", "_own")
-                plots.plot_f0_contours(out_dir / "plots" / f"tag_{name}.png",
-                                       [("neutral", neutral[0].f0_hz), (_ascii_label(key, label), takes[0].f0_hz)],
-                                       FRAME_PERIOD_MS, title=sentences[0])
+                plots.plot_f0_contours(
+                    out_dir / "plots" / f"tag_{name}.png",
+                    [("neutral", neutral[0].f0_hz), (_ascii_label(key, label), takes[0].f0_hz)],
+                    FRAME_PERIOD_MS,
+                    title=sentences[0],
+                )
             rows.append(row)
 
     checks = [c for row in rows for c in row.get("checks", [])]
     report = {
         "system": system.name,
         "declared_tags": declared,
-        "settings": {"lines": len(sentences), "melody": config.melody, "bpm": config.bpm,
-                     "tolerance_cents": TOLERANCE_CENTS, "rap_subdivision": music.RAP_SUBDIVISION,
-                     "f0": "WORLD harvest, 10 ms frames", "pitch_accuracy": "time-aligned (strict); "
-                     "nearest-note figure alongside", "speed_tolerance": "relative ±10 % of the target factor"},
+        "settings": {
+            "lines": len(sentences),
+            "melody": config.melody,
+            "bpm": config.bpm,
+            "tolerance_cents": TOLERANCE_CENTS,
+            "rap_subdivision": music.RAP_SUBDIVISION,
+            "f0": "pYIN-style tracker, 10 ms frames",
+            "pitch_accuracy": "time-aligned (strict); nearest-note figure alongside",
+            "speed_tolerance": "relative ±10 % of the target factor",
+        },
         "sentences": sentences,
-        "neutral": {"wer": neutral_wer, "note_hold": neutral_hold,
-                    "per_line": [{"text": t.text, "hypothesis": t.hypothesis, "duration_s": t.duration_s,
-                                  "f0_median_st": t.f0.median_st, "f0_range_st": t.f0.range_st,
-                                  "rms_db": t.rms_db} for t in neutral]},
+        "neutral": {
+            "wer": neutral_wer,
+            "note_hold": neutral_hold,
+            "per_line": [
+                {
+                    "text": t.text,
+                    "hypothesis": t.hypothesis,
+                    "duration_s": t.duration_s,
+                    "f0_median_st": t.f0.median_st,
+                    "f0_range_st": t.f0.range_st,
+                    "rms_db": t.rms_db,
+                }
+                for t in neutral
+            ],
+        },
         "tags": rows,
         "passed": sum(1 for c in checks if c["pass"]),
         "failed": sum(1 for c in checks if not c["pass"]),
@@ -493,20 +621,32 @@ def _ascii_label(key: str, label: str) -> str:
 def _effect_text(effects: dict[str, Any]) -> str:
     if not effects:
         return "—"
-    parts = [f"F0 median {_signed(effects['f0_median_st'])} st", f"range {_signed(effects['f0_range_st'])} st",
-             f"duration ×{fmt(effects['duration_ratio'], 3)}", f"voiced RMS {_signed(effects['rms_db'])} dB",
-             f"WER {fmt(effects['wer'], 3)}"]
+    parts = [
+        f"F0 median {_signed(effects['f0_median_st'])} st",
+        f"range {_signed(effects['f0_range_st'])} st",
+        f"duration ×{fmt(effects['duration_ratio'], 3)}",
+        f"voiced RMS {_signed(effects['rms_db'])} dB",
+        f"WER {fmt(effects['wer'], 3)}",
+    ]
     if "pitch_accuracy" in effects:
-        parts.append(f"pitch accuracy {fmt(effects['pitch_accuracy'], 3)} (nearest note "
-                     f"{fmt(effects['pitch_accuracy_nearest_note'], 3)}, neutral {fmt(effects['neutral_pitch_accuracy'], 3)})")
+        parts.append(
+            f"pitch accuracy {fmt(effects['pitch_accuracy'], 3)} (nearest note "
+            f"{fmt(effects['pitch_accuracy_nearest_note'], 3)}, neutral {fmt(effects['neutral_pitch_accuracy'], 3)})"
+        )
     if "note_hold" in effects:
-        parts.append(f"note-hold {fmt(effects['note_hold'], 3)} (neutral {fmt(effects['neutral_note_hold'], 3)})")
+        parts.append(
+            f"note-hold {fmt(effects['note_hold'], 3)} (neutral {fmt(effects['neutral_note_hold'], 3)})"
+        )
     if "onset_error_ms" in effects:
-        parts.append(f"onset-to-beat {fmt(effects['onset_error_ms'], 1)} ms (neutral "
-                     f"{fmt(effects['neutral_onset_error_ms'], 1)} ms), IOI CV {fmt(effects['ioi_cv'], 3)}")
+        parts.append(
+            f"onset-to-beat {fmt(effects['onset_error_ms'], 1)} ms (neutral "
+            f"{fmt(effects['neutral_onset_error_ms'], 1)} ms), IOI CV {fmt(effects['ioi_cv'], 3)}"
+        )
     if "phonemes_differ_share" in effects:
-        parts.append(f"phonemes differ from en-us on {fmt(effects['phonemes_differ_share'], 2)} of lines "
-                     f"({effects['espeak_voice']})")
+        parts.append(
+            f"phonemes differ from en-us on {fmt(effects['phonemes_differ_share'], 2)} of lines "
+            f"({effects['espeak_voice']})"
+        )
     return "; ".join(parts)
 
 
@@ -519,14 +659,18 @@ def _signed(value: float) -> str:
 def format_tags_md(report: dict[str, Any]) -> str:
     """tags.md: one row per bar (a tag without a bar gets one informational row)."""
     lines = [
-        "# Tag measurements", "",
+        "# Tag measurements",
+        "",
         f"System `{report['system']}`, {report['settings']['lines']} lines (first sentence of each). "
         f"Neutral WER {fmt(report['neutral']['wer'], 3)}, neutral note-hold {fmt(report['neutral']['note_hold'], 3)}. "
         f"Melody `{report['settings']['melody']}` at {report['settings']['bpm']:g} bpm; rap grid "
         f"1/{report['settings']['rap_subdivision']} beat anchored at the first onset. Effects are medians over "
-        "lines of tagged minus neutral (F0 in semitones, level in dB) or tagged / neutral (duration).", "",
-        f"{report['passed']} bars passed, {report['failed']} failed, {report['errors']} tags did not render.", "",
-        "| tag | measured effect | bar | measured | result |", "|---|---|---|---|---|",
+        "lines of tagged minus neutral (F0 in semitones, level in dB) or tagged / neutral (duration).",
+        "",
+        f"{report['passed']} bars passed, {report['failed']} failed, {report['errors']} tags did not render.",
+        "",
+        "| tag | measured effect | bar | measured | result |",
+        "|---|---|---|---|---|",
     ]
     for row in report["tags"]:
         if "error" in row:
@@ -537,7 +681,9 @@ def format_tags_md(report: dict[str, Any]) -> str:
             lines.append(f"| {row['label']} | {effect} | — | — | (no bar) |")
         for index, check in enumerate(row["checks"]):
             shown = effect if index == 0 else "″"
-            lines.append(f"| {row['label']} | {shown} | {check['item']} {check['bar']} | "
-                         f"{fmt(check['measured'], 3)} | {'pass' if check['pass'] else 'FAIL'} |")
+            lines.append(
+                f"| {row['label']} | {shown} | {check['item']} {check['bar']} | "
+                f"{fmt(check['measured'], 3)} | {'pass' if check['pass'] else 'FAIL'} |"
+            )
     lines.append("")
     return "\n".join(lines)

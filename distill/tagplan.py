@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from steptts.errors import TagError
@@ -49,6 +49,8 @@ class TagPlan:
 
     name: str
     fractions: dict[str, float] = field(default_factory=dict)
+    neutralized: frozenset[str] = frozenset()
+    """Keys whose lines stay neutral (a teacher cannot make them); the other lines keep their tags."""
 
     def __post_init__(self) -> None:
         total = 0.0
@@ -60,22 +62,29 @@ class TagPlan:
             if canonical != key:
                 raise TagPlanError(f"tag plan '{self.name}': write tag '{key}' as its key '{canonical}'")
             if not isinstance(fraction, (int, float)) or not 0.0 <= fraction <= 1.0:
-                raise TagPlanError(f"tag plan '{self.name}': fraction of '{key}' must be in [0, 1], got {fraction}")
+                raise TagPlanError(
+                    f"tag plan '{self.name}': fraction of '{key}' must be in [0, 1], got {fraction}"
+                )
             total += fraction
         if total > 1.0 + 1e-9:
             raise TagPlanError(f"tag plan '{self.name}': fractions add up to {total:.3f}, more than 1")
 
     @property
     def neutral_fraction(self) -> float:
-        return max(0.0, 1.0 - sum(self.fractions.values()))
+        tagged = sum(f for key, f in self.fractions.items() if key not in self.neutralized)
+        return max(0.0, 1.0 - tagged)
 
     @property
     def tag_keys(self) -> list[str]:
-        return [key for key, fraction in self.fractions.items() if fraction > 0]
+        return [key for key, f in self.fractions.items() if f > 0 and key not in self.neutralized]
+
+    def neutralize(self, keys: set[str] | frozenset[str]) -> TagPlan:
+        """The same plan with the lines of ``keys`` left neutral (every other line's tag unchanged)."""
+        return replace(self, neutralized=self.neutralized | frozenset(keys))
 
     def assign(self, text: str, seed: int = 0) -> Assignment:
         """Tags of one line, chosen by a hash of (seed, text) against the cumulative fractions."""
-        digest = hashlib.sha256(f"{seed}\0{text}".encode("utf-8")).digest()
+        digest = hashlib.sha256(f"{seed}\0{text}".encode()).digest()
         position = int.from_bytes(digest[:8], "big") / 2.0**64  # uniform in [0, 1)
         edit_seed = int.from_bytes(digest[8:12], "big")
         cumulative = 0.0
@@ -83,11 +92,12 @@ class TagPlan:
         for key in sorted(self.fractions):
             cumulative += self.fractions[key]
             if position < cumulative:
-                return Assignment((key,), edit_seed)
+                return Assignment(() if key in self.neutralized else (key,), edit_seed)
         return Assignment((), edit_seed)
 
     def to_json(self) -> dict[str, float]:
-        return {**self.fractions, NEUTRAL: round(self.neutral_fraction, 6)}
+        kept = {key: f for key, f in self.fractions.items() if key not in self.neutralized}
+        return {**kept, NEUTRAL: round(self.neutral_fraction, 6)}
 
 
 def load_tag_plan(spec: str | Path) -> TagPlan:

@@ -65,6 +65,10 @@ class Teacher(Protocol):
         """Speaker name recorded when no voice is asked for."""
         ...
 
+    def load(self) -> None:
+        """Load the model now (otherwise the first synthesis does); raises when it cannot run."""
+        ...
+
     def renders(self, tag_key: str) -> bool:
         """True when the teacher renders this tag itself (no audio edit needed)."""
         ...
@@ -171,7 +175,8 @@ class PiperTeacher:
         return tag.kind in ("accent", "language") and (tag.spec.espeak_voice or "").startswith("en")
 
     # -- synthesis
-    def _load(self):
+    def load(self) -> Any:
+        """Build the onnxruntime session (once); returns it."""
         with self._lock:
             if self._session is None:
                 import onnx
@@ -233,7 +238,7 @@ class PiperTeacher:
         ids, kept = self.encode(phonemes)
         if not kept.strip():
             raise TeacherError("nothing speakable: no phoneme of the text is in the voice's map")
-        session = self._load()
+        session = self.load()
         feeds = {
             "input": np.asarray([ids], dtype=np.int64),
             "input_lengths": np.asarray([len(ids)], dtype=np.int64),
@@ -301,7 +306,25 @@ _POS_CHARACTER = 1
 _ESPEAK_CHARS_UTF8 = 1
 _ESPEAK_RATE = 1
 _ESPEAK_DEFAULT_RATE_WPM = 175
-_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+class _EspeakVoice(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("languages", ctypes.c_void_p),
+        ("identifier", ctypes.c_char_p),
+        ("gender", ctypes.c_ubyte),
+        ("age", ctypes.c_ubyte),
+        ("variant", ctypes.c_ubyte),
+        ("xx1", ctypes.c_ubyte),
+        ("score", ctypes.c_int),
+        ("spare", ctypes.c_void_p),
+    ]
+
+
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
 
 # espeak-ng is one process-global library instance: one lock and one initialisation for all teachers.
 _ESPEAK_LOCK = threading.Lock()
@@ -320,10 +343,18 @@ def _espeak_library() -> tuple[ctypes.CDLL, int, list[np.ndarray]]:
         lib.espeak_SetParameter.restype = ctypes.c_int
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_SetSynthCallback.argtypes = [_SYNTH_CALLBACK]
+        lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_EspeakVoice))
+        lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
-            ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
         data_path = espeakng_loader.get_data_path()
         sample_rate_hz = lib.espeak_Initialize(
@@ -333,7 +364,7 @@ def _espeak_library() -> tuple[ctypes.CDLL, int, list[np.ndarray]]:
             raise TeacherError(f"espeak-ng failed to initialise with data at {data_path}")
         chunks: list[np.ndarray] = []
 
-        def collect(wav, numsamples, events):  # noqa: ARG001 - ctypes callback signature
+        def collect(wav, numsamples, events):
             if wav and numsamples > 0:
                 chunks.append(np.ctypeslib.as_array(wav, shape=(numsamples,)).copy())
             return 0  # 0: go on synthesising
@@ -341,8 +372,36 @@ def _espeak_library() -> tuple[ctypes.CDLL, int, list[np.ndarray]]:
         callback = _SYNTH_CALLBACK(collect)
         lib.espeak_SetSynthCallback(callback)
         # The callback object must outlive every synthesis: ctypes does not keep it alive for us.
-        _ESPEAK.update(lib=lib, rate=sample_rate_hz, chunks=chunks, callback=callback)
+        _ESPEAK.update(
+            lib=lib, rate=sample_rate_hz, chunks=chunks, callback=callback, voices=_voice_identifiers(lib)
+        )
     return _ESPEAK["lib"], _ESPEAK["rate"], _ESPEAK["chunks"]
+
+
+def _voice_identifiers(lib: ctypes.CDLL) -> dict[str, str]:
+    """Language code (``en-gb``, ``yue``, ``en-gb-x-gbclan``) → voice file identifier (``gmw/en``).
+
+    espeak_SetVoiceByName matches names and file identifiers, not language codes: ``en-gb`` lives in
+    the file ``gmw/en``. Each voice's ``languages`` is a run of (priority byte, code, NUL), ending in NUL.
+    """
+    identifiers: dict[str, str] = {}
+    voices = lib.espeak_ListVoices(None)
+    index = 0
+    while voices[index]:
+        voice = voices[index].contents
+        index += 1
+        if not voice.identifier or not voice.languages:
+            continue
+        offset = voice.languages
+        while True:
+            if ctypes.c_ubyte.from_address(offset).value == 0:  # priority 0: end of the list
+                break
+            code = ctypes.string_at(offset + 1)
+            if not code:
+                break
+            identifiers.setdefault(code.decode("utf-8", "replace").lower(), voice.identifier.decode())
+            offset += 1 + len(code) + 1
+    return identifiers
 
 
 @dataclass
@@ -370,12 +429,17 @@ class EspeakTeacher:
         tag = resolve_tag(tag_key)
         return tag.kind == "speed" or (tag.kind in ("language", "accent") and bool(tag.spec.espeak_voice))
 
+    def load(self) -> None:
+        with _ESPEAK_LOCK:
+            _espeak_library()
+
     def _synth(self, text: str, espeak_voice: str, speed_factor: float) -> tuple[np.ndarray, int]:
         with _ESPEAK_LOCK:
             lib, sample_rate_hz, chunks = _espeak_library()
-            if lib.espeak_SetVoiceByName(espeak_voice.encode("utf-8")) != 0:
+            identifier = _ESPEAK["voices"].get(espeak_voice.lower(), espeak_voice)
+            if lib.espeak_SetVoiceByName(identifier.encode("utf-8")) != 0:
                 raise VoiceError(f"espeak-ng has no voice '{espeak_voice}'")
-            rate = int(round(_ESPEAK_DEFAULT_RATE_WPM * speed_factor))
+            rate = round(_ESPEAK_DEFAULT_RATE_WPM * speed_factor)
             lib.espeak_SetParameter(_ESPEAK_RATE, rate, 0)
             chunks.clear()
             data = text.encode("utf-8") + b"\0"
@@ -449,13 +513,20 @@ class RemoteTeacherAdapter:
 
     def settings(self) -> dict[str, Any]:
         # The key and retry policy do not change the audio; the server, model and voice do.
-        return {"base_url": self.base_url.rstrip("/"), "model": self.model, "sample_rate_hz": self.sample_rate_hz}
+        return {
+            "base_url": self.base_url.rstrip("/"),
+            "model": self.model,
+            "sample_rate_hz": self.sample_rate_hz,
+        }
 
     def default_voice(self) -> str:
         return self.voice or self.client().voice
 
     def renders(self, tag_key: str) -> bool:
         return resolve_tag(tag_key).kind in _REMOTE_KINDS
+
+    def load(self) -> None:
+        self.client()  # validates the URL and options; the network is first used by a synthesis
 
     def client(self):
         with self._lock:

@@ -68,13 +68,18 @@ class TrainConfig:
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
 
-def lr_factor(step: int, config: TrainConfig) -> float:
-    """Multiplier of the peak lr at ``step``: linear warm-up, then cosine down to ``min_lr_ratio``."""
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """The lr of optimizer step ``step`` (0-based): linear warm-up, then cosine down to ``lr * min_lr_ratio``.
+
+    A pure function of the step, so a resumed run (even one given more ``--steps`` or another
+    ``--lr``) needs no scheduler state beyond the step itself.
+    """
     warmup = max(1, min(config.warmup_steps, config.steps // 10))
     if step < warmup:
-        return (step + 1) / warmup
+        return config.lr * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, config.steps - warmup))
-    return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
 
 
 class _TrainingLosses(torch.nn.Module):
@@ -129,6 +134,10 @@ class MetricsLog:
             self.tensorboard = SummaryWriter(str(path.parent / "tensorboard"), purge_step=resume_step)
         except ImportError:  # tensorboard is optional
             pass
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
     def _rewrite(self) -> None:
         tmp = self.path.with_suffix(".tmp")
@@ -280,16 +289,18 @@ def _train(
     optimizer = torch.optim.AdamW(
         student.parameters(), lr=config.lr, betas=(0.8, 0.99), weight_decay=config.weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, config))
+
     step, epoch, batch_in_epoch = 0, 0, 0
     if checkpoint:
         set_model_state_dict(student, checkpoint["model"], options=StateDictOptions(full_state_dict=True))
         # Not strict: a parameter that never had a gradient yet (the aligner, while every row has
         # teacher durations) has no optimizer state to restore.
         set_optimizer_state_dict(
-            student, optimizer, checkpoint["optimizer"], options=StateDictOptions(full_state_dict=True, strict=False)
+            student,
+            optimizer,
+            checkpoint["optimizer"],
+            options=StateDictOptions(full_state_dict=True, strict=False),
         )
-        scheduler.load_state_dict(checkpoint["scheduler"])
         step = checkpoint["step"]
         epoch, batch_in_epoch = checkpoint["data"]["epoch"], checkpoint["data"]["batch"]
         rng_states = checkpoint["rng"]
@@ -310,15 +321,20 @@ def _train(
         gather = StateDictOptions(full_state_dict=True, cpu_offload=True)
         model_state = get_model_state_dict(student, options=gather)
         optimizer_state = get_optimizer_state_dict(student, optimizer, options=gather)
-        rng = [None] * world_size
+        rng = [_rng_state()]
         if world_size > 1:
+            rng = [None] * world_size
             dist.all_gather_object(rng, _rng_state())
-        else:
-            rng = [_rng_state()]
         return {
             "model": model_state,
             "optimizer": optimizer_state,
-            "scheduler": scheduler.state_dict(),
+            "scheduler": {
+                "kind": "warmup_cosine",
+                "lr": config.lr,
+                "warmup_steps": config.warmup_steps,
+                "min_lr_ratio": config.min_lr_ratio,
+                "steps": config.steps,
+            },  # the whole state of learning_rate(step, ·)
             "step": step,
             "data": {"epoch": epoch, "batch": batch_in_epoch},
             "rng": rng,
@@ -362,10 +378,11 @@ def _train(
             )
             (losses["total"] * (share * world_size)).backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
-            lr = optimizer.param_groups[0]["lr"]
+            lr = learning_rate(step, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
             step += 1
             batch_in_epoch += 1
 
@@ -401,6 +418,8 @@ def _train(
                 del state
             if stopping:
                 break
+    if metrics is not None:
+        metrics.close()
     if stopping:
         raise SystemExit(
             f"stopped by a signal at step {step}; {checkpoint_path} saved: continue with --resume"

@@ -68,14 +68,16 @@ class Engine:
         ort = import_onnxruntime()
         wanted = requested_providers(provider)
         available = ort.get_available_providers()
-        explicit_cuda = isinstance(provider, str) and provider.lower() == "cuda" or (
-            not isinstance(provider, str) and CUDA in provider)
+        explicit_cuda = isinstance(provider, str) and provider.lower() == "cuda"
         if explicit_cuda and CUDA not in available:
             raise ProviderError(
                 "CUDA was requested but this onnxruntime has no CUDA execution provider "
                 f"(available: {', '.join(available)}); pip uninstall onnxruntime, then pip install "
                 "'steptts[gpu]'")
         usable = [name for name in wanted if name in available]
+        if not isinstance(provider, str) and CUDA in wanted and CUDA not in available:
+            warnings.warn("CUDAExecutionProvider is not in this onnxruntime build (install "
+                          "'steptts[gpu]' for CUDA); running on CPU", RuntimeWarning, stacklevel=2)
         if not usable:
             raise ProviderError(f"none of the providers {wanted} is available (available: "
                                 f"{', '.join(available)})")

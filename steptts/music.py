@@ -159,8 +159,8 @@ def default_melody(
 
     A major-pentatonic (sometimes major) scale on a tonic in the lower half of
     ``[low_midi, high_midi]`` (48–64 suits a male voice), moving mostly by step with a few leaps,
-    each phrase (4–8 notes) ending on the tonic with a longer note. Note lengths are 1 beat, 2 at
-    phrase ends and now and then; ``bpm`` None picks a tempo of 80–110 from the text.
+    each phrase (4–8 notes) ending on the tonic with a longer note. Note lengths are half a beat, one
+    beat now and then and 1.5 at phrase ends; ``bpm`` None picks a tempo of 80–110 from the text.
     """
     if n_notes < 1:
         raise MusicError(f"a melody needs at least one note, got n_notes={n_notes}")
@@ -212,7 +212,9 @@ def default_melody(
                 if index < 0 or index > top:
                     index -= 2 * step  # bounce off the range's edge
             index = int(np.clip(index, 0, top))
-            beats = 2.0 if last or (position > 0 and rng.random() < 0.15) else 1.0
+            # Mostly eighth notes (about three syllables a second), longer at phrase ends, so a
+            # sung sentence lasts about twice its spoken length rather than four times.
+            beats = 1.5 if last else (1.0 if position > 0 and rng.random() < 0.2 else 0.5)
             notes.append(Note(float(pitches[index]), beats))
         remaining -= phrase_len
         index = tonic_index + int(rng.choice([0, 1, 2, 3]))

@@ -15,7 +15,8 @@ import torch
 from distill.features import HOP, SAMPLE_RATE_HZ, extract_features
 from distill.model import TrainBatch
 
-@pytest.fixture(autouse=True)
+
+@pytest.fixture(autouse=True, scope="module")
 def one_torch_thread() -> Iterator[None]:
     """Tiny models run fastest on one thread; on a shared 2-core machine two threads thrash (10× slower)."""
     threads = torch.get_num_threads()
@@ -50,7 +51,9 @@ def render(ids: list[int], rng: np.random.Generator) -> np.ndarray:
     return np.concatenate(pieces).astype(np.float32)
 
 
-def synthetic_batch(batch_size: int = 4, with_durations: bool = True, seed: int = 0) -> tuple[TrainBatch, int]:
+def synthetic_batch(
+    batch_size: int = 4, with_durations: bool = True, seed: int = 0
+) -> tuple[TrainBatch, int]:
     """A padded TrainBatch of random token strings and the number of symbols (ids 1..N_SYMBOLS-1)."""
     rng = np.random.default_rng(seed)
     sequences = [list(rng.integers(1, N_SYMBOLS, size=int(rng.integers(6, 14)))) for _ in range(batch_size)]

@@ -12,6 +12,7 @@ import soundfile as sf
 from distill.dataset import (
     AUDIO_DIR,
     FAILURES,
+    LOCK,
     MANIFEST,
     RECORD_FIELDS,
     DatasetError,
@@ -33,9 +34,16 @@ def tone(frames: int, hz: float = 220.0) -> np.ndarray:
 def make_record(text: str, durations: list[int] | None = (10, 20, 10)) -> dict:
     item_id = record_id("piper:test", {"scales": [0, 1, 0]}, "joe", text, [], None)
     return {
-        "id": item_id, "text": text, "phonemes": "a", "tags": [], "voice": "joe", "teacher": "piper:test",
-        "language": "en-us", "sample_rate": SAMPLE_RATE_HZ,
-        "durations": list(durations) if durations is not None else None, "edits": [],
+        "id": item_id,
+        "text": text,
+        "phonemes": "a",
+        "tags": [],
+        "voice": "joe",
+        "teacher": "piper:test",
+        "language": "en-us",
+        "sample_rate": SAMPLE_RATE_HZ,
+        "durations": list(durations) if durations is not None else None,
+        "edits": [],
     }
 
 
@@ -44,8 +52,9 @@ def test_record_id_is_a_stable_content_hash() -> None:
     assert record_id(*base) == record_id(*base)
     assert len(record_id(*base)) == 64
     # Dict order does not matter; every component does.
-    assert record_id("piper:joe", {"scales": [0, 1, 0]}, "joe", "Hello.", ["高兴1"], {"seed": 7, "tag": "高兴1"}) \
-        == record_id(*base)
+    assert record_id(
+        "piper:joe", {"scales": [0, 1, 0]}, "joe", "Hello.", ["高兴1"], {"seed": 7, "tag": "高兴1"}
+    ) == record_id(*base)
     variants = [
         ("piper:other", *base[1:]),
         (base[0], {"scales": [0.667, 1, 0.8]}, *base[2:]),
@@ -102,8 +111,10 @@ def test_reopen_repairs_every_interrupted_state(tmp_path: Path) -> None:
         writer.write(make_record("after"), tone(12))
     records = read_manifest(dataset)
     assert [r["text"] for r in records] == ["kept", "after"]
-    assert sorted(p.name for p in (dataset / AUDIO_DIR).iterdir()) == sorted(Path(r["path"]).name for r in records)
-    assert sorted(p.name for p in dataset.iterdir()) == sorted([AUDIO_DIR, MANIFEST, FAILURES])
+    assert sorted(p.name for p in (dataset / AUDIO_DIR).iterdir()) == sorted(
+        Path(r["path"]).name for r in records
+    )
+    assert sorted(p.name for p in dataset.iterdir()) == sorted([AUDIO_DIR, MANIFEST, FAILURES, LOCK])
     for line in (dataset / MANIFEST).read_text(encoding="utf-8").splitlines():
         json.loads(line)
 
@@ -145,3 +156,12 @@ def test_bad_folders_and_manifests_raise_dataset_errors(tmp_path: Path) -> None:
         DatasetWriter(not_a_folder)
     with pytest.raises(DatasetError, match="not a steptts dataset"):
         read_manifest(tmp_path)
+
+
+def test_two_writers_on_one_folder_are_refused(tmp_path: Path) -> None:
+    with DatasetWriter(tmp_path) as writer:
+        with pytest.raises(DatasetError, match="another run"):
+            DatasetWriter(tmp_path)
+        writer.write(make_record("still fine"), tone(8))
+    with DatasetWriter(tmp_path) as writer:  # released on close (and by the kernel on any death)
+        assert len(writer.done) == 1

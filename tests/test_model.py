@@ -89,6 +89,21 @@ def test_features_of_a_tone() -> None:
     assert np.array_equal(again, features["mel"])
 
 
+def test_f0_of_a_low_buzzy_voice_is_not_doubled() -> None:
+    # A 90 Hz pulse train with a strong second harmonic, gliding to 110 Hz: the case where WORLD's dio
+    # reported double the pitch on the Piper joe voice.
+    sample_rate_hz = 22050
+    t = np.arange(sample_rate_hz) / sample_rate_hz
+    f0 = 90.0 + 20.0 * t
+    phase = 2 * np.pi * np.cumsum(f0) / sample_rate_hz
+    audio = sum((0.6 if k == 2 else 0.3 / k) * np.sin(k * phase) for k in range(1, 12)).astype(np.float32)
+    tracked = extract_features(audio)["f0_hz"]
+    wanted = 90.0 + 20.0 * (np.arange(len(tracked)) * HOP / sample_rate_hz)
+    inner = slice(3, -3)
+    assert np.all(tracked[inner] > 0)
+    assert np.all(np.abs(tracked[inner] / wanted[inner] - 1.0) < 0.03)
+
+
 def test_inverse_stft_inverts_torch_stft() -> None:
     signal = torch.randn(2, 50 * HOP)
     spectrum = torch.stft(signal, 1024, HOP, window=torch.hann_window(1024), return_complex=True)[..., :50]

@@ -19,7 +19,7 @@ from distill.teachers import (
 )
 from steptts.errors import TagError, TeacherError, VoiceError
 from steptts.phonemes import tokenize
-from steptts.tags import resolve_tag
+from steptts.tags import TAG_SPECS, resolve_tag
 
 HOP = 256
 TEXT = "Not at this particular case, Tom, apologized Whittemore."
@@ -151,6 +151,14 @@ def test_espeak_is_safe_across_threads() -> None:
     for thread in threads:
         thread.join()
     assert all(abs(results[i] - expected[i]) <= 64 for i in range(len(texts))), (results, expected)
+
+
+def test_espeak_has_a_voice_for_every_language_and_accent_tag() -> None:
+    teacher = EspeakTeacher()
+    for spec in TAG_SPECS:
+        if spec.espeak_voice:  # en-gb lives in the voice file gmw/en: looked up by language code
+            rendering = teacher.render("Hello there.", [resolve_tag(spec.canonical)], None)
+            assert rendering.language == spec.espeak_voice and len(rendering.audio) > 0.3 * 22050
 
 
 def test_espeak_unknown_voice_is_a_voice_error() -> None:

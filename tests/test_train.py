@@ -6,7 +6,7 @@ killed with real signals.
 
 from __future__ import annotations
 
-import os
+import itertools
 import signal
 import subprocess
 import time
@@ -21,7 +21,7 @@ from train_helpers import TRAIN_ARGS, read_metrics, subprocess_env, tiny_dataset
 from distill import data
 from distill.dataset import DatasetError
 from distill.model import Student, StudentConfig
-from distill.train import TrainConfig, train
+from distill.train import TrainConfig, learning_rate, train
 
 STEPS = 16
 RUN_ARGS = [*TRAIN_ARGS, "--steps", str(STEPS), "--seed", "0", "--checkpoint-every", "4", "--val-every", "8"]
@@ -36,8 +36,19 @@ def dataset(tmp_path_factory) -> Path:
 def reference_run(dataset, tmp_path_factory) -> Path:
     """An uninterrupted single-process run with RUN_ARGS' settings, in this process."""
     out = tmp_path_factory.mktemp("reference")
-    train(TrainConfig(data_dirs=[str(dataset)], out_dir=str(out), preset="tiny", steps=STEPS, batch_seconds=8,
-                      threads=1, seed=0, checkpoint_every=4, val_every=8))
+    train(
+        TrainConfig(
+            data_dirs=[str(dataset)],
+            out_dir=str(out),
+            preset="tiny",
+            steps=STEPS,
+            batch_seconds=8,
+            threads=1,
+            seed=0,
+            checkpoint_every=4,
+            val_every=8,
+        )
+    )
     return out
 
 
@@ -109,8 +120,13 @@ def test_resume_after_sigkill_and_sigterm_continues_the_same_curve(reference_run
     assert killed_at < STEPS
 
     # 2. Resumed, then stopped politely: SIGTERM saves a checkpoint at the step it reached.
-    second = subprocess.Popen([*command, "--resume"], env=subprocess_env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(
+        [*command, "--resume"],
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for_new_checkpoint(checkpoint, second, checkpoint.stat().st_ino)
     second.send_signal(signal.SIGTERM)
     _, stderr = second.communicate(timeout=120)
@@ -119,8 +135,9 @@ def test_resume_after_sigkill_and_sigterm_continues_the_same_curve(reference_run
     assert killed_at < stopped_at < STEPS
 
     # 3. Resumed to the end.
-    third = subprocess.run([*command, "--resume"], env=subprocess_env(), capture_output=True, text=True,
-                           timeout=300)
+    third = subprocess.run(
+        [*command, "--resume"], env=subprocess_env(), capture_output=True, text=True, timeout=300, check=False
+    )
     assert third.returncode == 0, third.stderr
     assert _step_of(checkpoint) == STEPS
 
@@ -153,12 +170,20 @@ def test_data_order_is_seeded_and_independent_of_world_size():
             assert sorted(i for part in shards for i in part) == sorted(batch)
 
 
+def test_learning_rate_warms_up_then_decays_to_its_floor():
+    config = TrainConfig(data_dirs=[], out_dir="", steps=1000, lr=1e-3, warmup_steps=50, min_lr_ratio=0.1)
+    rates = [learning_rate(step, config) for step in range(1000)]
+    assert rates[0] == pytest.approx(1e-3 / 50) and rates[49] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in itertools.pairwise(rates[49:]))  # never rises after the warm-up
+    assert rates[-1] == pytest.approx(1e-4, rel=1e-3)
+
+
 def test_validation_split_is_stable(dataset):
     records = data.read_records([dataset])
     vocab = data.build_vocabularies(records)
     utterances = data.load_utterances(records, vocab, workers=1, progress=False)
     train_set, val_set = data.split_validation(utterances, 2)
-    again_train, again_val = data.split_validation(list(reversed(utterances)), 2)
+    _, again_val = data.split_validation(list(reversed(utterances)), 2)
     assert len(val_set) == 2 and {u.id for u in val_set} == {u.id for u in again_val}
     assert not {u.id for u in val_set} & {u.id for u in train_set}
 
@@ -187,6 +212,8 @@ def test_user_mistakes_are_one_line_errors(dataset, tmp_path):
     assert result.exit_code == 2 and "manifest.jsonl" in result.output
     result = runner.invoke(app, ["train", "--data", str(dataset), "--out", str(tmp_path / "run"), "--resume"])
     assert result.exit_code == 2 and "--resume" in result.output
-    result = runner.invoke(app, ["train", "--data", str(dataset), "--out", str(tmp_path / "run"), "--preset", "huge"])
+    result = runner.invoke(
+        app, ["train", "--data", str(dataset), "--out", str(tmp_path / "run"), "--preset", "huge"]
+    )
     assert result.exit_code == 2 and "huge" in result.output
     assert "Traceback" not in result.output

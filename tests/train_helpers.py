@@ -63,12 +63,23 @@ def train_command(*args: str) -> list[str]:
 
 
 def torchrun_command(n_processes: int, *args: str) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n_processes}",
-            "-m", "distill.train", *args]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={n_processes}",
+        "-m",
+        "distill.train",
+        *args,
+    ]
 
 
 def read_metrics(run_dir: Path, split: str = "train") -> list[dict]:
     """Rows of ``run_dir/metrics.csv`` of one split, values of loss columns as floats."""
     with open(run_dir / "metrics.csv", newline="") as file:
         rows = [row for row in csv.DictReader(file) if row["split"] == split]
-    return [{key: float(value) if key.startswith("loss_") else value for key, value in row.items()} for row in rows]
+    return [
+        {key: float(value) if key.startswith("loss_") else value for key, value in row.items()}
+        for row in rows
+    ]

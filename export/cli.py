@@ -1,0 +1,150 @@
+"""`steptts export RUN --out voices/NAME [--fp16] [--int8]`: a training run → a voice package.
+
+Reads ``RUN/checkpoint.pt`` (written by distill/train.py: ``model``, ``config``, ``step``, ``vocab``,
+``provenance``), exports the fp32 graph and the requested variants, checks each against the torch
+student on held-out inputs, and writes ``voice.json`` with checksums, parity and provenance.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+from export.package import VARIANT_FILES, ExportError, write_voice_json
+
+KeepInt8 = Callable[[dict], bool]
+"""Decides from the int8 graph's parity figures whether the voice keeps it."""
+
+
+def _load_student(run_dir: Path):
+    import torch
+
+    from distill.model import Student, StudentConfig
+
+    checkpoint_path = run_dir / "checkpoint.pt" if run_dir.is_dir() else run_dir
+    if not checkpoint_path.exists():
+        raise ExportError(
+            f"no checkpoint at {checkpoint_path}: give the run folder that `steptts distill train` wrote"
+        )
+    try:
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", mmap=True, weights_only=False)
+    except (
+        RuntimeError,
+        OSError,
+        EOFError,
+        ValueError,
+        pickle.UnpicklingError,
+    ) as error:  # truncated or foreign
+        raise ExportError(f"cannot read {checkpoint_path}: {error}") from None
+    missing = [key for key in ("model", "config", "vocab") if key not in checkpoint]
+    if missing:
+        raise ExportError(f"{checkpoint_path} is not a student checkpoint (lacks {', '.join(missing)})")
+    student = Student(StudentConfig(**checkpoint["config"]))
+    student.load_state_dict(checkpoint["model"])
+    return student.eval(), checkpoint
+
+
+def _cuda_available() -> bool:
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def export_voice(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    fp16: bool = False,
+    int8: bool = False,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    evaluation: dict | None = None,
+    keep_int8: bool | KeepInt8 = True,
+    licence: str = "CC0-1.0",
+) -> dict:
+    """Export a training run as a voice folder and return its ``voice.json`` content.
+
+    Args:
+        run_dir: the run folder (or its ``checkpoint.pt``).
+        out_dir: the voice folder to write (created; graphs and voice.json in it are replaced).
+        fp16: also write ``model.fp16.onnx`` for CUDA (parity measured on CUDA when present, else CPU).
+        int8: also write ``model.int8.onnx`` (dynamic quantization, CPU); kept when ``keep_int8`` is
+            True or returns True for its parity figures. A dropped graph's figures stay in ``parity``.
+        name, description: default to the folder name and a line naming teacher and size.
+        evaluation: figures to record (see docs/CONTRACTS.md); ``export.package.set_evaluation`` can
+            add them later.
+        licence: the licence of the voice (the default Piper joe teacher is CC0).
+    Raises:
+        ExportError: no readable checkpoint, or the fp32 graph disagrees with torch (< 40 dB SNR).
+    """
+    from distill.model import count_parameters
+    from export.onnx_export import convert_fp16, export_onnx, quantize_int8
+    from export.parity import MIN_FP32_SNR_DB, held_out_feeds, measure_parity
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    student, checkpoint = _load_student(run_dir)
+    vocab, provenance_in = checkpoint["vocab"], dict(checkpoint.get("provenance") or {})
+    config = student.config
+    out_dir.mkdir(parents=True, exist_ok=True)
+    feeds = held_out_feeds(
+        vocab["phoneme_vocab"], vocab["tag_vocab"], config.n_speakers, vocab.get("language", "en-us")
+    )
+
+    variants = {"fp32": VARIANT_FILES["fp32"]}
+    fp32_path = export_onnx(student, out_dir / VARIANT_FILES["fp32"])
+    parity = {"fp32": measure_parity(student, fp32_path, feeds).to_json()}
+    if parity["fp32"]["snr_db"] < MIN_FP32_SNR_DB:
+        raise ExportError(
+            f"the exported graph disagrees with the torch student: {parity['fp32']['snr_db']} dB SNR "
+            f"(< {MIN_FP32_SNR_DB} dB); not packaging it"
+        )
+    if fp16:
+        path = convert_fp16(fp32_path, out_dir / VARIANT_FILES["fp16"])
+        provider = "CUDAExecutionProvider" if _cuda_available() else "CPUExecutionProvider"
+        parity["fp16"] = measure_parity(student, path, feeds, provider).to_json()
+        variants["fp16"] = path.name
+    if int8:
+        path = quantize_int8(fp32_path, out_dir / VARIANT_FILES["int8"])
+        figures = measure_parity(student, path, feeds).to_json()
+        keep = keep_int8(figures) if callable(keep_int8) else bool(keep_int8)
+        figures["kept"] = keep
+        parity["int8"] = figures
+        if keep:
+            variants["int8"] = path.name
+        else:
+            path.unlink()
+
+    for variant, file_name in VARIANT_FILES.items():  # graphs of an earlier export not made this time
+        if variant not in variants:
+            for stale in (out_dir / file_name, out_dir / f"{file_name}.data"):
+                stale.unlink(missing_ok=True)
+
+    teachers = provenance_in.get("teacher", "unknown")
+    teacher_text = ", ".join(teachers) if isinstance(teachers, list) else str(teachers)
+    n_parameters = count_parameters(student)
+    provenance = {
+        **provenance_in,
+        "teacher": teachers,
+        "steps": int(checkpoint.get("step", provenance_in.get("steps", 0))),
+        "parameters": n_parameters,
+        "licence": provenance_in.get("licence", licence),
+        "exported": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return write_voice_json(
+        out_dir,
+        name=name or out_dir.name,
+        description=description
+        or f"steptts student ({n_parameters / 1e6:.1f}M parameters) distilled from {teacher_text}",
+        sample_rate_hz=config.sample_rate,
+        hop_length=config.hop_length,
+        language=vocab.get("language", "en-us"),
+        phoneme_vocab=vocab["phoneme_vocab"],
+        tag_vocab=vocab["tag_vocab"],
+        speakers=vocab["speakers"],
+        variants=variants,
+        parity=parity,
+        provenance=provenance,
+        evaluation=evaluation,
+    )

@@ -1,0 +1,114 @@
+"""Write a voice folder per docs/CONTRACTS.md: ``voice.json`` and the graphs it names, with checksums."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from export.onnx_export import GRAPH_IO
+from steptts.errors import StepTTSError
+from steptts.voice import CONTROL_NAMES, SCHEMA_VERSION, VOICE_FILE, sha256_file
+
+VARIANT_FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
+
+
+class ExportError(StepTTSError):
+    """A run folder cannot be exported, or the export failed its parity check."""
+
+
+def _graph_files(folder: Path, graph_name: str) -> list[str]:
+    """A graph and its external-data file, when it has one."""
+    names = [graph_name]
+    if (folder / f"{graph_name}.data").exists():
+        names.append(f"{graph_name}.data")
+    return names
+
+
+def write_voice_json(
+    folder: Path,
+    *,
+    name: str,
+    description: str,
+    sample_rate_hz: int,
+    hop_length: int,
+    language: str,
+    phoneme_vocab: dict[str, int],
+    tag_vocab: dict[str, int],
+    speakers: dict[str, int],
+    variants: dict[str, str],
+    parity: dict,
+    provenance: dict,
+    evaluation: dict | None = None,
+) -> dict:
+    """Write ``folder/voice.json`` (atomically) for the graphs already in ``folder``; returns it.
+
+    Args:
+        variants: variant name (``fp32``, ``fp16``, ``int8``) → graph file name in ``folder``.
+        parity: variant → figures from :mod:`export.parity`.
+    """
+    folder = Path(folder)
+    if "fp32" not in variants:
+        raise ExportError("a voice needs its fp32 graph (variant 'fp32')")
+    files: dict[str, str] = {}
+    for graph_name in variants.values():
+        for file_name in _graph_files(folder, graph_name):
+            if not (folder / file_name).exists():
+                raise ExportError(f"voice file {file_name} is missing from {folder}")
+            files[file_name] = sha256_file(folder / file_name)
+    config = {
+        "schema_version": SCHEMA_VERSION,
+        "name": name,
+        "description": description,
+        "sample_rate": int(sample_rate_hz),
+        "hop_length": int(hop_length),
+        "language": language,
+        "phoneme_vocab": dict(phoneme_vocab),
+        "tag_vocab": {str(key): int(index) for key, index in tag_vocab.items()},
+        "speakers": {str(key): int(index) for key, index in speakers.items()},
+        "controls": list(CONTROL_NAMES),
+        "graph": GRAPH_IO,
+        "files": files,
+        "variants": dict(variants),
+        "parity": parity,
+        "provenance": provenance,
+        "evaluation": evaluation or {},
+    }
+    _write_json_atomically(folder / VOICE_FILE, config)
+    return config
+
+
+def drop_variant(folder: Path, variant: str) -> dict:
+    """Remove a graph variant (e.g. an int8 graph that the evaluation rejected) and rewrite voice.json.
+
+    Its parity figures stay under ``parity`` with ``"kept": false``, so the decision stays on record.
+    """
+    folder = Path(folder)
+    config = json.loads((folder / VOICE_FILE).read_text(encoding="utf-8"))
+    if variant == "fp32":
+        raise ExportError("the fp32 graph cannot be dropped: every voice needs it")
+    graph_name = config["variants"].pop(variant, None)
+    if graph_name is None:
+        return config
+    for file_name in _graph_files(folder, graph_name):
+        config["files"].pop(file_name, None)
+        (folder / file_name).unlink(missing_ok=True)
+    if variant in config.get("parity", {}):
+        config["parity"][variant]["kept"] = False
+    _write_json_atomically(folder / VOICE_FILE, config)
+    return config
+
+
+def set_evaluation(folder: Path, evaluation: dict) -> dict:
+    """Record evaluation figures in an exported voice's voice.json (graph checksums are unaffected)."""
+    folder = Path(folder)
+    config = json.loads((folder / VOICE_FILE).read_text(encoding="utf-8"))
+    config["evaluation"] = evaluation
+    _write_json_atomically(folder / VOICE_FILE, config)
+    return config
+
+
+def _write_json_atomically(path: Path, config: dict) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)

@@ -1,0 +1,134 @@
+"""Does an exported graph compute what the torch student computes? Held-out inputs through both.
+
+Two figures per graph:
+- ``durations_match``: the fraction of tokens whose frame count equals torch's (a reduced-precision
+  graph may round a duration the other way);
+- ``snr_db`` and ``max_abs_diff`` of the audio, with every token's duration forced to torch's, so that
+  a single flipped frame count does not turn a faithful graph into noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from distill.model import Student
+from export.onnx_export import INPUT_NAMES
+
+HELD_OUT_SENTENCES = (
+    "How much wood would a woodchuck chuck?",
+    "Please call Stella and ask her to meet us at the station.",
+    "It rained all night, so the garden looks fresh today.",
+)
+"""Parity inputs: not from any training corpus."""
+
+MIN_FP32_SNR_DB = 40.0
+
+
+@dataclass(frozen=True)
+class Parity:
+    """Agreement of one graph with the torch student on the held-out inputs."""
+
+    snr_db: float
+    """Audio signal-to-difference ratio in dB, durations forced to torch's (inf when identical)."""
+    max_abs_diff: float
+    """Largest absolute audio sample difference (full scale is 1.0)."""
+    durations_match: float
+    """Fraction of valid tokens whose predicted frame count equals torch's."""
+    provider: str
+    """onnxruntime execution provider that ran the graph."""
+
+    def to_json(self) -> dict:
+        record = asdict(self)
+        record["snr_db"] = round(self.snr_db, 2) if math.isfinite(self.snr_db) else 999.0
+        return record
+
+
+def held_out_feeds(
+    phoneme_vocab: dict[str, int], tag_vocab: dict[str, int], n_speakers: int, language: str = "en-us"
+) -> dict[str, np.ndarray]:
+    """A batch of the held-out sentences with a tag, controls and a pitch override mixed in."""
+    from steptts.g2p import phonemize
+    from steptts.phonemes import PhonemeVocab
+
+    vocab = PhonemeVocab(dict(phoneme_vocab))
+    rows = [vocab.encode(phonemize(sentence, language))[0] for sentence in HELD_OUT_SENTENCES]
+    batch, n_tokens = len(rows), max(len(row) for row in rows)
+    phoneme_ids = np.zeros((batch, n_tokens), np.int64)
+    for index, row in enumerate(rows):
+        phoneme_ids[index, : len(row)] = row
+    tag_ids = np.zeros((batch, 2), np.int64)
+    tags = sorted(i for i in tag_vocab.values() if i > 0)
+    if tags:
+        tag_ids[1, 0] = tags[0]
+        tag_ids[2, :2] = [tags[-1], tags[len(tags) // 2]]
+    pitch_override = np.zeros((batch, n_tokens), np.float32)
+    pitch_override[2, 1 : len(rows[2]) // 2] = 64.0  # E4 on the first half: a singing-style override
+    duration_override = np.full((batch, n_tokens), -1.0, np.float32)
+    duration_override[0, 1] = 7.0
+    return {
+        "phoneme_ids": phoneme_ids,
+        "phoneme_lengths": np.array([len(row) for row in rows], np.int64),
+        "tag_ids": tag_ids,
+        "speaker_ids": (np.arange(batch) % max(1, n_speakers)).astype(np.int64),
+        "controls": np.array([[1.0, 0.0, 0.0], [1.25, 2.0, -3.0], [0.8, -1.0, 2.0]], np.float32),
+        "duration_override": duration_override,
+        "pitch_override": pitch_override,
+    }
+
+
+def run_torch(student: Student, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The student's outputs [audio, audio_lengths, durations] for numpy feeds."""
+    with torch.no_grad():
+        outputs = student.eval()(*(torch.from_numpy(feeds[name]) for name in INPUT_NAMES))
+    return [output.numpy() for output in outputs]
+
+
+def open_session(path, provider: str = "CPUExecutionProvider", threads: int = 1):
+    """An onnxruntime session on one provider (CUDA sessions fall back to nothing: they fail)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=[provider])
+
+
+def _forced(feeds: dict[str, np.ndarray], durations: np.ndarray) -> dict[str, np.ndarray]:
+    forced = dict(feeds)
+    forced["duration_override"] = durations.astype(np.float32)
+    return forced
+
+
+def snr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """10·log10 of reference energy over difference energy (inf when identical)."""
+    noise = float(np.sum((reference.astype(np.float64) - candidate) ** 2))
+    signal = float(np.sum(reference.astype(np.float64) ** 2))
+    return math.inf if noise == 0.0 else 10.0 * math.log10(max(signal, 1e-30) / noise)
+
+
+def measure_parity(
+    student: Student, graph_path, feeds: dict[str, np.ndarray], provider: str = "CPUExecutionProvider"
+) -> Parity:
+    """Compare a graph with the torch student on ``feeds`` (see the module docstring)."""
+    session = open_session(graph_path, provider)
+    reference_durations = run_torch(student, feeds)[2]
+    candidate_durations = session.run(["durations"], feeds)[0]
+    lengths = feeds["phoneme_lengths"]
+    valid = np.arange(reference_durations.shape[1])[None, :] < lengths[:, None]
+    match = float(np.mean((reference_durations == candidate_durations)[valid]))
+
+    forced = _forced(feeds, reference_durations)
+    reference_audio, audio_lengths, _ = run_torch(student, forced)
+    candidate_audio = session.run(["audio"], forced)[0]
+    keep = np.arange(reference_audio.shape[1])[None, :] < audio_lengths[:, None]
+    reference_valid, candidate_valid = reference_audio[keep], candidate_audio[keep]
+    return Parity(
+        snr_db=snr_db(reference_valid, candidate_valid),
+        max_abs_diff=float(np.max(np.abs(reference_valid - candidate_valid))),
+        durations_match=match,
+        provider=session.get_providers()[0],
+    )
