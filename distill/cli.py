@@ -170,6 +170,9 @@ def eval_command(
         None, "--threads", help="onnxruntime threads for both systems (default: its own)."
     ),
     tag_lines: int = typer.Option(8, "--tag-lines", help="--tags: lines (first sentence of each) per tag."),
+    tag_keys: str = typer.Option(
+        None, "--tag-keys", help="--tags: only these tags, comma-separated (e.g. 高兴2,RAP)."
+    ),
     melody: str = typer.Option("C4:1 D4:1 E4:1 F4:1 G4:2", "--melody", help="--tags: melody sung with 哼唱."),
     bpm: float = typer.Option(90.0, "--bpm", help="--tags: tempo of the melody and of RAP."),
     latency_runs: int = typer.Option(7, "--latency-runs", help="First-chunk runs (median, after a warm-up)."),
@@ -192,6 +195,7 @@ def eval_command(
         threads=threads,
         tags=tags,
         tag_lines=tag_lines,
+        tag_keys=[key.strip() for key in tag_keys.split(",") if key.strip()] if tag_keys else None,
         melody=melody,
         bpm=bpm,
         latency_runs=latency_runs,

@@ -79,8 +79,8 @@ EMOTION_EDITS: dict[str, EmotionEdit] = {
     "高兴2": EmotionEdit(3.4, 1.5, 0.92, 2.0, 2.0),
     "生气1": EmotionEdit(0.8, 1.3, 0.95, 4.0, 2.5),
     "生气2": EmotionEdit(1.5, 1.6, 0.90, 6.5, 4.0),
-    "悲伤1": EmotionEdit(-1.8, 0.7, 1.12, -2.0, -1.5),
-    "悲伤2": EmotionEdit(-3.0, 0.5, 1.25, -4.0, -3.0),
+    "悲伤1": EmotionEdit(-2.2, 0.7, 1.12, -2.0, -1.5),
+    "悲伤2": EmotionEdit(-3.6, 0.5, 1.25, -4.0, -3.0),
     "撒娇1": EmotionEdit(2.2, 1.6, 1.05, 0.0, 0.5),
     "撒娇2": EmotionEdit(3.6, 2.0, 1.10, 0.0, 1.0),
 }
@@ -436,7 +436,22 @@ def _sing(
         tokens, np.asarray(durations), melody, frame_rate_hz
     )
     new = duration_override.astype(np.int64)
-    warped = _warp(world, _duration_map(np.asarray(durations), new, len(world.f0)))
+    positions = _duration_map(np.asarray(durations), new, len(world.f0))
+    warped = _warp(world, positions)
+    # A sung vowel is voiced: harvest calls some creaky vowel frames unvoiced, and stretched to a
+    # note they would be a long whisper. Nuclei above the silence gate are voiced, at most as
+    # aperiodic as the utterance's typical voiced frame; consonants keep their own voicing.
+    nucleus = np.zeros(len(tokens), dtype=bool)
+    for start, end in music.nucleus_spans(tokens):
+        nucleus[start:end] = True
+    frames = np.concatenate([np.repeat(nucleus, new), [False]])
+    source_level_db = frame_level_db(audio, len(world.f0))
+    loud = source_level_db[np.rint(positions).astype(np.int64)] > SILENCE_DB
+    force = frames & loud
+    warped.f0 = np.where(force & (warped.f0 <= 0), 1.0, warped.f0)  # any value > 0: replaced below
+    if (world.f0 > 0).any():
+        typical_ap = np.median(world.ap[world.f0 > 0], axis=0)
+        warped.ap[force] = np.minimum(warped.ap[force], typical_ap[None, :])
     depth_cents = float(rng.uniform(*VIBRATO_CENTS))
     phase = float(rng.uniform(0.0, 2.0 * np.pi))
     warped.f0 = _melody_f0(warped.f0, new, pitch_override, frame_rate_hz, depth_cents, phase)

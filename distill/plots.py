@@ -22,7 +22,7 @@ def _figure(width_in: float, height_in: float):
     except ImportError:
         from steptts.errors import StepTTSError
 
-        raise StepTTSError("plots need matplotlib: pip install -e \".[eval]\"") from None
+        raise StepTTSError('plots need matplotlib: pip install -e ".[eval]"') from None
     figure = Figure(figsize=(width_in, height_in), dpi=100)
     FigureCanvasAgg(figure)
     return figure
@@ -62,8 +62,15 @@ def plot_line_pair(path: Path, tracks: Sequence[Track], title: str = "") -> Path
         axes = figure.add_subplot(len(tracks), 1, row)
         mel = _log_mel(audio, rate)
         frames_s = mel.shape[0] * HOP / SAMPLE_RATE_HZ
-        axes.imshow(mel.T, origin="lower", aspect="auto", cmap="magma", extent=(0, frames_s, 0, mel.shape[1]),
-                    vmin=np.log(1e-5), vmax=max(float(mel.max()), np.log(1e-5) + 1))
+        axes.imshow(
+            mel.T,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            extent=(0, frames_s, 0, mel.shape[1]),
+            vmin=np.log(1e-5),
+            vmax=max(float(mel.max()), np.log(1e-5) + 1),
+        )
         axes.set_xlim(0, longest_s)
         axes.set_ylabel("mel band")
         axes.set_title(label if not title or row > 1 else f"{label}: {title[:90]}", fontsize=9)
@@ -71,16 +78,18 @@ def plot_line_pair(path: Path, tracks: Sequence[Track], title: str = "") -> Path
         times = np.arange(len(f0)) * FRAME_PERIOD_MS / 1000.0
         pitch_axes = axes.twinx()
         pitch_axes.plot(times, np.where(f0 > 0, f0, np.nan), color="cyan", linewidth=1.2)
-        pitch_axes.set_ylim(0, min(MEL_FMAX_HZ, max(400.0, float(np.nanmax(np.where(f0 > 0, f0, np.nan), initial=0))
-                                                    * 1.2)))
+        pitch_axes.set_ylim(
+            0, min(MEL_FMAX_HZ, max(400.0, float(np.nanmax(np.where(f0 > 0, f0, np.nan), initial=0)) * 1.2))
+        )
         pitch_axes.set_ylabel("F0 (Hz)")
         if row == len(tracks):
             axes.set_xlabel("time (s)")
     return _save(figure, path)
 
 
-def plot_f0_contours(path: Path, contours: Sequence[tuple[str, np.ndarray]], frame_period_ms: float,
-                     title: str = "") -> Path:
+def plot_f0_contours(
+    path: Path, contours: Sequence[tuple[str, np.ndarray]], frame_period_ms: float, title: str = ""
+) -> Path:
     """F0 contours (Hz per frame, 0 = unvoiced) on one axis, in semitones re A4. Returns ``path``."""
     figure = _figure(10.0, 4.0)
     axes = figure.add_subplot(1, 1, 1)

@@ -133,7 +133,7 @@ def pitch_accuracy(
     nearest = np.min(np.abs(_cents(f0_hz[frames, None], melody_midi[None, :])), axis=1)
     nearest_share = float(np.mean(nearest <= tolerance_cents))
     best_share, best_anchor = -1.0, times[first]
-    steps = int(round(max_shift_s / frame_period_s))
+    steps = round(max_shift_s / frame_period_s)
     for shift in range(-steps, steps + 1):
         anchor = times[first] + shift * frame_period_s
         target = expected_midi(times[frames] - anchor, notes, bpm)
@@ -157,7 +157,7 @@ def note_hold_ratio(
     ±``tolerance_cents`` of that window's median: held notes score near 1, speech near 0."""
     f0_hz = np.asarray(f0_hz, dtype=np.float64)
     voiced = f0_hz > 0
-    width = max(2, int(round(window_s / frame_period_s)))
+    width = max(2, round(window_s / frame_period_s))
     if voiced.sum() == 0:
         return float("nan")
     if len(f0_hz) < width:
@@ -176,8 +176,8 @@ def note_hold_ratio(
 def _stft_magnitude(audio: np.ndarray, sample_rate_hz: int, hop_s: float) -> tuple[np.ndarray, np.ndarray]:
     """|STFT| [F, bins] with ~23 ms Hann windows centred on ``i * hop_s``, and the bin frequencies."""
     audio = np.asarray(audio, dtype=np.float64).reshape(-1)
-    hop = max(1, int(round(sample_rate_hz * hop_s)))
-    n_fft = 1 << int(math.ceil(math.log2(sample_rate_hz * 0.023)))
+    hop = max(1, round(sample_rate_hz * hop_s))
+    n_fft = 1 << math.ceil(math.log2(sample_rate_hz * 0.023))
     padded = np.pad(audio, (n_fft // 2, n_fft))
     n_frames = len(audio) // hop + 1
     framed = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[np.arange(n_frames) * hop]
@@ -197,9 +197,9 @@ def onset_novelty(audio: np.ndarray, sample_rate_hz: int, hop_s: float = 0.005) 
     magnitude, freqs = _stft_magnitude(audio, sample_rate_hz, hop_s)
     band = magnitude[:, (freqs >= 100.0) & (freqs <= 4000.0)]
     compressed = np.log1p(1000.0 * band / (band.max() + 1e-12))
-    lag = max(1, int(round(0.020 / hop_s)))
+    lag = max(1, round(0.020 / hop_s))
     rise = np.maximum(compressed[lag:] - compressed[:-lag], 0.0).sum(axis=1)
-    return _smooth(np.concatenate([np.zeros(lag), rise]), int(round(0.030 / hop_s)))
+    return _smooth(np.concatenate([np.zeros(lag), rise]), round(0.030 / hop_s))
 
 
 def nucleus_times_s(
@@ -216,10 +216,10 @@ def nucleus_times_s(
     magnitude, freqs = _stft_magnitude(audio, sample_rate_hz, hop_s)
     power = (magnitude[:, (freqs >= 300.0) & (freqs <= 2000.0)] ** 2).sum(axis=1)
     level = 10.0 * np.log10(power + 1e-12)
-    level = _smooth(np.maximum(level, level.max() - 60.0), int(round(0.030 / hop_s)))
+    level = _smooth(np.maximum(level, level.max() - 60.0), round(0.030 / hop_s))
     from scipy.ndimage import maximum_filter1d
 
-    reach = max(1, int(round(min_gap_s / hop_s)))
+    reach = max(1, round(min_gap_s / hop_s))
     candidates = np.flatnonzero(
         (level >= maximum_filter1d(level, size=2 * reach + 1, mode="nearest"))
         & (level > level.max() - floor_db)
@@ -250,7 +250,7 @@ def onset_times_s(
     nuclei = np.round(nucleus_times_s(audio, sample_rate_hz, hop_s) / hop_s).astype(np.int64)
     onsets, previous = [], 0
     for peak in nuclei:
-        low = max(previous, peak - int(round(lookback_s / hop_s)))
+        low = max(previous, peak - round(lookback_s / hop_s))
         onsets.append(low + int(np.argmax(novelty[low : peak + 1])))
         previous = int(peak) + 1
     return np.array(onsets, dtype=np.float64) * hop_s
@@ -463,7 +463,17 @@ def run_tag_eval(
     if not sentences:
         raise StepTTSError("no sentence to render tags on")
     declared = list(system.tag_keys)
-    keys = [k for k in declared if config.keys is None or k in config.keys]
+    if config.keys is not None:
+        from steptts.errors import TagError
+
+        wanted = [resolve_tag(k).key for k in config.keys]
+        missing = [k for k in wanted if k not in declared]
+        if missing:
+            raise TagError(
+                f"{system.name} does not declare tag(s) {', '.join(missing)}; it has: "
+                f"{', '.join(declared) or 'none'}"
+            )
+    keys = [k for k in declared if config.keys is None or k in wanted]
     voice_language = getattr(getattr(system, "tts", None), "voice", None)
     voice_language = voice_language.language if voice_language is not None else "en-us"
     melody = music.parse_melody(config.melody, config.bpm)
@@ -661,11 +671,13 @@ def format_tags_md(report: dict[str, Any]) -> str:
     lines = [
         "# Tag measurements",
         "",
-        f"System `{report['system']}`, {report['settings']['lines']} lines (first sentence of each). "
-        f"Neutral WER {fmt(report['neutral']['wer'], 3)}, neutral note-hold {fmt(report['neutral']['note_hold'], 3)}. "
-        f"Melody `{report['settings']['melody']}` at {report['settings']['bpm']:g} bpm; rap grid "
-        f"1/{report['settings']['rap_subdivision']} beat anchored at the first onset. Effects are medians over "
-        "lines of tagged minus neutral (F0 in semitones, level in dB) or tagged / neutral (duration).",
+        (
+            f"System `{report['system']}`, {report['settings']['lines']} lines (first sentence of each). "
+            f"Neutral WER {fmt(report['neutral']['wer'], 3)}, neutral note-hold {fmt(report['neutral']['note_hold'], 3)}. "
+            f"Melody `{report['settings']['melody']}` at {report['settings']['bpm']:g} bpm; rap grid "
+            f"1/{report['settings']['rap_subdivision']} beat anchored at the first onset. Effects are medians over "
+            "lines of tagged minus neutral (F0 in semitones, level in dB) or tagged / neutral (duration)."
+        ),
         "",
         f"{report['passed']} bars passed, {report['failed']} failed, {report['errors']} tags did not render.",
         "",

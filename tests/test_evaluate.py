@@ -85,8 +85,14 @@ def test_dtw_finds_the_optimal_monotonic_alignment():
     best = np.full((7, 9), np.inf)
     for i in range(7):
         for j in range(9):
-            previous = min([best[i - 1, j - 1] if i and j else np.inf, best[i - 1, j] if i else np.inf,
-                            best[i, j - 1] if j else np.inf, 0.0 if i == j == 0 else np.inf])
+            previous = min(
+                [
+                    best[i - 1, j - 1] if i and j else np.inf,
+                    best[i - 1, j] if i else np.inf,
+                    best[i, j - 1] if j else np.inf,
+                    0.0 if i == j == 0 else np.inf,
+                ]
+            )
             best[i, j] = cost[i, j] + previous
     assert cost[rows, cols].sum() == pytest.approx(best[-1, -1])
     assert (rows[0], cols[0], rows[-1], cols[-1]) == (0, 0, 6, 8)
@@ -158,11 +164,32 @@ def test_eval_command_end_to_end(tmp_path):
     from distill.cli import app
 
     texts = tmp_path / "held_out.txt"
-    texts.write_text("The bus was twenty minutes late again this morning.\nCould you pass me the salt, please?\n"
-                     "This third line is beyond the limit.\n", encoding="utf-8")
+    texts.write_text(
+        "The bus was twenty minutes late again this morning.\nCould you pass me the salt, please?\n"
+        "This third line is beyond the limit.\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "report"
-    result = CliRunner().invoke(app, ["eval", "--voice", "teacher:piper", "--texts", str(texts), "--out", str(out),
-                                      "--limit", "2", "--threads", "1", "--latency-runs", "2", "--plot-lines", "1"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--voice",
+            "teacher:piper",
+            "--texts",
+            str(texts),
+            "--out",
+            str(out),
+            "--limit",
+            "2",
+            "--threads",
+            "1",
+            "--latency-runs",
+            "2",
+            "--plot-lines",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "| system | WER |" in result.output
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
@@ -194,9 +221,32 @@ def test_eval_command_user_errors_exit_2(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["eval", "--texts", str(texts), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "exactly one of --voice" in result.output
-    result = runner.invoke(app, ["eval", "--voice", "teacher:piper", "--texts", str(tmp_path / "none.txt"),
-                                 "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "--voice",
+            "teacher:piper",
+            "--texts",
+            str(tmp_path / "none.txt"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert result.exit_code == 2 and "texts file not found" in result.output
-    result = runner.invoke(app, ["eval", "--voice", "teacher:piper", "--texts", str(texts), "--out",
-                                 str(tmp_path / "o"), "--tags", "--melody", "H9:1"])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "--voice",
+            "teacher:piper",
+            "--texts",
+            str(texts),
+            "--out",
+            str(tmp_path / "o"),
+            "--tags",
+            "--melody",
+            "H9:1",
+        ],
+    )
     assert result.exit_code == 2 and "bad note" in result.output

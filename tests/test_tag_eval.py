@@ -73,7 +73,7 @@ def clicks(times_s: np.ndarray, duration_s: float) -> np.ndarray:
     burst = np.random.default_rng(0).normal(0, 0.3, int(0.006 * RATE)) * np.hanning(int(0.006 * RATE))
     for t in times_s:
         start = int(t * RATE)
-        audio[start: start + burst.size] += burst.astype(np.float32)
+        audio[start : start + burst.size] += burst.astype(np.float32)
     return audio
 
 
@@ -85,7 +85,9 @@ def test_clicks_on_the_beat_grid_have_no_onset_error():
     assert np.median(beat_errors_s(onsets, 100.0, 2)) < 0.010
     assert ioi_cv(onsets) > 0.2  # skipped points make the intervals irregular
     # The same clicks jittered by ±60–100 ms are off the grid.
-    jitter = np.random.default_rng(2).choice([-1, 1], len(times)) * np.random.default_rng(3).uniform(0.06, 0.1, len(times))
+    jitter = np.random.default_rng(2).choice([-1, 1], len(times)) * np.random.default_rng(3).uniform(
+        0.06, 0.1, len(times)
+    )
     jitter[0] = 0.0
     off = onset_times_s(clicks(times + jitter, 4.5), RATE)
     assert np.median(beat_errors_s(off, 100.0, 2)) > 0.05
@@ -139,4 +141,55 @@ def test_tag_run_on_edited_singing(tmp_path, lines, system):
     assert [c["pass"] for c in own["checks"]] == [True, True]
     assert report["errors"] == 1
     assert "error: the piper:en_US-joe-medium+edits teacher takes no" in (tmp_path / "tags.md").read_text(
-        encoding="utf-8")
+        encoding="utf-8"
+    )
+
+
+def test_eval_with_tags_on_a_tiny_exported_voice(tmp_path, voice_dir):
+    """The whole `eval --tags` path with a real student: a tiny voice trained and exported by the
+    tests (its audio is far from speech; the point is the real runtime path, not its scores)."""
+    from distill.evaluate import EvalConfig, run_eval
+    from distill.tag_eval import SPEED_TARGETS
+    from steptts.errors import TagError
+    from steptts.voice import load_voice
+
+    declared = load_voice(voice_dir).tag_keys
+    key = next((k for k in declared if k in SPEED_TARGETS), declared[0])
+    texts = tmp_path / "lines.txt"
+    texts.write_text("Turn left at the bakery and walk two more blocks.\n", encoding="utf-8")
+    out = tmp_path / "report"
+    config = EvalConfig(
+        texts_path=texts,
+        out_dir=out,
+        voice=str(voice_dir),
+        threads=1,
+        tags=True,
+        tag_lines=1,
+        tag_keys=[key],
+        latency_runs=1,
+        plot_lines=1,
+    )
+    report = run_eval(config)
+    student = report["summary"]["student"]
+    assert report["systems"]["student"]["name"] == "student:tiny-test"
+    assert student["rtf"] > 0 and student["first_chunk_ms"] > 0 and student["mcd_db"] > 0
+    tags = json.loads((out / "tags.json").read_text(encoding="utf-8"))
+    assert tags["system"] == "student:tiny-test" and tags["declared_tags"] == declared
+    (row,) = tags["tags"]
+    assert row["key"] == key and "error" not in row and row["checks"]
+    assert report["tags"]["passed"] + report["tags"]["failed"] == len(row["checks"])
+    assert f"| {key} |" in (out / "tags.md").read_text(encoding="utf-8")
+    assert "Tag measurements: see `tags.md`" in (out / "report.md").read_text(encoding="utf-8")
+    with pytest.raises(TagError, match="does not declare"):
+        run_eval(
+            EvalConfig(
+                texts_path=texts,
+                out_dir=tmp_path / "again",
+                voice=str(voice_dir),
+                tags=True,
+                tag_keys=["RAP"] if "RAP" not in declared else ["Caribbean"],
+                latency_runs=1,
+                plot_lines=0,
+                save_audio=False,
+            )
+        )
