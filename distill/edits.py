@@ -31,7 +31,8 @@ from steptts.errors import StepTTSError
 HOP = 256
 """Samples per duration frame (hop 256 at 22050 Hz)."""
 F0_FLOOR_HZ = 50.0
-F0_CEIL_HZ = 1100.0
+F0_CEIL_HZ = 600.0
+"""Analysis range of the F0 trackers (the input is speech; edits may move it higher)."""
 _F0_MIN_OUT_HZ, _F0_MAX_OUT_HZ = 50.0, 1000.0
 SILENCE_DB = -40.0
 """Frames this far below the utterance's loud frames count as silence (never voiced)."""
@@ -166,7 +167,7 @@ def apply_tag_edit(
         new_durations, positions, n_samples = _tempo_map(durations, world, factor, audio.size)
         ops.append({"op": "time_scale", "factor": factor})
         warped = _warp(world, positions)
-        return _finish(audio, world, warped, new_durations, n_samples, 0.0, ops)
+        return _finish(audio, world.measured_voiced, warped, new_durations, n_samples, 0.0, ops)
     assert durations is not None
     rng = np.random.default_rng([int(seed) % 2**63, 0x5EED])
     if tag_key == "哼唱":
@@ -189,6 +190,8 @@ class _World:
     ap: np.ndarray
     """float64 [F, B], aperiodicity in [0, 1]."""
     sample_rate_hz: int
+    measured_voiced: np.ndarray | None = None
+    """bool [F]: frames the evaluation's tracker calls voiced (the source only), for level matching."""
 
     @property
     def frame_period_ms(self) -> float:
@@ -223,19 +226,53 @@ def _pyworld():
 def _analyze(audio: np.ndarray, sample_rate_hz: int) -> _World:
     pw = _pyworld()
     signal = np.ascontiguousarray(audio, dtype=np.float64)
-    frame_period_ms = 1000.0 * HOP / sample_rate_hz
-    f0, times_s = pw.harvest(signal, sample_rate_hz, f0_floor=F0_FLOOR_HZ, f0_ceil=F0_CEIL_HZ,
-                             frame_period=frame_period_ms)
-    # A neural vocoder leaves a faint buzz at its frame rate (22050 / 256 = 86 Hz) in pauses, which
-    # harvest calls voiced; such frames would drag the median F0 down and carry notes in silence.
-    f0 = np.where(frame_level_db(signal, len(f0)) > SILENCE_DB, f0, 0.0)
+    n_frames = len(signal) // HOP + 1
+    times_s = np.arange(n_frames) * HOP / sample_rate_hz
+    f0, measured_voiced = analysis_f0(signal, sample_rate_hz)
     # cheaptrick's own floor (71 Hz) keeps the FFT at 1024 points at 22050 Hz: half the cost of
     # 2048, and lower voices are still analysed with a window long enough for their pitch.
     sp = pw.cheaptrick(signal, f0, times_s, sample_rate_hz)
-    # threshold 0: D4C keeps every frame harvest found voiced (its own V/UV test turns creaky,
-    # low-pitched frames into noise, which no longer sounds or measures as voiced).
+    # threshold 0: D4C keeps every frame voiced that the F0 track calls voiced (its own test turns
+    # creaky, low-pitched frames into noise, which then neither sounds nor measures as voiced).
     ap = pw.d4c(signal, f0, times_s, sample_rate_hz, threshold=0.0, fft_size=(sp.shape[1] - 1) * 2)
-    return _World(f0, np.log(np.maximum(sp, 1e-16)), ap, sample_rate_hz)
+    return _World(f0, np.log(np.maximum(sp, 1e-16)), ap, sample_rate_hz, measured_voiced)
+
+
+def analysis_f0(signal: np.ndarray, sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
+    """F0 in Hz per hop-spaced frame, 0 where unvoiced: audio [S] → float64 [S // 256 + 1].
+
+    Also returns the frames the evaluation's tracker alone calls voiced (bool [S // 256 + 1]).
+
+    The low Piper voice (65–130 Hz, weak fundamental) defeats WORLD's trackers alone: dio misses
+    most voiced frames and jumps a fifth or an octave up; harvest finds the voiced frames but
+    doubles the pitch of many vowels. The pYIN-style tracker of :mod:`distill.evaluate` (the one the
+    evaluation measures with) gets the pitch right but drops some creaky vowels. So: pYIN's value
+    where it is voiced; elsewhere harvest's voicing, its value folded by octaves onto the pYIN
+    contour around it; nothing voiced in silence (a neural vocoder leaves a faint buzz at its frame
+    rate, 86 Hz, in pauses, which harvest calls voiced).
+    """
+    from distill.evaluate import f0_contour
+
+    pw = _pyworld()
+    n_frames = len(signal) // HOP + 1
+    frame_period_ms = 1000.0 * HOP / sample_rate_hz
+    harvest, _ = pw.harvest(signal, sample_rate_hz, f0_floor=F0_FLOOR_HZ, f0_ceil=F0_CEIL_HZ,
+                            frame_period=frame_period_ms)
+    pyin = f0_contour(signal, sample_rate_hz, frame_period_ms, F0_FLOOR_HZ, F0_CEIL_HZ)
+    harvest, pyin = _fit_length(harvest, n_frames), _fit_length(pyin, n_frames)
+    voiced = pyin > 0
+    if voiced.any():
+        index = np.arange(n_frames)
+        reference = 2.0 ** np.interp(index, index[voiced], np.log2(pyin[voiced]))
+        octaves = np.round(np.log2(np.where(harvest > 0, harvest, 1.0) / reference))
+        harvest = harvest / 2.0**octaves
+    f0 = np.where(voiced, pyin, harvest)
+    return np.where(frame_level_db(signal, n_frames) > SILENCE_DB, f0, 0.0), voiced
+
+
+def _fit_length(track: np.ndarray, n_frames: int) -> np.ndarray:
+    track = np.asarray(track, dtype=np.float64)[:n_frames]
+    return np.pad(track, (0, n_frames - len(track)))
 
 
 def frame_level_db(audio: np.ndarray, n_frames: int) -> np.ndarray:
@@ -316,7 +353,7 @@ def _tempo_map(
         new = _scale_durations(durations, factor)
         return new, _duration_map(np.asarray(durations), new, n_frames), int(new.sum()) * HOP
     # No durations: one global map; output frame k (sample 256 k) reads source frame k / factor.
-    out_samples = int(round(n_samples * factor))
+    out_samples = round(n_samples * factor)
     positions = np.arange(out_samples // HOP + 1) / factor
     return None, np.minimum(positions, n_frames - 1.0), out_samples
 
@@ -357,15 +394,23 @@ def _tilt(world: _World, db_per_octave: float) -> _World:
     return _World(world.f0, log_sp, world.ap, world.sample_rate_hz)
 
 
-def _voiced_rms(audio: np.ndarray, f0: np.ndarray) -> float:
-    """RMS of the samples within half a hop of the voiced WORLD frames."""
-    centres = np.flatnonzero(f0 > 0) * HOP
-    if centres.size == 0:
-        return float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)) + 1e-12)
-    offsets = np.arange(-HOP // 2, HOP // 2)
-    idx = (centres[:, None] + offsets[None, :]).ravel()
-    idx = idx[(idx >= 0) & (idx < len(audio))]
-    return float(np.sqrt(np.mean(audio[idx].astype(np.float64) ** 2)) + 1e-12)
+def _voiced_level_db(audio: np.ndarray, sample_rate_hz: int, voiced: np.ndarray | None = None) -> float:
+    """Power-mean level (dB) of 25 ms windows on the voiced hop-spaced frames, as the evaluation
+    measures it; ``voiced`` bool [S // 256 + 1] is tracked when None. Whole-signal level if unvoiced.
+    """
+    signal = np.asarray(audio, dtype=np.float64)
+    n_frames = len(signal) // HOP + 1
+    if voiced is None:
+        from distill.evaluate import f0_contour
+
+        voiced = _fit_length(f0_contour(signal, sample_rate_hz, 1000.0 * HOP / sample_rate_hz,
+                                        F0_FLOOR_HZ, _F0_MAX_OUT_HZ), n_frames) > 0
+    window = round(0.025 * sample_rate_hz)
+    padded = np.pad(signal, (window // 2, window))
+    framed = np.lib.stride_tricks.sliding_window_view(padded, window)[np.arange(n_frames) * HOP]
+    power = np.mean(framed**2, axis=1)
+    chosen = power[voiced[:n_frames]] if np.any(voiced[:n_frames]) else np.array([np.mean(signal**2)])
+    return float(10.0 * np.log10(np.mean(chosen) + 1e-12))
 
 
 def _soft_limit(audio: np.ndarray) -> np.ndarray:
@@ -380,7 +425,7 @@ def _soft_limit(audio: np.ndarray) -> np.ndarray:
 
 def _finish(
     source: np.ndarray,
-    source_world: _World,
+    source_voiced: np.ndarray | None,
     world: _World,
     durations: np.ndarray | None,
     n_samples: int,
@@ -389,9 +434,11 @@ def _finish(
 ) -> EditResult:
     """Synthesize ``world`` to ``n_samples``, set its voiced RMS to the source's + ``energy_db``."""
     out = _synthesize(world, n_samples)
-    # WORLD resynthesis shifts the level a little; one gain puts it exactly where the edit plans.
-    target = _voiced_rms(source, source_world.f0) * 10.0 ** (energy_db / 20.0)
-    out = out * (target / _voiced_rms(out, world.f0))
+    # Resynthesis, tilt and pitch all move the level; one gain puts the voiced level where the edit
+    # plans it, as the evaluation will measure it.
+    rate = world.sample_rate_hz
+    gain_db = _voiced_level_db(source, rate, source_voiced) + energy_db - _voiced_level_db(out, rate)
+    out = out * 10.0 ** (gain_db / 20.0)
     out = _soft_limit(out).astype(np.float32)
     return EditResult(out, None if durations is None else [int(d) for d in durations], ops)
 
@@ -414,7 +461,7 @@ def _emotion(
         {"op": "spectral_tilt", "db_per_octave": edit.tilt_db_per_octave},
         {"op": "energy", "db": edit.energy_db},
     ]
-    return _finish(audio, world, warped, new_durations, n_samples, edit.energy_db, ops)
+    return _finish(audio, world.measured_voiced, warped, new_durations, n_samples, edit.energy_db, ops)
 
 
 def _sing(
@@ -463,7 +510,7 @@ def _sing(
         "vibrato_cents": round(depth_cents, 2),
         "glide_frames": GLIDE_FRAMES,
     })
-    return _finish(audio, world, warped, new, int(new.sum()) * HOP, 0.0, ops)
+    return _finish(audio, world.measured_voiced, warped, new, int(new.sum()) * HOP, 0.0, ops)
 
 
 def _melody_f0(
@@ -522,4 +569,4 @@ def _rap(
         {"op": "spectral_tilt", "db_per_octave": RAP_EDIT.tilt_db_per_octave},
         {"op": "energy", "db": RAP_EDIT.energy_db},
     ]
-    return _finish(audio, world, warped, new, int(new.sum()) * HOP, RAP_EDIT.energy_db, ops)
+    return _finish(audio, world.measured_voiced, warped, new, int(new.sum()) * HOP, RAP_EDIT.energy_db, ops)

@@ -774,11 +774,11 @@ def resolve_voice(voice: str | None, run: str | os.PathLike | None) -> str:
     return str(max(candidates, key=lambda p: (p / "voice.json").stat().st_mtime))
 
 
-def make_student(voice: str, threads: int | None = None):
+def make_student(voice: str, threads: int | None = None, variant: str = "auto"):
     """The system ``--voice`` names: a voice through TTS, or the Piper teacher (see TEACHER_SPECS)."""
     if voice in TEACHER_SPECS:
         return TeacherSystem(threads=threads, edit_tags=voice.endswith("+edits"))
-    return StudentSystem(voice, threads=threads)
+    return StudentSystem(voice, threads=threads, variant=variant)
 
 
 # ================================================================================================
@@ -795,6 +795,7 @@ class EvalConfig:
     run: Path | None = None  # or a training run holding an exported voice
     limit: int | None = None  # evaluate only the first N lines
     threads: int | None = None  # onnxruntime intra-op threads for both systems (None: its default)
+    variant: str = "auto"  # student graph: auto (fp32 on CPU), fp32 or int8
     tags: bool = False  # also measure each tag the voice declares (tags.json, tags.md)
     tag_lines: int = 8  # lines (their first sentence) rendered per tag
     tag_keys: list[str] | None = None  # measure only these tag keys (default: all the voice declares)
@@ -935,7 +936,7 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     load_average = os.getloadavg()
-    student = make_student(voice, config.threads)
+    student = make_student(voice, config.threads, config.variant)
     if config.tags and config.tag_keys:  # fail before the evaluation, not after it
         from steptts.errors import TagError
         from steptts.tags import resolve_tag

@@ -173,7 +173,7 @@ def default_melody(
         bpm = float(rng.integers(80, 111))
     bpm = _check_bpm(bpm)
     degrees = _PENTATONIC if rng.random() < 0.75 else _MAJOR
-    tonic = int(round(low_midi)) + int(rng.integers(0, 5))
+    tonic = round(low_midi) + int(rng.integers(0, 5))
     # Scale pitches from a fifth-ish below the tonic to an octave above, inside the range.
     pitches = sorted(
         tonic + 12 * octave + degree
@@ -343,8 +343,8 @@ def singing_overrides(
     beat = 0.0
     for k, ((n_start, n_end), s_end) in enumerate(zip(spans, ends)):
         midi, beats, rest_beats = slots[k % len(slots)]
-        note_end = start_frame + int(round((beat + beats) * frames_per_beat))
-        rest_end = start_frame + int(round((beat + beats + rest_beats) * frames_per_beat))
+        note_end = start_frame + round((beat + beats) * frames_per_beat)
+        rest_end = start_frame + round((beat + beats + rest_beats) * frames_per_beat)
         beat += beats + rest_beats
         coda = range(n_end, s_end)
         pauses = [i for i in coda if tokens[i] in _PAUSES]
@@ -446,9 +446,9 @@ def rap_overrides(
         floors = np.minimum(durations[segment], 1)
         earliest = previous_onset + max(int(floors.sum()), 1)
         point = max(int(np.floor(natural / step + 0.5)), previous_point + 1)
-        while int(round(point * step)) < earliest:
+        while round(point * step) < earliest:
             point += 1
-        onset = int(round(point * step))
+        onset = round(point * step)
         out[segment] = _distribute(durations[segment], onset - previous_onset, floors, durations[segment])
         previous_onset, previous_start, previous_point = onset, start, point
     return out.astype(np.float32)

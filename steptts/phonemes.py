@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 PAD, BOS, EOS = "_", "^", "$"
 SPECIALS = (PAD, BOS, EOS)
+PUNCTUATION = " !\"'(),-.:;?"
+"""Symbols espeak-ng keeps from the text; every vocabulary has them, seen in training or not."""
 VOWELS = frozenset("aeiouyɑɐɒæɔəɘɚɛɜɝɞɤɨɪɯɵøœɶʉʊʌʏᵻ")
 """IPA vowel letters: the nucleus of a syllable, used by singing and rap to place notes and beats."""
 
@@ -52,6 +54,6 @@ class PhonemeVocab:
 
     @classmethod
     def build(cls, symbols: list[str] | set[str]) -> "PhonemeVocab":
-        """A vocabulary holding the specials then ``symbols`` in sorted order."""
-        ordered = list(SPECIALS) + sorted(set(symbols) - set(SPECIALS))
+        """A vocabulary holding the specials then ``symbols`` and the punctuation, sorted."""
+        ordered = list(SPECIALS) + sorted((set(symbols) | set(PUNCTUATION)) - set(SPECIALS))
         return cls({symbol: index for index, symbol in enumerate(ordered)})

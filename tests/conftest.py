@@ -6,6 +6,8 @@ well under a minute on 2 cores and is made once per test session.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +18,21 @@ if str(REPO) not in sys.path:  # distill/ and export/ run from the checkout
     sys.path.insert(0, str(REPO))
 
 VOICE_TRAIN_STEPS = 30
+ARCTIC = REPO.parent / "shared" / "data" / "arctic_prompts.tsv"
+
+
+@pytest.fixture(scope="session")
+def piper_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`steptts distill data` on 40 ARCTIC lines with the Piper teacher and the default tag plan."""
+    out = tmp_path_factory.mktemp("piper") / "dataset"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    env.pop("STEPFUN_API_KEY", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "steptts", "distill", "data", "--teacher", "piper", "--texts", str(ARCTIC),
+         "--limit", "40", "--out", str(out), "--workers", "2"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
+    return out, result
 
 
 @pytest.fixture(scope="session")

@@ -201,13 +201,7 @@ def test_plan_routes_tags_to_the_teacher_or_to_an_edit() -> None:
 # ------------------------------------------------------------------------------------------ piper, end to end
 
 
-@pytest.fixture(scope="module")
-def piper_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    out = tmp_path_factory.mktemp("piper") / "dataset"
-    result = distill_data(
-        "--teacher", "piper", "--texts", str(ARCTIC), "--limit", "40", "--out", str(out), "--workers", "2"
-    )
-    return out, result
+# piper_run (40 ARCTIC lines, default plan) is a session fixture in conftest.py, shared with test_e2e.
 
 
 def test_piper_default_plan_writes_planned_records(piper_run) -> None:
