@@ -3,15 +3,18 @@
 A teacher that cannot render a tag (Piper has no emotions) gets its neutral speech edited, the way
 Step-Audio's engine runs an audio-edit model after its TTS. Every edit goes through WORLD (pyworld):
 
-- analysis: F0 by **dio + stonemask** (about 15× faster than harvest here, 0.02 s against 0.3 s of
-  CPU per second of audio; the F0 is reshaped or replaced afterwards, so harvest's finer voicing buys
-  little), spectral envelope by cheaptrick, aperiodicity by d4c, at a frame period of exactly one
-  hop (256 samples), so WORLD frame ``k`` sits at sample ``256 k`` and duration frames map 1:1;
-- modification: F0 level/range, a per-frame time map (tempo, speed, sung and rapped rhythm),
-  spectral tilt, then one gain that sets the voiced RMS to the planned level;
+- analysis at a frame period of exactly one hop (256 samples), so WORLD frame ``k`` sits at sample
+  ``256 k`` and duration frames map 1:1. F0 comes from the evaluation's pYIN-style tracker with
+  harvest filling the voiced frames it drops (:func:`analysis_f0`; dio, though 15× faster than
+  harvest, misses most voiced frames of the low Piper voice and jumps up a fifth or an octave, and
+  harvest alone doubles many vowels: either would bake pitch jumps into the edited audio). Then
+  cheaptrick for the envelope and d4c for the aperiodicity;
+- modification: F0 level and range (or a melody), a per-frame time map (tempo, speed, sung and
+  rapped rhythm), spectral tilt, then one gain that sets the voiced level where the edit plans it;
 - synthesis, cut to exactly ``sum(durations) × 256`` samples.
 
-A whole edit costs about 0.1 s of CPU per second of audio.
+An edit costs about 0.3–0.5 s of CPU per second of input audio on this machine (harvest is
+about half of it); singing, whose output is about twice as long, a little more.
 
 Tempo changes act per token: each token's frames are scaled (cumulative rounding, so the total is
 exact) and the audio is time-warped along the same map, so the durations stay exact. Singing and
@@ -21,6 +24,7 @@ data and the runtime agree.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,8 +84,8 @@ EMOTION_EDITS: dict[str, EmotionEdit] = {
     "高兴2": EmotionEdit(3.4, 1.5, 0.92, 2.0, 2.0),
     "生气1": EmotionEdit(0.8, 1.3, 0.95, 4.0, 2.5),
     "生气2": EmotionEdit(1.5, 1.6, 0.90, 6.5, 4.0),
-    "悲伤1": EmotionEdit(-2.2, 0.7, 1.12, -2.0, -1.5),
-    "悲伤2": EmotionEdit(-3.6, 0.5, 1.25, -4.0, -3.0),
+    "悲伤1": EmotionEdit(-2.2, 0.7, 1.15, -2.0, -1.5),
+    "悲伤2": EmotionEdit(-3.6, 0.5, 1.28, -4.0, -3.0),
     "撒娇1": EmotionEdit(2.2, 1.6, 1.05, 0.0, 0.5),
     "撒娇2": EmotionEdit(3.6, 2.0, 1.10, 0.0, 1.0),
 }
@@ -127,8 +131,8 @@ def apply_tag_edit(
             teacher (emotions and speeds then scale the tempo globally; 哼唱 and RAP need them).
         tokens: :func:`steptts.phonemes.tokenize` of the phonemes the durations refer to.
         tag_key: a key such that :func:`can_edit` is true, e.g. ``高兴2``, ``快速1``, ``哼唱``.
-        seed: picks the tempo of singing and rap and the vibrato; the same inputs and seed give the
-            same output.
+        seed: with the text, picks the tempo of singing and rap and the vibrato; the same inputs
+            and seed give the same output.
         text: the utterance's text; it seeds the melody of singing.
 
     Returns:
@@ -158,7 +162,7 @@ def apply_tag_edit(
 
     world = _analyze(audio, sample_rate_hz)
     ops: list[dict] = [
-        {"op": "world", "f0": "dio+stonemask", "frame_period_ms": round(1000.0 * HOP / sample_rate_hz, 4)}
+        {"op": "world", "f0": "pyin+harvest", "frame_period_ms": round(1000.0 * HOP / sample_rate_hz, 4)}
     ]
     if tag_key in EMOTION_EDITS:
         return _emotion(audio, world, durations, EMOTION_EDITS[tag_key], ops)
@@ -169,7 +173,9 @@ def apply_tag_edit(
         warped = _warp(world, positions)
         return _finish(audio, world.measured_voiced, warped, new_durations, n_samples, 0.0, ops)
     assert durations is not None
-    rng = np.random.default_rng([int(seed) % 2**63, 0x5EED])
+    # The text joins the seed, so one seed still gives each utterance its own tempo and vibrato.
+    text_key = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+    rng = np.random.default_rng([int(seed) % 2**63, text_key])
     if tag_key == "哼唱":
         return _sing(audio, world, durations, tokens, text, rng, ops)
     return _rap(audio, world, durations, tokens, rng, ops)
@@ -485,8 +491,8 @@ def _sing(
     new = duration_override.astype(np.int64)
     positions = _duration_map(np.asarray(durations), new, len(world.f0))
     warped = _warp(world, positions)
-    # A sung vowel is voiced: harvest calls some creaky vowel frames unvoiced, and stretched to a
-    # note they would be a long whisper. Nuclei above the silence gate are voiced, at most as
+    # A sung vowel is voiced: the trackers call some creaky vowel frames unvoiced, and stretched to
+    # a note they would be a long whisper. Nuclei above the silence gate are voiced, at most as
     # aperiodic as the utterance's typical voiced frame; consonants keep their own voicing.
     nucleus = np.zeros(len(tokens), dtype=bool)
     for start, end in music.nucleus_spans(tokens):

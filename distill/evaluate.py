@@ -614,6 +614,7 @@ class StudentSystem:
     """A voice package through :class:`steptts.TTS` on onnxruntime's CPU provider."""
 
     role = "student"
+    takes_music_controls = True  # melody= and bpm= for singing and rap
 
     def __init__(self, voice: str | os.PathLike, threads: int | None = None, variant: str = "auto") -> None:
         from steptts import TTS
@@ -658,6 +659,7 @@ class TeacherSystem:
     """
 
     role = "teacher"
+    takes_music_controls = False  # the singing and rap edits choose their own melody and tempo
 
     def __init__(
         self, threads: int | None = None, model_path: str | os.PathLike | None = None, edit_tags: bool = False

@@ -342,12 +342,16 @@ def _first_sentences(lines: Sequence[str], count: int) -> list[str]:
     return out
 
 
-def _variants(key: str, config: TagEvalConfig) -> list[tuple[str, dict]]:
-    """(label, controls) renderings of one tag key."""
+def _variants(key: str, config: TagEvalConfig, takes_music_controls: bool) -> list[tuple[str, dict]]:
+    """(label, controls) renderings of one tag key.
+
+    A system without music controls (the edited teacher picks its own tempo) raps at its own tempo,
+    reported in its rendering's ``info``; asked for a melody, it fails and the row says so.
+    """
     if key == "哼唱":
         return [("哼唱 (melody)", {"melody": config.melody, "bpm": config.bpm}), ("哼唱 (own tune)", {})]
     if key == "RAP":
-        return [("RAP", {"bpm": config.bpm})]
+        return [("RAP", {"bpm": config.bpm} if takes_music_controls else {})]
     return [(key, {})]
 
 
@@ -488,7 +492,7 @@ def run_tag_eval(
     rows: list[dict[str, Any]] = []
     for key in keys:
         tag = resolve_tag(key)
-        for label, controls in _variants(key, config):
+        for label, controls in _variants(key, config, getattr(system, "takes_music_controls", True)):
             row: dict[str, Any] = {"key": key, "label": label, "controls": controls}
             try:
                 takes = [_take(system, f"({key}){s}", recognizer, **controls) for s in sentences]

@@ -40,10 +40,13 @@ def write_voice_json(
     parity: dict,
     provenance: dict,
     evaluation: dict | None = None,
+    tag_controls: dict[str, dict[str, float]] | None = None,
 ) -> dict:
     """Write ``folder/voice.json`` (atomically) for the graphs already in ``folder``; returns it.
 
     Args:
+        tag_controls: tags the voice performs through its controls rather than a learned tag id,
+            e.g. ``{"慢速1": {"speed": 0.87}}`` (see docs/CONTRACTS.md).
         variants: variant name (``fp32``, ``fp16``, ``int8``) → graph file name in ``folder``.
         parity: variant → figures from :mod:`export.parity`.
     """
@@ -65,6 +68,7 @@ def write_voice_json(
         "language": language,
         "phoneme_vocab": dict(phoneme_vocab),
         "tag_vocab": {str(key): int(index) for key, index in tag_vocab.items()},
+        "tag_controls": dict(tag_controls or {}),
         "speakers": {str(key): int(index) for key, index in speakers.items()},
         "controls": list(CONTROL_NAMES),
         "graph": GRAPH_IO,

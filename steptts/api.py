@@ -201,7 +201,7 @@ class TTS:
 
     def _check_voice_supports(self, tags: list[Tag]) -> None:
         for tag in tags:
-            if tag.key not in self.voice.tag_vocab:
+            if tag.key not in self.voice.tag_vocab and tag.key not in self.voice.tag_controls:
                 supported = ", ".join(self.voice.tag_keys) or "none"
                 raise TagError(f"voice '{self.voice.name}' was not trained on tag '{tag.key}'; "
                                f"its tags: {supported}")
@@ -229,9 +229,16 @@ class TTS:
         ids, tokens = voice.phoneme_vocab.encode(phonemes)
         if len(ids) <= 2:
             return np.zeros(0, np.float32), note_offset
-        tag_ids = np.array([voice.tag_vocab[t.key] for t in request.tags], np.int64)
+        by_control = voice.tag_controls
+        tag_ids = np.array([voice.tag_vocab[t.key] for t in request.tags if t.key not in by_control], np.int64)
+        speed, pitch, energy = request.speed, request.pitch_semitones, request.energy_db
+        for tag in request.tags:
+            deltas = by_control.get(tag.key, {})
+            speed *= deltas.get("speed", 1.0)
+            pitch += deltas.get("pitch_semitones", 0.0)
+            energy += deltas.get("energy_db", 0.0)
         speaker_id = voice.speakers[request.speaker] if request.speaker else next(iter(voice.speakers.values()))
-        controls = np.array([request.speed, request.pitch_semitones, request.energy_db], np.float32)
+        controls = np.array([speed, pitch, energy], np.float32)
         ids_array = np.array(ids, np.int64)
         first = self.engine.run(ids_array, tag_ids, speaker_id, controls)
         music_key = request.music_tag

@@ -204,10 +204,12 @@ def export(
     fp16: bool = typer.Option(False, "--fp16", help="Also write model.fp16.onnx for CUDA."),
     int8: bool = typer.Option(False, "--int8", help="Also write model.int8.onnx for CPU."),
     name: Optional[str] = typer.Option(None, help="Voice name (default: the folder name)."),
+    speed_tags: str = typer.Option("control", help="Perform speed tags through the exact speed control "
+                                   "(control) or their trained tag ids (learned)."),
 ) -> None:
     """Export a trained student to an ONNX voice package."""
     module = _source_module("export.cli")
-    module.export_voice(run, out, fp16=fp16, int8=int8, name=name)
+    module.export_voice(run, out, fp16=fp16, int8=int8, name=name, speed_tags=speed_tags)
 
 
 def _mount_distill() -> None:

@@ -260,10 +260,26 @@ def syllable_nuclei(tokens: list[str]) -> list[int]:
     return [start for start, _ in nucleus_spans(tokens)]
 
 
-def _syllable_ends(tokens: list[str], spans: list[tuple[int, int]]) -> list[int]:
-    """End (exclusive) of each syllable: the next nucleus, or the end marker ``$`` for the last."""
+def syllable_attacks(tokens: list[str]) -> list[int]:
+    """Index of the token where each syllable's vowel sound starts, one per nucleus.
+
+    That is the nucleus itself, or the stress mark espeak-ng writes right before it: a Piper-style
+    voice gives the mark frames of its own, and they sound as the vowel's attack. Beats and notes
+    start here (a rapper's or singer's syllable lands on its vowel; measured on real audio, onsets
+    fall closer to the grid than with the nucleus token itself).
+    """
+    attacks = []
+    for start, _ in nucleus_spans(tokens):
+        while start > 0 and tokens[start - 1] in _STRESS_MARKS:
+            start -= 1
+        attacks.append(start)
+    return attacks
+
+
+def _syllable_ends(tokens: list[str], attacks: list[int], spans: list[tuple[int, int]]) -> list[int]:
+    """End (exclusive) of each syllable: the next attack, or the end marker ``$`` for the last."""
     last_end = len(tokens) - 1 if tokens and tokens[-1] == "$" else len(tokens)
-    return [spans[k + 1][0] for k in range(len(spans) - 1)] + [max(last_end, spans[-1][1])]
+    return attacks[1:] + [max(last_end, spans[-1][1])]
 
 
 def _distribute(durations: np.ndarray, target: int, floors: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -318,13 +334,14 @@ def singing_overrides(
         before a nucleus (after the last pause, or the last consonant inside a word) belong to the
         syllable they open, so the note changes as the next syllable starts.
 
-    A syllable is a nucleus plus the tokens after it up to the next nucleus (the last one stops
-    before ``$``). Its consonants keep their predicted frames and the nucleus absorbs the rest of
-    the note (its first vowel holds; off-glides and length marks keep theirs), at least 1 frame.
-    Note boundaries sit on the cumulative beat grid from the first nucleus, so a syllable that
-    overruns its note is caught up by the next. A rest adds its time to the pauses (spaces,
-    punctuation) of the syllable before it, or holds the nucleus when there are none. Tokens before
-    the first nucleus and the end marker keep their predicted frames.
+    A syllable runs from its attack (:func:`syllable_attacks`: the nucleus, or the stress mark
+    right before it) through the nucleus and the consonants after it, up to the next attack (the
+    last one stops before ``$``). Its consonants and marks keep their predicted frames and the
+    nucleus absorbs the rest of the note (its first vowel holds; off-glides and length marks keep
+    theirs), at least 1 frame. Note boundaries sit on the cumulative beat grid from the first
+    attack, so a syllable that overruns its note is caught up by the next. A rest adds its time to
+    the pauses (spaces, punctuation) of the syllable before it, or holds the nucleus when there are
+    none. Tokens before the first attack and the end marker keep their predicted frames.
     """
     durations = np.rint(np.asarray(durations_frames, dtype=np.float64)).astype(np.int64)
     if durations.shape != (len(tokens),):
@@ -336,12 +353,13 @@ def singing_overrides(
         return durations.astype(np.float32), pitch
     frames_per_beat = 60.0 / _check_bpm(melody.bpm) * frame_rate_hz
     slots = _note_slots(melody)
-    ends = _syllable_ends(tokens, spans)
+    attacks = syllable_attacks(tokens)
+    ends = _syllable_ends(tokens, attacks, spans)
     out = durations.copy()
-    start_frame = int(durations[: spans[0][0]].sum())
+    start_frame = int(durations[: attacks[0]].sum())
     cursor = start_frame
     beat = 0.0
-    for k, ((n_start, n_end), s_end) in enumerate(zip(spans, ends)):
+    for k, ((n_start, n_end), attack, s_end) in enumerate(zip(spans, attacks, ends)):
         midi, beats, rest_beats = slots[k % len(slots)]
         note_end = start_frame + round((beat + beats) * frames_per_beat)
         rest_end = start_frame + round((beat + beats + rest_beats) * frames_per_beat)
@@ -356,9 +374,10 @@ def singing_overrides(
             syllable_end = note_end
         else:
             syllable_end = rest_end
-        nucleus_target = max(1, syllable_end - cursor - coda_frames)
+        lead_frames = int(durations[attack:n_start].sum())
+        nucleus_target = max(1, syllable_end - cursor - lead_frames - coda_frames)
         out[n_start:n_end] = _fit_nucleus(durations[n_start:n_end], nucleus_target)
-        cursor += int(out[n_start:s_end].sum())
+        cursor += int(out[attack:s_end].sum())
         # The note sounds on the nucleus, on the voiced coda before it and on the voiced onset
         # consonants that lead into it (the onset keeps its time before the beat, as a singer's does).
         onset_lo = _onset_start(tokens, spans[k - 1][1] if k else 0, n_start)
@@ -408,7 +427,7 @@ def rap_overrides(
     frame_rate_hz: float,
     subdivision: int = RAP_SUBDIVISION,
 ) -> np.ndarray:
-    """Durations that put every syllable's nucleus onset on a beat grid.
+    """Durations that put every syllable's onset (its attack, :func:`syllable_attacks`) on a beat grid.
 
     Args:
         tokens: T tokens of :func:`steptts.phonemes.tokenize`.
@@ -423,9 +442,9 @@ def rap_overrides(
     Grid point ``m`` sits at frame ``round(m × 60 / bpm / subdivision × frame_rate_hz)`` from the
     start of the audio. Each onset goes to the grid point nearest its natural time that comes after
     the previous onset and leaves every token before it at least 1 frame; the tokens between the
-    previous onset and this one (the previous nucleus and its consonants, or the lead-in before the
-    first nucleus) stretch or compress in proportion to their predicted frames. Tokens after the
-    last onset keep their predicted frames.
+    previous onset and this one (the previous syllable's vowel and consonants, or the lead-in
+    before the first) stretch or compress in proportion to their predicted frames. Tokens after
+    the last onset keep their predicted frames.
     """
     durations = np.rint(np.asarray(durations_frames, dtype=np.float64)).astype(np.int64)
     if durations.shape != (len(tokens),):
@@ -437,7 +456,7 @@ def rap_overrides(
     step = 60.0 / bpm / int(subdivision) * frame_rate_hz
     out = durations.copy()
     previous_onset, previous_start, previous_point = 0, 0, -1
-    for start in syllable_nuclei(tokens):
+    for start in syllable_attacks(tokens):
         if start == 0:  # no lead-in: the first onset is grid point 0
             previous_point = 0
             continue

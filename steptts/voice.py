@@ -88,8 +88,18 @@ class Voice:
         return self.config.get("language", "en-us")
 
     @property
+    def tag_controls(self) -> dict[str, dict[str, float]]:
+        """Tags performed through the controls rather than a tag id: key → {control: value}.
+
+        ``speed`` multiplies the tempo; ``pitch_semitones`` and ``energy_db`` add.
+        """
+        return {str(k): dict(v) for k, v in self.config.get("tag_controls", {}).items()}
+
+    @property
     def tag_keys(self) -> list[str]:
-        return [key for key, index in sorted(self.tag_vocab.items(), key=lambda kv: kv[1]) if index != 0]
+        """Every tag the voice performs: learned tag ids, then tags done through controls."""
+        learned = [key for key, index in sorted(self.tag_vocab.items(), key=lambda kv: kv[1]) if index != 0]
+        return learned + [key for key in self.tag_controls if key not in learned]
 
     @property
     def size_bytes(self) -> int:
