@@ -117,6 +117,10 @@ def train_command(
     fsdp: bool = typer.Option(
         False, "--fsdp", help="Shard with FSDP2 under torchrun even for a small preset."
     ),
+    vocoder_predicted_from: float = typer.Option(
+        0.6, "--vocoder-predicted-from",
+        help="Fraction of the steps after which the vocoder also learns from the student's own features.",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
 ) -> None:
     """Train a student on datasets; under `torchrun --nproc_per_node N -m distill.train …` on N processes."""
@@ -139,6 +143,7 @@ def train_command(
         checkpoint_every=checkpoint_every,
         val_every=val_every,
         fsdp=fsdp,
+        vocoder_predicted_from=vocoder_predicted_from,
         resume=resume,
         command=list(sys.argv),
     )
