@@ -36,8 +36,12 @@ _SYLLABIC_MARKS = frozenset("\u0329\u030d")  # combining vertical line: n̩, l̩
 _STRESS_MARKS = frozenset("ˈˌ")
 _VOICED_CONSONANTS = frozenset("bdgɡvðzʒmnŋlɹrjwɾɫʁɲʎɦʋβɣʝɻɭɳɱʐʑɖɗɓɠʀɺɰɥɮʕɽʙ")
 _PAUSES = frozenset(" ,.;:!?…—–-\"'()«»¡¿")
-RAP_SUBDIVISION = 2
-"""Beat-grid points per beat for rap (2: eighth notes), shared by the runtime and the data engine."""
+RAP_SUBDIVISION = 4
+"""Beat-grid points per beat for rap, shared by the runtime, the data engine and the evaluation.
+
+Sixteenth notes: syllables land on the grid while the speech keeps about its own pace (1.06× on
+ARCTIC lines at 85–100 bpm). On eighth notes every syllable takes at least an eighth, the speech
+slows 1.7×, and pocketsphinx's WER of the rapped Piper lines rose from 0.25 to 0.44."""
 
 
 @dataclass(frozen=True)
