@@ -69,7 +69,7 @@ class TrainConfig:
     val_items: int = 8  # held-out utterances (by id hash)
     val_wavs: int = 3  # of those, how many are rendered to RUN/val/step_XXXXXX/
     log_every: int = 10  # plain progress lines when stdout is not a terminal
-    vocoder_predicted_from: float | None = None  # fraction of the steps after which the vocoder also
+    vocoder_predicted_from: float | None = 0.6  # fraction of the steps after which the vocoder also
     # learns from predicted features; None keeps the preset's step
     fsdp: bool = False  # shard with FSDP2 even for a small preset
     resume: bool = False  # continue from RUN/checkpoint.pt
@@ -277,9 +277,9 @@ def _train(
         model_config = make_config(
             config.preset, len(vocab.phoneme_vocab.symbol_to_id), len(vocab.tag_vocab), len(vocab.speakers)
         )
-        if config.vocoder_predicted_from is not None:
-            model_config = replace(model_config,
-                                   vocoder_predicted_from_step=int(config.vocoder_predicted_from * config.steps))
+    if config.vocoder_predicted_from is not None:  # a resume with a new --steps moves it too
+        model_config = replace(model_config,
+                               vocoder_predicted_from_step=int(config.vocoder_predicted_from * config.steps))
     torch.manual_seed(config.seed)  # the same initial weights on every rank
     student = Student(model_config).to(device)
     use_fsdp = world_size > 1 and (config.fsdp or config.preset in FSDP_PRESETS)

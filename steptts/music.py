@@ -289,24 +289,27 @@ def _syllable_ends(tokens: list[str], attacks: list[int], spans: list[tuple[int,
 def _distribute(durations: np.ndarray, target: int, floors: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Integer durations summing to ``target``: change each token in proportion to ``weights``.
 
-    Growth is shared by weight; shrinking takes from the slack above each floor. ``target`` must be
-    at least ``floors.sum()``. Cumulative rounding keeps the total exact.
+    Tokens below their floor are first lifted to it. Growth is then shared by weight; shrinking
+    takes from the slack above each floor. ``target`` must be at least ``floors.sum()``.
+    Cumulative rounding keeps the total exact.
     """
-    durations = durations.astype(np.int64)
-    delta = int(target) - int(durations.sum())
-    if delta == 0 or len(durations) == 0:
-        return durations.copy()
-    share = weights.astype(np.float64) if delta > 0 else (durations - floors).astype(np.float64)
+    base = np.maximum(durations.astype(np.int64), floors.astype(np.int64))
+    delta = int(target) - int(base.sum())
+    if delta == 0 or len(base) == 0:
+        return base
+    share = weights.astype(np.float64) if delta > 0 else (base - floors).astype(np.float64)
     if share.sum() <= 0:
-        share = np.ones(len(durations))
+        share = np.ones(len(base))
     bounds = np.rint(np.cumsum(share) / share.sum() * abs(delta)).astype(np.int64)
     step = np.diff(np.concatenate([[0], bounds]))
-    return durations + np.sign(delta) * step
+    return base + np.sign(delta) * step
 
 
 def _note_slots(melody: Melody) -> list[tuple[float, float, float]]:
     """(midi, beats, rest_beats_after) per sounding note; a rest joins the note before it."""
     notes = list(melody.notes)
+    if not any(not n.is_rest for n in notes):
+        raise MusicError("the melody has no note to sing (only rests, or nothing)")
     lead = 0
     while notes[lead].is_rest:  # leading rests close the cycle: they follow the last note
         lead += 1
@@ -373,8 +376,9 @@ def singing_overrides(
         coda_frames = int(durations[n_end:s_end].sum())
         if rest_beats > 0 and pauses:
             rest_frames = max(0, rest_end - max(note_end, cursor + 1 + coda_frames))
-            out[pauses] += _distribute(np.zeros(len(pauses)), rest_frames, np.zeros(len(pauses)),
-                                       np.ones(len(pauses)))
+            out[pauses] += _distribute(
+                np.zeros(len(pauses)), rest_frames, np.zeros(len(pauses)), np.ones(len(pauses))
+            )
             syllable_end = note_end
         else:
             syllable_end = rest_end
@@ -456,7 +460,9 @@ def rap_overrides(
     durations = np.maximum(durations, 0)
     bpm = _check_bpm(bpm)
     if int(subdivision) < 1:
-        raise MusicError(f"subdivision must be a positive whole number of grid points per beat, got {subdivision}")
+        raise MusicError(
+            f"subdivision must be a positive whole number of grid points per beat, got {subdivision}"
+        )
     step = 60.0 / bpm / int(subdivision) * frame_rate_hz
     out = durations.copy()
     previous_onset, previous_start, previous_point = 0, 0, -1

@@ -193,7 +193,8 @@ def test_singing_without_vowels_leaves_durations_alone():
     tokens = tokenize("pst")
     predicted = durations_for(tokens, 3)
     duration_override, pitch_override = music.singing_overrides(
-        tokens, predicted, music.parse_melody("C3"), FRAME_RATE_HZ)
+        tokens, predicted, music.parse_melody("C3"), FRAME_RATE_HZ
+    )
     assert np.array_equal(duration_override, predicted) and np.all(pitch_override <= 0)
 
 
