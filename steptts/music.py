@@ -7,7 +7,7 @@ trained on are the ones it is later asked for:
   (its vowel nucleus plus the consonants after it) lasts its note, the nucleus carries the note's
   pitch. The runtime feeds the result as the graph's ``duration_override`` / ``pitch_override``;
   :mod:`distill.edits` time-warps the teacher's audio to the same durations.
-- :func:`rap_overrides` moves every nucleus onset onto a beat grid.
+- :func:`rap_overrides` moves every syllable's onset (where its vowel starts) onto a beat grid.
 
 Durations are frames per token of :func:`steptts.phonemes.tokenize` (hop 256 at 22050 Hz, so
 ``frame_rate_hz`` is about 86.13). numpy only.
