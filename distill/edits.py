@@ -207,28 +207,11 @@ class _World:
 
 
 def _pyworld():
-    """pyworld's compiled module, even where its ``__init__`` fails on a missing ``pkg_resources``."""
-    try:
-        import pyworld
+    """pyworld, imported on first use (its ``__init__`` needs ``pkg_resources``: the train and eval
+    extras pin ``setuptools<81``)."""
+    import pyworld
 
-        return pyworld
-    except ModuleNotFoundError as error:
-        if error.name != "pkg_resources":
-            raise
-    import glob
-    import importlib.machinery
-    import importlib.util
-    import os
-
-    spec = importlib.util.find_spec("pyworld")
-    assert spec is not None and spec.origin is not None
-    (library,) = glob.glob(os.path.join(os.path.dirname(spec.origin), "pyworld.*.so"))
-    loader = importlib.machinery.ExtensionFileLoader("pyworld.pyworld", library)
-    module_spec = importlib.util.spec_from_file_location("pyworld.pyworld", library, loader=loader)
-    assert module_spec is not None
-    module = importlib.util.module_from_spec(module_spec)
-    loader.exec_module(module)
-    return module
+    return pyworld
 
 
 def _analyze(audio: np.ndarray, sample_rate_hz: int) -> _World:

@@ -75,32 +75,11 @@ def resample(audio: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
 
 
 def _pyworld():
-    """pyworld's compiled module. Its ``__init__`` imports ``pkg_resources``, which new setuptools
-    lacks; then load the extension directly (as distill.features does, without importing torch)."""
-    try:
-        import pyworld
+    """pyworld, imported on first use (its ``__init__`` needs ``pkg_resources``: the train and eval
+    extras pin ``setuptools<81``)."""
+    import pyworld
 
-        return pyworld
-    except ModuleNotFoundError as error:
-        if error.name != "pkg_resources":
-            raise
-    import glob
-    import importlib.machinery
-    import importlib.util
-
-    if "pyworld.pyworld" in sys.modules:
-        return sys.modules["pyworld.pyworld"]
-    spec = importlib.util.find_spec("pyworld")
-    if spec is None or spec.origin is None:
-        raise StepTTSError("the evaluation needs pyworld: pip install pyworld")
-    (library,) = glob.glob(os.path.join(os.path.dirname(spec.origin), "pyworld.*.so"))
-    loader = importlib.machinery.ExtensionFileLoader("pyworld.pyworld", library)
-    module = importlib.util.module_from_spec(
-        importlib.util.spec_from_file_location("pyworld.pyworld", library, loader=loader)
-    )
-    loader.exec_module(module)
-    sys.modules["pyworld.pyworld"] = module
-    return module
+    return pyworld
 
 
 PYIN_BINS_PER_SEMITONE = 5
