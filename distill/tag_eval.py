@@ -12,7 +12,7 @@ judged by what it should change:
 - 哼唱 without a melody: the note-hold ratio (share of voiced time inside ≥ 150 ms windows whose F0
   stays within ±50 cents of the window's median), against the same ratio for neutral speech;
 - RAP: syllable onsets (one per energy nucleus, at the spectral-flux peak before it), their distance to the nearest point of a
-  beat grid (eighth notes, ``steptts.music.RAP_SUBDIVISION``) anchored at the first onset, and the
+  beat grid (subdivided by ``steptts.music.RAP_SUBDIVISION``) anchored at the first onset, and the
   coefficient of variation of the inter-onset intervals;
 - accents and languages: whether ``steptts.g2p.phonemize`` gives other phonemes than en-us;
 - every tag but singing (and non-English languages): WER of the tagged lines against neutral.

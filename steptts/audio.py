@@ -118,7 +118,7 @@ class AudioFileWriter:
         self._file.write(np.clip(np.asarray(samples, np.float32), -1.0, 1.0))
         self.frames += len(samples)
 
-    def __enter__(self) -> "AudioFileWriter":
+    def __enter__(self) -> AudioFileWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -36,21 +35,21 @@ def _read_text(text: str) -> str:
 @app.command()
 def say(
     text: str = typer.Argument(..., help="Text to speak, with optional leading tags like (happy2); - reads stdin."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output .wav or .flac file."),
-    voice: Optional[str] = typer.Option(None, "--voice", "-v", help="Voice name or folder (default: embedded)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output .wav or .flac file."),
+    voice: str | None = typer.Option(None, "--voice", "-v", help="Voice name or folder (default: embedded)."),
     speed: float = typer.Option(1.0, help="Tempo multiplier (1.2 = 20% faster)."),
     pitch: float = typer.Option(0.0, help="Pitch shift in semitones."),
     energy: float = typer.Option(0.0, help="Energy change in dB."),
-    emotion: Optional[str] = typer.Option(None, help="Emotion tag, e.g. happy, sad, 高兴."),
-    intensity: Optional[int] = typer.Option(None, help="Emotion intensity: 1 (mild) or 2 (strong)."),
-    accent: Optional[str] = typer.Option(None, help="Accent tag, e.g. British, Scottish."),
-    melody: Optional[str] = typer.Option(None, help='Melody for (singing), e.g. "C4:1 C4:1 G4:1 G4:1 A4:1 A4:1 G4:2".'),
-    bpm: Optional[float] = typer.Option(None, help="Tempo in beats per minute for singing and rap."),
+    emotion: str | None = typer.Option(None, help="Emotion tag, e.g. happy, sad, 高兴."),
+    intensity: int | None = typer.Option(None, help="Emotion intensity: 1 (mild) or 2 (strong)."),
+    accent: str | None = typer.Option(None, help="Accent tag, e.g. British, Scottish."),
+    melody: str | None = typer.Option(None, help='Melody for (singing), e.g. "C4:1 C4:1 G4:1 G4:1 A4:1 A4:1 G4:2".'),
+    bpm: float | None = typer.Option(None, help="Tempo in beats per minute for singing and rap."),
     provider: str = typer.Option("auto", help="auto (CUDA then CPU), cpu or cuda."),
-    threads: Optional[int] = typer.Option(None, help="onnxruntime intra-op threads."),
+    threads: int | None = typer.Option(None, help="onnxruntime intra-op threads."),
     stream: bool = typer.Option(False, "--stream", help="Write raw PCM to stdout, sentence by sentence."),
     pcm_format: str = typer.Option("f32", "--format", help="PCM sample format for --stream: f32 or s16."),
-    base_url: Optional[str] = typer.Option(None, help="Use a remote StepFun-compatible speech API instead."),
+    base_url: str | None = typer.Option(None, help="Use a remote StepFun-compatible speech API instead."),
     model: str = typer.Option("step-tts-mini", help="Remote model name (with --base-url)."),
 ) -> None:
     """Speak TEXT into a .wav/.flac file, or stream raw PCM to stdout."""
@@ -160,7 +159,7 @@ def _pad(text: str, width: int) -> str:
 
 @app.command()
 def info(
-    voice: Optional[str] = typer.Option(None, "--voice", "-v", help="Voice to load (default: embedded)."),
+    voice: str | None = typer.Option(None, "--voice", "-v", help="Voice to load (default: embedded)."),
     provider: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
     """Versions, providers, and the execution provider that actually runs a voice."""
@@ -203,7 +202,7 @@ def export(
     out: Path = typer.Option(..., "--out", help="Voice folder to write, e.g. voices/my-voice."),
     fp16: bool = typer.Option(False, "--fp16", help="Also write model.fp16.onnx for CUDA."),
     int8: bool = typer.Option(False, "--int8", help="Also write model.int8.onnx for CPU."),
-    name: Optional[str] = typer.Option(None, help="Voice name (default: the folder name)."),
+    name: str | None = typer.Option(None, help="Voice name (default: the folder name)."),
     speed_tags: str = typer.Option("control", help="Perform speed tags through the exact speed control "
                                    "(control) or their trained tag ids (learned)."),
 ) -> None:

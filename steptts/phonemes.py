@@ -53,7 +53,7 @@ class PhonemeVocab:
         return dict(self.symbol_to_id)
 
     @classmethod
-    def build(cls, symbols: list[str] | set[str]) -> "PhonemeVocab":
+    def build(cls, symbols: list[str] | set[str]) -> PhonemeVocab:
         """A vocabulary holding the specials then ``symbols`` and the punctuation, sorted."""
         ordered = list(SPECIALS) + sorted((set(symbols) | set(PUNCTUATION)) - set(SPECIALS))
         return cls({symbol: index for index, symbol in enumerate(ordered)})

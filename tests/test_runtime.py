@@ -1,7 +1,6 @@
 """The runtime API on a real exported voice: synthesis, streaming, threads, providers, voices."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys

@@ -1,0 +1,71 @@
+"""The embedded default voice: it ships in the package, verifies, declares its tags, and speaks."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from steptts import TTS
+from steptts.voice import default_voice_name, load_voice
+
+REQUIRED_TAGS = ["高兴1", "高兴2", "生气1", "生气2", "悲伤1", "悲伤2", "撒娇1", "撒娇2",
+                 "慢速1", "慢速2", "快速1", "快速2", "哼唱", "RAP", "American", "British", "Scottish"]
+
+
+def test_default_voice_is_packaged_verified_and_small():
+    voice = load_voice()  # checks every sha256 and the schema version
+    assert voice.name == default_voice_name()
+    assert voice.size_bytes <= 25_000_000
+    for key in REQUIRED_TAGS:
+        assert key in voice.tag_keys, key
+    provenance = voice.config["provenance"]
+    assert "piper" in json.dumps(provenance["teacher"]) and provenance["steps"] > 0
+    assert voice.config["parity"]["fp32"]["snr_db"] >= 40
+
+
+def test_default_voice_speaks_without_torch(tmp_path):
+    out = tmp_path / "hello.wav"
+    code = ("import sys, steptts; audio = steptts.TTS().synthesize('Hello from steptts.'); "
+            "audio.save(sys.argv[1]); assert 'torch' not in sys.modules; print(audio.duration_s)")
+    done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert 0.5 < float(done.stdout) < 5
+
+
+def test_default_voice_sings_the_given_melody_and_raps():
+    tts = TTS(provider="cpu")
+    sung = tts.synthesize("(singing)Twinkle twinkle little star", melody="C4:1 C4:1 G4:1 G4:1 A4:1 A4:1 G4:2",
+                          bpm=100)
+    # seven notes at 100 bpm last 4.8 s; the sung line follows the melody's length
+    assert 4.0 < sung.duration_s < 7.0
+    rap = tts.synthesize("(rap)We keep it moving on the beat tonight", bpm=95)
+    assert rap.samples.size > 0 and np.isfinite(rap.samples).all()
+
+
+def test_melody_and_bpm_reach_the_graph():
+    tts = TTS(provider="cpu")
+    text = "(singing)Row row row your boat"
+    slow = tts.synthesize(text, melody="C4:2 C4:2 C4:2 D4:1 E4:2", bpm=80)
+    fast = tts.synthesize(text, melody="C4:1 C4:1 C4:1 D4:0.5 E4:1", bpm=80)
+    assert slow.duration_s > 1.5 * fast.duration_s
+    low = tts.synthesize(text, melody="C3:1 C3:1 C3:1 C3:1 C3:1", bpm=100)
+    high = tts.synthesize(text, melody="G4:1 G4:1 G4:1 G4:1 G4:1", bpm=100)
+    assert not np.array_equal(low.samples, high.samples)
+    assert abs(low.duration_s - high.duration_s) < 0.05  # same rhythm, other notes
+    rap = "(rap)We keep it moving on the beat tonight"
+    assert tts.synthesize(rap, bpm=60).duration_s > tts.synthesize(rap, bpm=140).duration_s
+
+
+def test_cli_passes_melody_and_bpm(tmp_path):
+    import soundfile
+
+    out = tmp_path / "star.wav"
+    done = subprocess.run([sys.executable, "-m", "steptts", "say", "(singing)Twinkle twinkle little star",
+                           "--melody", "C4:1 C4:1 G4:1 G4:1 A4:1 A4:1 G4:2", "--bpm", "100", "-o", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert 4.0 < soundfile.info(out).duration < 7.0
+    bad = subprocess.run([sys.executable, "-m", "steptts", "say", "(singing)la la", "--melody", "H9:x"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
