@@ -122,6 +122,10 @@ def train_command(
         help="Fraction of the steps after which the vocoder also learns from the student's own features.",
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+    init_from: str = typer.Option(
+        None, "--init-from",
+        help="Start a new run from this checkpoint's weights and vocabularies (optimizer and schedule anew).",
+    ),
 ) -> None:
     """Train a student on datasets; under `torchrun --nproc_per_node N -m distill.train …` on N processes."""
     import sys
@@ -145,6 +149,7 @@ def train_command(
         fsdp=fsdp,
         vocoder_predicted_from=vocoder_predicted_from,
         resume=resume,
+        init_from=init_from,
         command=list(sys.argv),
     )
     try:

@@ -9,9 +9,10 @@
 3. Length regulator: cumsum + comparison + gather (no data-dependent Python loops, so it exports).
 4. Decoder: transformer blocks over frames → 80 log-mel, a pitch residual over the token's note, and
    a voicing logit.
-5. Vocoder (Vocos-style): ConvNeXt blocks → log-magnitude and phase → inverse STFT written as a
-   matmul with a fixed inverse-DFT basis, overlap-add by shifted pads, and division by the window
-   envelope (no torch.istft, which does not export).
+5. Vocoder (source-filter, Vocos-style body): ConvNeXt blocks → log-magnitude filters for a harmonic
+   pulse train at the frame pitch and for fixed-phase noise → inverse STFT written as a matmul with
+   a fixed inverse-DFT basis, overlap-add by shifted pads, and division by the window envelope (no
+   torch.istft, which does not export).
 
 ``Student.forward`` is exactly the ONNX graph of docs/CONTRACTS.md (schema_version 1);
 ``Student.training_losses`` is everything the trainer needs.
@@ -44,6 +45,11 @@ DEFAULT_MIDI = 48.0  # stand-in pitch for an utterance with no voiced frame at a
 DB_TO_LOG_RMS = math.log(10.0) / 20.0
 MIN_SPEED = 0.1
 MEL_INIT_LEVEL = -6.0  # typical log-mel value of speech, the initial bias of mel outputs
+HARMONIC_FILTER_INIT = -4.0  # initial log amplitude of each harmonic (unit pulses → about 0.02)
+NOISE_FILTER_INIT = -3.0  # initial log magnitude of the noise spectrum
+NOISE_PHASE_FRAMES = 64  # frames of fixed random noise phase, repeated (a 0.74 s period at hop 256)
+NOISE_PHASE_SEED = 1234  # the noise is part of the graph: deterministic, the same in every export
+VOCODER_VERSION = 2  # 1: Vocos head (log-magnitude + phase); 2: source-filter head (harmonic + noise)
 
 
 @dataclass
@@ -80,6 +86,7 @@ class StudentConfig:
     voicing_weight: float = 0.2  # weight of the voicing cross-entropy
     align_weight: float = 1.0  # weight of the alignment NLL (rows without teacher durations)
     vocoder_weight: float = 1.0  # weight of the vocoder's multi-resolution STFT + mel L1
+    vocoder_version: int = VOCODER_VERSION  # head layout; a checkpoint without it predates version 2
 
     @property
     def vocoder_channels(self) -> int:
@@ -142,6 +149,38 @@ PRESETS: dict[str, StudentConfig] = {
         dropout=0.0,
     ),
 }
+
+
+def config_from_checkpoint(config: dict) -> StudentConfig:
+    """The StudentConfig saved in a checkpoint; refuses one whose vocoder head predates this code."""
+    version = config.get("vocoder_version", 1)
+    if version != VOCODER_VERSION:
+        raise StepTTSError(
+            f"checkpoint has vocoder version {version}, this code builds version {VOCODER_VERSION}: "
+            "start a new run from it with `steptts distill train --init-from CHECKPOINT`"
+        )
+    return StudentConfig(**config)
+
+
+def upgrade_checkpoint(config: dict, state: dict[str, torch.Tensor]) -> tuple[StudentConfig, dict]:
+    """Config and weights of a checkpoint, brought to the current vocoder head.
+
+    Version 1 (Vocos head: log-magnitude and phase) → 2 (harmonic and noise log-magnitude filters):
+    both filters start from the old log-magnitude rows. A unit harmonic reads n_fft/4 in a Hann STFT,
+    so the harmonic filter is the old magnitude less log(n_fft/4); the noise starts 2 nats (≈ 17 dB)
+    under the old magnitude. The phase rows are dropped.
+    """
+    version = config.get("vocoder_version", 1)
+    if version == VOCODER_VERSION:
+        return StudentConfig(**config), state
+    if version != 1:
+        raise StepTTSError(f"unknown vocoder version {version} in checkpoint")
+    bins = config["n_fft"] // 2 + 1
+    weight, bias = state["vocoder.head.weight"][:bins], state["vocoder.head.bias"][:bins]
+    state = dict(state)
+    state["vocoder.head.weight"] = torch.cat([weight, weight])
+    state["vocoder.head.bias"] = torch.cat([bias - math.log(config["n_fft"] / 4), bias - 2.0])
+    return StudentConfig(**{**config, "vocoder_version": VOCODER_VERSION}), state
 
 
 class PresetError(StepTTSError, ValueError):
@@ -406,12 +445,89 @@ class InverseSTFT(nn.Module):
         return signal / envelope.clamp_min(1e-6)
 
 
+def upsample_linear(values: torch.Tensor, hop: int) -> torch.Tensor:
+    """Frame values to samples, linear between frame centres: [B,F] → [B, F*hop] (the last frame holds)."""
+    following = torch.cat([values[:, 1:], values[:, -1:]], dim=1)
+    weight = torch.arange(hop, dtype=values.dtype, device=values.device) / hop  # [hop]
+    samples = values.unsqueeze(-1) * (1.0 - weight) + following.unsqueeze(-1) * weight  # [B,F,hop]
+    return samples.flatten(1)
+
+
+class HarmonicSource(nn.Module):
+    """Excitation of voiced speech: a band-limited pulse train following the frame pitch, gated by voicing.
+
+    pitch MIDI [B,F], voicing probability [B,F] → excitation [B, F*hop]: every harmonic of f0 below
+    Nyquist at amplitude 1 (the top one faded in by its fractional count, so no click when f0 moves),
+    written in closed form (Dirichlet kernel) instead of a sum over harmonics. The phase is a running
+    sum of f0 kept in whole-frame steps, so it stays precise over long sentences; consecutive frames
+    continue the same waveform, which is what keeps a frame-rate buzz out of the audio.
+    """
+
+    def __init__(self, sample_rate: int, hop: int) -> None:
+        super().__init__()
+        self.sample_rate, self.hop = sample_rate, hop
+
+    def forward(self, pitch_midi: torch.Tensor, voicing: torch.Tensor) -> torch.Tensor:
+        f0 = (440.0 * torch.pow(2.0, (pitch_midi - 69.0) / 12.0)).clamp(30.0, 1000.0)  # [B,F] Hz
+        cycles_per_sample = upsample_linear(f0 / self.sample_rate, self.hop).unflatten(1, (-1, self.hop))
+        within_frame = torch.cumsum(cycles_per_sample, dim=2)  # [B,F,hop]
+        frame_total = within_frame[:, :, -1]
+        frame_start = torch.cumsum(frame_total, dim=1) - frame_total  # [B,F], cycles before each frame
+        frame_start = frame_start - torch.floor(frame_start)
+        cycles = frame_start.unsqueeze(-1) + within_frame
+        theta = (2.0 * math.pi) * (cycles - torch.floor(cycles))  # [B,F,hop] in [0, 2π)
+
+        harmonics = (0.5 * self.sample_rate) / (cycles_per_sample * self.sample_rate)
+        whole = torch.floor(harmonics)
+        half_sine = torch.sin(0.5 * theta)
+        near_zero = half_sine.abs() < 1e-4
+        safe = torch.where(near_zero, torch.ones_like(half_sine), half_sine)
+        dirichlet = torch.where(near_zero, whole, torch.sin((whole + 0.5) * theta) / (2.0 * safe) - 0.5)
+        pulses = dirichlet + (harmonics - whole) * torch.cos((whole + 1.0) * theta)
+        return pulses.flatten(1) * upsample_linear(voicing, self.hop)
+
+
+class ShortTimeSpectrum(nn.Module):
+    """Centred STFT through the iSTFT's own basis (no second 4 MB constant in the graph).
+
+    audio [B, F*hop] → (real, imag) [B,F,n_fft/2+1], Hann window, zero padding of n_fft/2 at both ends:
+    the exact analysis that :class:`InverseSTFT` undoes.
+    """
+
+    def __init__(self, inverse: InverseSTFT) -> None:
+        super().__init__()
+        self.inverse = [inverse]  # a list: shares the basis buffer without registering it twice
+        bins = inverse.n_fft // 2 + 1
+        weight = torch.full((bins,), 2.0 / inverse.n_fft)
+        weight[0] = weight[-1] = 1.0 / inverse.n_fft
+        self.register_buffer("bin_scale", (1.0 / weight).repeat(2), persistent=False)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        inverse = self.inverse[0]
+        n_fft, hop = inverse.n_fft, inverse.hop
+        n_frames = audio.shape[1] // hop
+        chunks = F.pad(audio, (n_fft // 2, n_fft // 2)).unflatten(1, (-1, hop))  # [B, F + n_fft/hop, hop]
+        overlap = n_fft // hop
+        frames = torch.cat([chunks[:, k : k + n_frames] for k in range(overlap)], dim=-1)  # [B,F,n_fft]
+        # The basis rows are window · DFT row · bin weight; an einsum keeps the shared constant as it is.
+        return torch.einsum("bfn,kn->bfk", frames, inverse.basis) * self.bin_scale
+
+
 class Vocoder(nn.Module):
-    """Vocos-style vocoder: features [B,F,n_mels+2] (log-mel, pitch, voicing) → audio [B, F*hop]."""
+    """Source-filter vocoder: features [B,F,n_mels+2] (log-mel, pitch, voicing) → audio [B, F*hop].
+
+    ConvNeXt blocks (as in Vocos) predict two log-magnitude filters per frame. One shapes the
+    spectrum of a harmonic pulse train at the frame's pitch (voiced sound), the other a fixed
+    random-phase noise spectrum (breath, fricatives); their sum goes through the inverse STFT. The
+    network never predicts phase: the harmonics keep the pitch the features ask for, exactly, and
+    consecutive frames join without the frame-rate buzz of a learned phase.
+    """
 
     def __init__(self, config: StudentConfig) -> None:
         super().__init__()
         dim = config.vocoder_dim
+        bins = config.n_fft // 2 + 1
+        self.n_mels = config.n_mels
         self.max_log_magnitude = config.max_log_magnitude
         self.embed = nn.Conv1d(config.vocoder_channels, dim, 7, padding=3)
         self.embed_norm = nn.LayerNorm(dim)
@@ -420,17 +536,35 @@ class Vocoder(nn.Module):
             for _ in range(config.vocoder_layers)
         )
         self.final_norm = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, config.n_fft + 2)
+        self.head = nn.Linear(dim, 2 * bins)  # log-magnitude filters: harmonic, noise
+        with torch.no_grad():
+            self.head.bias[:bins].fill_(HARMONIC_FILTER_INIT)
+            self.head.bias[bins:].fill_(NOISE_FILTER_INIT)
+        self.source = HarmonicSource(config.sample_rate, config.hop_length)
         self.istft = InverseSTFT(config.n_fft, config.hop_length)
+        self.analysis = ShortTimeSpectrum(self.istft)
+        generator = torch.Generator().manual_seed(NOISE_PHASE_SEED)
+        noise_phase = 2 * math.pi * torch.rand(NOISE_PHASE_FRAMES, bins, generator=generator)
+        self.register_buffer("noise_real", torch.cos(noise_phase), persistent=False)
+        self.register_buffer("noise_imag", torch.sin(noise_phase), persistent=False)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = self.embed(features.transpose(1, 2))
         x = self.embed_norm(x.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
-        log_magnitude, phase = self.head(self.final_norm(x.transpose(1, 2))).chunk(2, dim=-1)
-        magnitude = torch.exp(log_magnitude.clamp(max=self.max_log_magnitude))
-        return self.istft(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+        log_filters = self.head(self.final_norm(x.transpose(1, 2))).clamp(max=self.max_log_magnitude)
+        harmonic_filter, noise_filter = torch.exp(log_filters).chunk(2, dim=-1)  # [B,F,bins] each
+
+        pitch_midi = PITCH_CENTRE_MIDI + 12.0 * features[..., self.n_mels]
+        excitation = self.source(pitch_midi, features[..., self.n_mels + 1])
+        harmonic_real, harmonic_imag = self.analysis(excitation).chunk(2, dim=-1)
+        frame_index = torch.arange(features.shape[1], device=features.device) % NOISE_PHASE_FRAMES
+        noise_real, noise_imag = self.noise_real[frame_index], self.noise_imag[frame_index]  # [F,bins]
+        return self.istft(
+            harmonic_filter * harmonic_real + noise_filter * noise_real,
+            harmonic_filter * harmonic_imag + noise_filter * noise_imag,
+        )
 
 
 # --------------------------------------------------------------------------------------------------

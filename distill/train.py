@@ -41,7 +41,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from distill import data
-from distill.model import PRESETS, Student, StudentConfig, make_config
+from distill.model import PRESETS, Student, config_from_checkpoint, make_config, upgrade_checkpoint
 from steptts.errors import StepTTSError
 
 FSDP_PRESETS = ("base", "3b")  # too big to replicate on every GPU: sharded by default
@@ -73,6 +73,7 @@ class TrainConfig:
     # learns from predicted features; None keeps the preset's step
     fsdp: bool = False  # shard with FSDP2 even for a small preset
     resume: bool = False  # continue from RUN/checkpoint.pt
+    init_from: str | None = None  # a new run starting from this checkpoint's weights and vocabularies
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
 
@@ -245,19 +246,28 @@ def _train(
         raise StepTTSError(
             f"{out_dir} already holds a run: pass --resume to continue it, or choose another --out"
         )
+    if config.init_from and config.resume:
+        raise StepTTSError("--init-from starts a new run and --resume continues one: pass only one")
+    if config.init_from and not Path(config.init_from).is_file():
+        raise StepTTSError(f"--init-from: {config.init_from} is not a checkpoint file")
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    # --- data and vocabularies (from the checkpoint on resume, so ids keep their meaning)
-    checkpoint = None
+    # --- data and vocabularies (from the checkpoint on resume or init, so ids keep their meaning)
+    checkpoint, initial, initialized_from = None, None, None
+    if config.init_from:
+        initial = torch.load(config.init_from, map_location="cpu", mmap=True, weights_only=False)
+        initialized_from = {
+            "checkpoint": str(Path(config.init_from).resolve()),
+            "provenance": initial.get("provenance"),
+        }
     if config.resume:
         if not checkpoint_path.exists():
             raise StepTTSError(f"--resume: {checkpoint_path} does not exist")
         # mmap: ranks share one copy in the page cache instead of each loading a 3b checkpoint.
         checkpoint = torch.load(checkpoint_path, map_location="cpu", mmap=True, weights_only=False)
     records = data.read_records(config.data_dirs)
-    vocab = (
-        data.Vocabularies.from_json(checkpoint["vocab"]) if checkpoint else data.build_vocabularies(records)
-    )
+    source = checkpoint or initial
+    vocab = data.Vocabularies.from_json(source["vocab"]) if source else data.build_vocabularies(records)
     # Local rank 0 fills the feature cache with every core while its neighbours wait, then they read it.
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if local_rank == 0:
@@ -271,8 +281,12 @@ def _train(
     train_seconds = [u.duration_s for u in train_set]
 
     # --- model, sharding, optimizer
+    initial_state = None
     if checkpoint:
-        model_config = StudentConfig(**checkpoint["config"])
+        model_config = config_from_checkpoint(checkpoint["config"])
+    elif initial:
+        model_config, initial_state = upgrade_checkpoint(initial["config"], initial["model"])
+        del initial
     else:
         model_config = make_config(
             config.preset, len(vocab.phoneme_vocab.symbol_to_id), len(vocab.tag_vocab), len(vocab.speakers)
@@ -302,6 +316,9 @@ def _train(
     )
 
     step, epoch, batch_in_epoch = 0, 0, 0
+    if initial_state is not None:  # weights only: optimizer, schedule and data order start afresh
+        set_model_state_dict(student, initial_state, options=StateDictOptions(full_state_dict=True))
+        del initial_state
     if checkpoint:
         set_model_state_dict(student, checkpoint["model"], options=StateDictOptions(full_state_dict=True))
         # Not strict: a parameter that never had a gradient yet (the aligner, while every row has
@@ -359,6 +376,7 @@ def _train(
                 "hours": round(sum(train_seconds) / 3600, 3),
                 "steps": step,
                 "command": " ".join(config.command),
+                "initialized_from": initialized_from,
             },
         }
 

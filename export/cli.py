@@ -21,7 +21,7 @@ KeepInt8 = Callable[[dict], bool]
 def _load_student(run_dir: Path):
     import torch
 
-    from distill.model import Student, StudentConfig
+    from distill.model import Student, config_from_checkpoint
 
     checkpoint_path = run_dir / "checkpoint.pt" if run_dir.is_dir() else run_dir
     if not checkpoint_path.exists():
@@ -41,7 +41,7 @@ def _load_student(run_dir: Path):
     missing = [key for key in ("model", "config", "vocab") if key not in checkpoint]
     if missing:
         raise ExportError(f"{checkpoint_path} is not a student checkpoint (lacks {', '.join(missing)})")
-    student = Student(StudentConfig(**checkpoint["config"]))
+    student = Student(config_from_checkpoint(checkpoint["config"]))
     student.load_state_dict(checkpoint["model"])
     return student.eval(), checkpoint
 

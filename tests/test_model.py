@@ -9,11 +9,17 @@ import torch
 from distill.features import HOP, N_MELS, extract_features, log_mel
 from distill.model import (
     PRESETS,
+    VOCODER_VERSION,
+    HarmonicSource,
     InverseSTFT,
     PresetError,
+    ShortTimeSpectrum,
     Student,
+    Vocoder,
+    config_from_checkpoint,
     count_parameters,
     make_config,
+    upgrade_checkpoint,
 )
 from steptts.errors import StepTTSError
 from tests.student_helpers import N_SYMBOLS, one_torch_thread, synthetic_batch  # noqa: F401 (autouse fixture)
@@ -110,6 +116,79 @@ def test_inverse_stft_inverts_torch_stft() -> None:
     rebuilt = InverseSTFT(1024, HOP)(spectrum.real.transpose(1, 2), spectrum.imag.transpose(1, 2))
     assert rebuilt.shape == signal.shape
     assert float((rebuilt - signal).abs().max()) < 1e-4
+
+
+def test_stft_of_the_shared_basis_is_inverted_exactly() -> None:
+    inverse = InverseSTFT(1024, HOP)
+    signal = torch.randn(2, 40 * HOP)
+    spectrum = ShortTimeSpectrum(inverse)(signal)
+    wanted = torch.stft(signal, 1024, HOP, window=torch.hann_window(1024), return_complex=True,
+                        pad_mode="constant")[..., :40].transpose(1, 2)
+    assert torch.allclose(spectrum, torch.cat([wanted.real, wanted.imag], -1), atol=1e-3)
+    rebuilt = inverse(*spectrum.chunk(2, dim=-1))
+    assert float((rebuilt - signal).abs().max()) < 1e-4
+
+
+@pytest.mark.parametrize("midi", [40.0, 57.0, 69.0, 81.0])
+def test_harmonic_source_sounds_the_asked_pitch_with_every_harmonic(midi: float) -> None:
+    sample_rate = 22050
+    frames = 2 * sample_rate // HOP
+    source = HarmonicSource(sample_rate, HOP)
+    pulses = source(torch.full((1, frames), midi), torch.ones(1, frames))[0].numpy()
+    f0 = 440.0 * 2 ** ((midi - 69) / 12)
+    spectrum = np.abs(np.fft.rfft(pulses * np.hanning(len(pulses))))
+    hz = np.fft.rfftfreq(len(pulses), 1 / sample_rate)
+    peaks = [spectrum[np.abs(hz - k * f0) < f0 / 4].max() for k in (1, 2, 5)]
+    between = spectrum[np.abs(hz - 1.5 * f0) < f0 / 8].max()
+    assert min(peaks) > 100 * between  # harmonics of f0, nothing between them
+    assert np.ptp(peaks) < 0.2 * np.mean(peaks)  # equal amplitudes
+    # Unvoiced frames are silent; the pulse train joins frames without a step (a long sentence stays
+    # on pitch: the running phase is kept in whole frames).
+    half = torch.cat([torch.ones(1, frames // 2), torch.zeros(1, frames - frames // 2)], 1)
+    gated = source(torch.full((1, frames), midi), half)[0]
+    assert float(gated[(frames // 2 + 1) * HOP :].abs().max()) == 0.0
+    long = source(torch.full((1, 4000), midi), torch.ones(1, 4000))[0].numpy()
+    tail = long[-sample_rate:]
+    tail_spectrum = np.abs(np.fft.rfft(tail * np.hanning(len(tail))))
+    tail_hz = np.fft.rfftfreq(len(tail), 1 / sample_rate)
+    assert abs(tail_hz[np.argmax(tail_spectrum * (tail_hz < 1.5 * f0))] - f0) < 2.0
+
+
+def test_vocoder_output_follows_the_pitch_feature() -> None:
+    """Even untrained, the vocoder's voiced output sits on the pitch it is given (no learned phase)."""
+    config = PRESETS["tiny"]
+    torch.manual_seed(0)
+    vocoder = Vocoder(config).eval()
+    frames, sample_rate = 200, config.sample_rate
+    for midi in (48.0, 60.0):
+        features = torch.zeros(1, frames, config.n_mels + 2)
+        features[..., : config.n_mels] = -4.0
+        features[..., config.n_mels] = (midi - 60.0) / 12.0
+        features[..., config.n_mels + 1] = 1.0
+        with torch.no_grad():
+            audio = vocoder(features)[0].numpy()
+        spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+        hz = np.fft.rfftfreq(len(audio), 1 / sample_rate)
+        f0 = 440.0 * 2 ** ((midi - 69) / 12)
+        low = hz < 1.5 * f0
+        assert abs(hz[low][np.argmax(spectrum[low])] - f0) < 3.0
+
+
+def test_checkpoints_of_the_old_vocoder_head_are_upgraded_or_refused() -> None:
+    config = make_config("tiny", n_symbols=N_SYMBOLS, n_tags=4, n_speakers=1)
+    student = Student(config)
+    old_config = {k: v for k, v in vars(config).items() if k != "vocoder_version"}  # version 1
+    state = {k: v.clone() for k, v in student.state_dict().items()}
+    with pytest.raises(StepTTSError, match="--init-from"):
+        config_from_checkpoint(old_config)
+    upgraded, new_state = upgrade_checkpoint(old_config, state)
+    assert upgraded.vocoder_version == VOCODER_VERSION
+    bins = config.n_fft // 2 + 1
+    head = new_state["vocoder.head.weight"]
+    assert torch.equal(head[:bins], state["vocoder.head.weight"][:bins])
+    assert torch.equal(head[bins:], state["vocoder.head.weight"][:bins])
+    Student(upgraded).load_state_dict(new_state)
+    assert config_from_checkpoint(vars(upgraded)) == upgraded
 
 
 def test_training_is_deterministic_and_learns() -> None:

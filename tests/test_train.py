@@ -217,3 +217,37 @@ def test_user_mistakes_are_one_line_errors(dataset, tmp_path):
     )
     assert result.exit_code == 2 and "huge" in result.output
     assert "Traceback" not in result.output
+
+
+def test_init_from_starts_a_new_run_from_another_runs_weights(reference_run, dataset, tmp_path):
+    source = reference_run / "checkpoint.pt"
+    out = tmp_path / "finetune"
+    result = subprocess.run(
+        train_command(*TRAIN_ARGS, "--data", str(dataset), "--out", str(out), "--steps", "2",
+                      "--init-from", str(source), "--checkpoint-every", "100", "--val-every", "100"),
+        env=subprocess_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    fresh_first = read_metrics(reference_run)[0]["loss_total"]
+    trained_last = read_metrics(reference_run)[-1]["loss_total"]
+    first = read_metrics(out)[0]["loss_total"]
+    # It starts where the source run ended, not from scratch (a new schedule, so not equal).
+    assert abs(first - trained_last) < abs(first - fresh_first), (first, trained_last, fresh_first)
+    checkpoint = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert checkpoint["step"] == 2
+    assert checkpoint["provenance"]["initialized_from"]["checkpoint"] == str(source.resolve())
+    assert checkpoint["provenance"]["initialized_from"]["provenance"]["steps"] == STEPS
+    assert checkpoint["vocab"] == torch.load(source, map_location="cpu", weights_only=False)["vocab"]
+
+    both = subprocess.run(
+        train_command(*TRAIN_ARGS, "--data", str(dataset), "--out", str(out), "--resume", "--init-from", str(source)),
+        env=subprocess_env(), capture_output=True, text=True, timeout=600,
+    )
+    missing = subprocess.run(
+        train_command(*TRAIN_ARGS, "--data", str(dataset), "--out", str(tmp_path / "x"),
+                      "--init-from", str(tmp_path / "nope.pt")),
+        env=subprocess_env(), capture_output=True, text=True, timeout=600,
+    )
+    for run, needle in ((both, "only one"), (missing, "nope.pt")):
+        assert run.returncode == 2 and needle in run.stderr, run.stderr
+        assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
