@@ -32,6 +32,10 @@ import numpy as np
 from steptts import music
 from steptts.errors import StepTTSError
 
+VERSION = 2
+"""Version of the edit stage, hashed into edited records' ids: a dataset made by an older stage is
+re-edited, not reused. 1 analysed F0 with dio + stonemask (octave jumps baked into the audio);
+2 with pYIN + harvest (:func:`analysis_f0`)."""
 HOP = 256
 """Samples per duration frame (hop 256 at 22050 Hz)."""
 F0_FLOOR_HZ = 50.0

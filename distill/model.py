@@ -39,13 +39,14 @@ from distill.losses import (
 from steptts.errors import StepTTSError
 
 PITCH_CENTRE_MIDI = 60.0  # pitch values are fed to the network as (midi - 60) / 12: octaves from C4
+PITCH_CENTRE_HZ = 440.0 * 2.0 ** ((PITCH_CENTRE_MIDI - 69.0) / 12.0)  # C4, 261.6 Hz
 ENERGY_CENTRE = -4.0  # energy (log RMS) is fed as (energy + 4) / 2
 ENERGY_SCALE = 2.0
 DEFAULT_MIDI = 48.0  # stand-in pitch for an utterance with no voiced frame at all
 DB_TO_LOG_RMS = math.log(10.0) / 20.0
 MIN_SPEED = 0.1
 MEL_INIT_LEVEL = -6.0  # typical log-mel value of speech, the initial bias of mel outputs
-HARMONIC_FILTER_INIT = -4.0  # initial log amplitude of each harmonic (unit pulses → about 0.02)
+HARMONIC_FILTER_INIT = 1.5  # initial log magnitude of each harmonic (about 0.02 of full scale)
 NOISE_FILTER_INIT = -3.0  # initial log magnitude of the noise spectrum
 NOISE_PHASE_FRAMES = 64  # frames of fixed random noise phase, repeated (a 0.74 s period at hop 256)
 NOISE_PHASE_SEED = 1234  # the noise is part of the graph: deterministic, the same in every export
@@ -166,9 +167,9 @@ def upgrade_checkpoint(config: dict, state: dict[str, torch.Tensor]) -> tuple[St
     """Config and weights of a checkpoint, brought to the current vocoder head.
 
     Version 1 (Vocos head: log-magnitude and phase) → 2 (harmonic and noise log-magnitude filters):
-    both filters start from the old log-magnitude rows. A unit harmonic reads n_fft/4 in a Hann STFT,
-    so the harmonic filter is the old magnitude less log(n_fft/4); the noise starts 2 nats (≈ 17 dB)
-    under the old magnitude. The phase rows are dropped.
+    both filters start from the old log-magnitude rows (the pulse train's harmonics read 1.0 in the
+    STFT, so the units agree); the noise starts 2 nats (≈ 17 dB) under the old magnitude. The phase
+    rows are dropped.
     """
     version = config.get("vocoder_version", 1)
     if version == VOCODER_VERSION:
@@ -179,7 +180,7 @@ def upgrade_checkpoint(config: dict, state: dict[str, torch.Tensor]) -> tuple[St
     weight, bias = state["vocoder.head.weight"][:bins], state["vocoder.head.bias"][:bins]
     state = dict(state)
     state["vocoder.head.weight"] = torch.cat([weight, weight])
-    state["vocoder.head.bias"] = torch.cat([bias - math.log(config["n_fft"] / 4), bias - 2.0])
+    state["vocoder.head.bias"] = torch.cat([bias, bias - 2.0])
     return StudentConfig(**{**config, "vocoder_version": VOCODER_VERSION}), state
 
 
@@ -456,19 +457,20 @@ def upsample_linear(values: torch.Tensor, hop: int) -> torch.Tensor:
 class HarmonicSource(nn.Module):
     """Excitation of voiced speech: a band-limited pulse train following the frame pitch, gated by voicing.
 
-    pitch MIDI [B,F], voicing probability [B,F] → excitation [B, F*hop]: every harmonic of f0 below
+    pitch [B,F] ((MIDI - 60) / 12), voicing probability [B,F] → excitation [B, F*hop]: every harmonic of f0 below
     Nyquist at amplitude 1 (the top one faded in by its fractional count, so no click when f0 moves),
     written in closed form (Dirichlet kernel) instead of a sum over harmonics. The phase is a running
     sum of f0 kept in whole-frame steps, so it stays precise over long sentences; consecutive frames
     continue the same waveform, which is what keeps a frame-rate buzz out of the audio.
     """
 
-    def __init__(self, sample_rate: int, hop: int) -> None:
+    def __init__(self, sample_rate: int, hop: int, amplitude: float = 1.0) -> None:
         super().__init__()
-        self.sample_rate, self.hop = sample_rate, hop
+        self.sample_rate, self.hop, self.amplitude = sample_rate, hop, amplitude
 
-    def forward(self, pitch_midi: torch.Tensor, voicing: torch.Tensor) -> torch.Tensor:
-        f0 = (440.0 * torch.pow(2.0, (pitch_midi - 69.0) / 12.0)).clamp(30.0, 1000.0)  # [B,F] Hz
+    def forward(self, pitch: torch.Tensor, voicing: torch.Tensor) -> torch.Tensor:
+        """pitch [B,F] in the features' scale, (MIDI - 60) / 12; voicing [B,F] in [0, 1]."""
+        f0 = (PITCH_CENTRE_HZ * torch.pow(2.0, pitch)).clamp(30.0, 1000.0)  # [B,F] Hz
         cycles_per_sample = upsample_linear(f0 / self.sample_rate, self.hop).unflatten(1, (-1, self.hop))
         within_frame = torch.cumsum(cycles_per_sample, dim=2)  # [B,F,hop]
         frame_total = within_frame[:, :, -1]
@@ -481,10 +483,10 @@ class HarmonicSource(nn.Module):
         whole = torch.floor(harmonics)
         half_sine = torch.sin(0.5 * theta)
         near_zero = half_sine.abs() < 1e-4
-        safe = torch.where(near_zero, torch.ones_like(half_sine), half_sine)
+        safe = half_sine.masked_fill(near_zero, 1.0)  # (ones_like would trace a fixed shape)
         dirichlet = torch.where(near_zero, whole, torch.sin((whole + 0.5) * theta) / (2.0 * safe) - 0.5)
         pulses = dirichlet + (harmonics - whole) * torch.cos((whole + 1.0) * theta)
-        return pulses.flatten(1) * upsample_linear(voicing, self.hop)
+        return pulses.flatten(1) * (self.amplitude * upsample_linear(voicing, self.hop))
 
 
 class ShortTimeSpectrum(nn.Module):
@@ -538,9 +540,13 @@ class Vocoder(nn.Module):
         self.final_norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, 2 * bins)  # log-magnitude filters: harmonic, noise
         with torch.no_grad():
+            # Flat filters at first: random ones would give every harmonic its own random level.
+            self.head.weight.mul_(0.1)
             self.head.bias[:bins].fill_(HARMONIC_FILTER_INIT)
             self.head.bias[bins:].fill_(NOISE_FILTER_INIT)
-        self.source = HarmonicSource(config.sample_rate, config.hop_length)
+        # Harmonics at 4/n_fft read 1.0 in the Hann STFT: the filters are in the units of a magnitude
+        # spectrogram, and their products stay well inside fp16's range.
+        self.source = HarmonicSource(config.sample_rate, config.hop_length, amplitude=4.0 / config.n_fft)
         self.istft = InverseSTFT(config.n_fft, config.hop_length)
         self.analysis = ShortTimeSpectrum(self.istft)
         generator = torch.Generator().manual_seed(NOISE_PHASE_SEED)
@@ -556,8 +562,7 @@ class Vocoder(nn.Module):
         log_filters = self.head(self.final_norm(x.transpose(1, 2))).clamp(max=self.max_log_magnitude)
         harmonic_filter, noise_filter = torch.exp(log_filters).chunk(2, dim=-1)  # [B,F,bins] each
 
-        pitch_midi = PITCH_CENTRE_MIDI + 12.0 * features[..., self.n_mels]
-        excitation = self.source(pitch_midi, features[..., self.n_mels + 1])
+        excitation = self.source(features[..., self.n_mels], features[..., self.n_mels + 1])
         harmonic_real, harmonic_imag = self.analysis(excitation).chunk(2, dim=-1)
         frame_index = torch.arange(features.shape[1], device=features.device) % NOISE_PHASE_FRAMES
         noise_real, noise_imag = self.noise_real[frame_index], self.noise_imag[frame_index]  # [F,bins]

@@ -4,7 +4,12 @@ Two figures per graph:
 - ``durations_match``: the fraction of tokens whose frame count equals torch's (a reduced-precision
   graph may round a duration the other way);
 - ``snr_db`` and ``max_abs_diff`` of the audio, with every token's duration forced to torch's, so that
-  a single flipped frame count does not turn a faithful graph into noise.
+  a single flipped frame count does not turn a faithful graph into noise;
+- ``mel_snr_db``: the same ratio on mel-band magnitudes (the student's own 80 bands). The vocoder's
+  pulse train runs its phase from the predicted pitch: a graph whose pitch differs by a few cents
+  (fp16 rounding, or fp32 summing in another order) drifts in phase and moves the top harmonics by a
+  fraction of an FFT bin, so waveform SNR drops while the sound stays the same. This is the figure
+  that gates an export.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from distill.features import mel_filterbank
 from distill.model import Student
 from export.onnx_export import INPUT_NAMES
 
@@ -36,6 +42,8 @@ class Parity:
     """Audio signal-to-difference ratio in dB, durations forced to torch's (inf when identical)."""
     max_abs_diff: float
     """Largest absolute audio sample difference (full scale is 1.0)."""
+    mel_snr_db: float
+    """Signal-to-difference ratio of the mel-band magnitudes (80 bands, n_fft 1024, hop 256) in dB."""
     durations_match: float
     """Fraction of valid tokens whose predicted frame count equals torch's."""
     provider: str
@@ -43,7 +51,9 @@ class Parity:
 
     def to_json(self) -> dict:
         record = asdict(self)
-        record["snr_db"] = round(self.snr_db, 2) if math.isfinite(self.snr_db) else 999.0
+        for name in ("snr_db", "mel_snr_db"):
+            value = record[name]
+            record[name] = round(value, 2) if math.isfinite(value) else 999.0
         return record
 
 
@@ -110,6 +120,25 @@ def snr_db(reference: np.ndarray, candidate: np.ndarray) -> float:
     return math.inf if noise == 0.0 else 10.0 * math.log10(max(signal, 1e-30) / noise)
 
 
+def mel_magnitudes(audio: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
+    """Mel-band magnitudes of Hann-windowed frames: audio [S] at 22050 Hz → [frames, 80] (float64)."""
+    padded = np.pad(np.asarray(audio, np.float64), (n_fft // 2, n_fft // 2))
+    n_frames = 1 + (len(padded) - n_fft) // hop
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
+    magnitudes = np.abs(np.fft.rfft(frames * np.hanning(n_fft + 1)[:-1], axis=-1))
+    return magnitudes @ mel_filterbank(n_fft=n_fft).T.astype(np.float64)
+
+
+def mel_snr_db(references: list[np.ndarray], candidates: list[np.ndarray]) -> float:
+    """:func:`snr_db` of mel-band magnitudes, summed over several audio rows [S_i] each."""
+    signal = noise = 0.0
+    for reference, candidate in zip(references, candidates):
+        wanted, got = mel_magnitudes(reference), mel_magnitudes(candidate)
+        signal += float(np.sum(wanted**2))
+        noise += float(np.sum((wanted - got) ** 2))
+    return math.inf if noise == 0.0 else 10.0 * math.log10(max(signal, 1e-30) / noise)
+
+
 def measure_parity(
     student: Student, graph_path, feeds: dict[str, np.ndarray], provider: str = "CPUExecutionProvider"
 ) -> Parity:
@@ -126,9 +155,14 @@ def measure_parity(
     candidate_audio = session.run(["audio"], forced)[0]
     keep = np.arange(reference_audio.shape[1])[None, :] < audio_lengths[:, None]
     reference_valid, candidate_valid = reference_audio[keep], candidate_audio[keep]
+    rows = [slice(0, int(length)) for length in audio_lengths]
     return Parity(
         snr_db=snr_db(reference_valid, candidate_valid),
         max_abs_diff=float(np.max(np.abs(reference_valid - candidate_valid))),
+        mel_snr_db=mel_snr_db(
+            [row_audio[row] for row_audio, row in zip(reference_audio, rows)],
+            [row_audio[row] for row_audio, row in zip(candidate_audio, rows)],
+        ),
         durations_match=match,
         provider=session.get_providers()[0],
     )

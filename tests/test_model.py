@@ -134,7 +134,7 @@ def test_harmonic_source_sounds_the_asked_pitch_with_every_harmonic(midi: float)
     sample_rate = 22050
     frames = 2 * sample_rate // HOP
     source = HarmonicSource(sample_rate, HOP)
-    pulses = source(torch.full((1, frames), midi), torch.ones(1, frames))[0].numpy()
+    pulses = source(torch.full((1, frames), (midi - 60) / 12), torch.ones(1, frames))[0].numpy()
     f0 = 440.0 * 2 ** ((midi - 69) / 12)
     spectrum = np.abs(np.fft.rfft(pulses * np.hanning(len(pulses))))
     hz = np.fft.rfftfreq(len(pulses), 1 / sample_rate)
@@ -145,9 +145,9 @@ def test_harmonic_source_sounds_the_asked_pitch_with_every_harmonic(midi: float)
     # Unvoiced frames are silent; the pulse train joins frames without a step (a long sentence stays
     # on pitch: the running phase is kept in whole frames).
     half = torch.cat([torch.ones(1, frames // 2), torch.zeros(1, frames - frames // 2)], 1)
-    gated = source(torch.full((1, frames), midi), half)[0]
+    gated = source(torch.full((1, frames), (midi - 60) / 12), half)[0]
     assert float(gated[(frames // 2 + 1) * HOP :].abs().max()) == 0.0
-    long = source(torch.full((1, 4000), midi), torch.ones(1, 4000))[0].numpy()
+    long = source(torch.full((1, 4000), (midi - 60) / 12), torch.ones(1, 4000))[0].numpy()
     tail = long[-sample_rate:]
     tail_spectrum = np.abs(np.fft.rfft(tail * np.hanning(len(tail))))
     tail_hz = np.fft.rfftfreq(len(tail), 1 / sample_rate)
