@@ -7,6 +7,8 @@ student's length regulator and iSTFT are written so that it traces without data-
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 import tempfile
 import warnings
@@ -98,17 +100,52 @@ def export_onnx(student: Student, path: Path, external_data: bool | None = None)
             )
         if external_data is None:
             external_data = size_bytes >= _TWO_GIB
+        # One copy of each constant: the exporter writes the shared (i)STFT basis once per use.
+        model = onnx.load(str(traced), load_external_data=True)
+        merge_duplicate_constants(model)
         if not external_data:
-            os.replace(traced, path)
+            onnx.save_model(model, str(path))
             Path(f"{path}.data").unlink(missing_ok=True)
         else:  # the exporter scatters large tensors over many files: gather them into one
-            model = onnx.load(str(traced), load_external_data=True)
             Path(f"{path}.data").unlink(missing_ok=True)  # onnx appends to an existing data file
             onnx.save_model(
                 model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
                 location=path.name + ".data", size_threshold=1024, convert_attribute=True,
             )
     return path
+
+
+def merge_duplicate_constants(model, min_elements: int = 1024) -> int:
+    """Point every user of a repeated large Constant node at its first copy; returns copies removed.
+
+    Constants have no inputs, so the first copy (earliest in the node list) precedes every consumer of
+    a later one and the graph stays topologically sorted.
+    """
+    from onnx import numpy_helper
+
+    first_output: dict[tuple, str] = {}
+    renamed: dict[str, str] = {}
+    kept = []
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            tensor = node.attribute[0].t
+            if math.prod(tensor.dims) >= min_elements:
+                array = numpy_helper.to_array(tensor)
+                key = (tensor.data_type, tuple(tensor.dims), hashlib.sha256(array.tobytes()).hexdigest())
+                if key in first_output:
+                    renamed[node.output[0]] = first_output[key]
+                    continue
+                first_output[key] = node.output[0]
+        for index, name in enumerate(node.input):
+            if name in renamed:
+                node.input[index] = renamed[name]
+        kept.append(node)
+    for output in model.graph.output:
+        if output.name in renamed:
+            raise ValueError(f"graph output {output.name} is a duplicated constant")
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    return len(renamed)
 
 
 def convert_fp16(source: Path, target: Path) -> Path:
