@@ -246,7 +246,7 @@ def analysis_f0(signal: np.ndarray, sample_rate_hz: int) -> tuple[np.ndarray, np
     contour around it; nothing voiced in silence (a neural vocoder leaves a faint buzz at its frame
     rate, 86 Hz, in pauses, which harvest calls voiced).
     """
-    from distill.evaluate import f0_contour
+    from distill.pitch import f0_contour
 
     pw = _pyworld()
     n_frames = len(signal) // HOP + 1
@@ -401,7 +401,7 @@ def _voiced_level_db(audio: np.ndarray, sample_rate_hz: int, voiced: np.ndarray 
     signal = np.asarray(audio, dtype=np.float64)
     n_frames = len(signal) // HOP + 1
     if voiced is None:
-        from distill.evaluate import f0_contour
+        from distill.pitch import f0_contour
 
         voiced = (
             _fit_length(

@@ -13,8 +13,9 @@ import math
 import numpy as np
 import torch
 
-FEATURES_VERSION = 2
-"""Bumped whenever extract_features changes its output (2: YIN F0 replaced WORLD dio); key caches on it."""
+FEATURES_VERSION = 3
+"""Bumped whenever extract_features changes its output (2: YIN F0 replaced WORLD dio; 3: pYIN replaced
+YIN); feature caches are keyed on it."""
 SAMPLE_RATE_HZ = 22050
 HOP = 256
 N_FFT = 1024
@@ -73,67 +74,25 @@ def log_mel(audio: torch.Tensor) -> torch.Tensor:
     return torch.log(mel.clamp_min(LOG_FLOOR)).transpose(1, 2)
 
 
-YIN_THRESHOLD = 0.25  # cumulative-mean-normalised difference below which a lag counts as a period
-YIN_WINDOW = 512  # integration window, samples (23 ms)
 
 
 def f0_track(audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
-    """F0 in Hz per frame, 0 where unvoiced: audio [S] → float32 [S // 256].
+    """F0 in Hz per frame, 0 where unvoiced: audio [S] → float32 [S // 256], frame i centred on i·256.
 
-    YIN (de Cheveigné & Kawahara 2002), vectorised over frames with FFT correlations, then octave
-    jumps against the local median are folded back. Chosen by measurement on the Piper joe teacher
-    (a low voice, ~90 Hz): WORLD's dio doubled most frames and harvest jumped octaves mid-vowel while
-    costing 0.8 s per second of audio; this costs ~20 ms per second.
+    The pYIN-style tracker of :mod:`distill.pitch`. Chosen by measurement on the Piper joe teacher (a
+    low voice, ~90 Hz): plain YIN flipped octaves and voicing (one frame in five disagreed with pYIN,
+    and a student vocoder fed those pitches sounded rough), WORLD's dio doubled most frames, harvest
+    jumped octaves mid-vowel at 0.8 s of CPU per second of audio; this costs ~0.07 s.
     """
+    from distill.pitch import f0_contour
+
     audio = np.asarray(audio, dtype=np.float64).reshape(-1)
     frames = len(audio) // HOP
     if frames == 0:
         return np.zeros(0, np.float32)
-    tau_max = int(np.ceil(sample_rate_hz / F0_FLOOR_HZ))
-    tau_min = int(np.floor(sample_rate_hz / F0_CEIL_HZ))
-    length = YIN_WINDOW + tau_max
-    padded = np.pad(audio, (YIN_WINDOW // 2, length))  # frame i's window is centred on sample i·hop
-    segments = np.lib.stride_tricks.sliding_window_view(padded, length)[np.arange(frames) * HOP]  # [F, L]
-    head = segments[:, :YIN_WINDOW]
-    n_fft = 1 << int(np.ceil(np.log2(length + YIN_WINDOW)))
-    correlation = np.fft.irfft(np.conj(np.fft.rfft(head, n_fft)) * np.fft.rfft(segments, n_fft), n_fft)
-    correlation = correlation[:, : tau_max + 1]  # r(τ) = Σ_j x_j x_{j+τ}
-    cumulative = np.concatenate([np.zeros((frames, 1)), np.cumsum(segments**2, axis=1)], axis=1)
-    energy = cumulative[:, YIN_WINDOW : YIN_WINDOW + tau_max + 1] - cumulative[:, : tau_max + 1]
-    difference = np.maximum(energy[:, :1] + energy - 2.0 * correlation, 0.0)  # d(τ)
-    lags = np.arange(tau_max + 1)
-    normalised = np.ones_like(difference)
-    normalised[:, 1:] = difference[:, 1:] * lags[1:] / np.maximum(np.cumsum(difference[:, 1:], axis=1), 1e-12)
-
-    # The first dip under the threshold, followed down to its local minimum.
-    below = (normalised < YIN_THRESHOLD) & (lags >= tau_min)
-    voiced = below.any(axis=1)
-    first = np.argmax(below, axis=1)
-    rising = np.concatenate([normalised[:, 1:] >= normalised[:, :-1], np.ones((frames, 1), bool)], axis=1)
-    best = np.clip(np.argmax(rising & (lags >= first[:, None]), axis=1), 1, tau_max - 1)
-    rows = np.arange(frames)
-    left, centre, right = normalised[rows, best - 1], normalised[rows, best], normalised[rows, best + 1]
-    curvature = left - 2.0 * centre + right
-    safe = np.where(np.abs(curvature) > 1e-12, curvature, 1.0)
-    shift = np.where(np.abs(curvature) > 1e-12, 0.5 * (left - right) / safe, 0.0)  # parabolic peak
-    period = best + np.clip(shift, -1.0, 1.0)
-    rms = np.sqrt(energy[:, 0] / YIN_WINDOW)
-    voiced &= rms > 0.01 * max(float(rms.max()), 1e-9)  # quieter than -40 dB re the loudest frame
-    f0 = np.where(voiced, sample_rate_hz / period, 0.0)
-    return _fold_octave_jumps(f0).astype(np.float32)
-
-
-def _fold_octave_jumps(f0_hz: np.ndarray, radius: int = 7) -> np.ndarray:
-    """Halve or double voiced values an octave away from the median of their voiced neighbours."""
-    out = f0_hz.copy()
-    voiced = np.flatnonzero(f0_hz > 0)
-    for index in voiced:
-        near = f0_hz[max(0, index - radius) : index + radius + 1]
-        median = float(np.median(near[near > 0]))
-        if out[index] > 1.7 * median:
-            out[index] /= 2.0
-        elif out[index] < 0.6 * median:
-            out[index] *= 2.0
+    track = f0_contour(audio, sample_rate_hz, 1000.0 * HOP / sample_rate_hz, F0_FLOOR_HZ, F0_CEIL_HZ)
+    out = np.zeros(frames, np.float32)
+    out[: min(frames, len(track))] = track[:frames]
     return out
 
 

@@ -50,6 +50,7 @@ HARMONIC_FILTER_INIT = 1.5  # initial log magnitude of each harmonic (about 0.02
 NOISE_FILTER_INIT = -3.0  # initial log magnitude of the noise spectrum
 NOISE_PHASE_FRAMES = 64  # frames of fixed random noise phase, repeated (a 0.74 s period at hop 256)
 NOISE_PHASE_SEED = 1234  # the noise is part of the graph: deterministic, the same in every export
+MINIMUM_PHASE_LIFTER = 20  # cepstral samples kept for the phase: the envelope, not harmonic ripple
 VOCODER_VERSION = 2  # 1: Vocos head (log-magnitude + phase); 2: source-filter head (harmonic + noise)
 
 
@@ -515,6 +516,32 @@ class ShortTimeSpectrum(nn.Module):
         return torch.einsum("bfn,kn->bfk", frames, inverse.basis) * self.bin_scale
 
 
+class MinimumPhase(nn.Module):
+    """Minimum phase of a log-magnitude response, by folding its real cepstrum.
+
+    log-magnitude [B,F,bins] (bins = n_fft/2 + 1, the positive half of an even spectrum) → phase
+    [B,F,bins] in radians. A pulse train through a zero-phase filter is a train of symmetric clicks and
+    sounds buzzy; the minimum-phase filter with the same magnitude rings after each pulse as a vocal
+    tract does. The cosine and sine matrices are computed on the fly (cheap next to the matmuls) rather
+    than stored, which would add 2 MB to the graph.
+    """
+
+    def forward(self, log_magnitude: torch.Tensor) -> torch.Tensor:
+        bins = log_magnitude.shape[-1]
+        n_fft = 2 * (bins - 1)
+        # Tied to the frame count (0 · frames) so the exporter computes it at run time, not as a constant.
+        index = torch.arange(bins, device=log_magnitude.device, dtype=log_magnitude.dtype)
+        index = index + 0.0 * log_magnitude.shape[1]
+        angle = (2.0 * math.pi / n_fft) * index[:, None] * index[None, :]  # [bins, bins], symmetric
+        cosine, sine = torch.cos(angle), torch.sin(angle)
+        edges = (index == 0) | (index == bins - 1)
+        # Real cepstrum c[n], n = 0..n_fft/2, of the even log spectrum; doubled inside (the fold).
+        spectrum_weight = torch.where(edges, 1.0 / n_fft, 2.0 / n_fft)
+        fold = torch.where(edges, 1.0, 2.0) * (index < MINIMUM_PHASE_LIFTER).to(index.dtype)
+        cepstrum = torch.matmul(log_magnitude * spectrum_weight, cosine) * fold
+        return -torch.matmul(cepstrum, sine)
+
+
 class Vocoder(nn.Module):
     """Source-filter vocoder: features [B,F,n_mels+2] (log-mel, pitch, voicing) → audio [B, F*hop].
 
@@ -549,6 +576,7 @@ class Vocoder(nn.Module):
         self.source = HarmonicSource(config.sample_rate, config.hop_length, amplitude=4.0 / config.n_fft)
         self.istft = InverseSTFT(config.n_fft, config.hop_length)
         self.analysis = ShortTimeSpectrum(self.istft)
+        self.minimum_phase = MinimumPhase()
         generator = torch.Generator().manual_seed(NOISE_PHASE_SEED)
         noise_phase = 2 * math.pi * torch.rand(NOISE_PHASE_FRAMES, bins, generator=generator)
         self.register_buffer("noise_real", torch.cos(noise_phase), persistent=False)
@@ -560,10 +588,16 @@ class Vocoder(nn.Module):
         for block in self.blocks:
             x = block(x)
         log_filters = self.head(self.final_norm(x.transpose(1, 2))).clamp(max=self.max_log_magnitude)
-        harmonic_filter, noise_filter = torch.exp(log_filters).chunk(2, dim=-1)  # [B,F,bins] each
+        log_harmonic, log_noise = log_filters.chunk(2, dim=-1)  # [B,F,bins] each
+        phase = self.minimum_phase(log_harmonic)
+        harmonic_filter, noise_filter = torch.exp(log_harmonic), torch.exp(log_noise)
 
         excitation = self.source(features[..., self.n_mels], features[..., self.n_mels + 1])
-        harmonic_real, harmonic_imag = self.analysis(excitation).chunk(2, dim=-1)
+        pulse_real, pulse_imag = self.analysis(excitation).chunk(2, dim=-1)
+        # The harmonic spectrum times the minimum-phase filter, as a complex product.
+        cos_phase, sin_phase = torch.cos(phase), torch.sin(phase)
+        harmonic_real = pulse_real * cos_phase - pulse_imag * sin_phase
+        harmonic_imag = pulse_real * sin_phase + pulse_imag * cos_phase
         frame_index = torch.arange(features.shape[1], device=features.device) % NOISE_PHASE_FRAMES
         noise_real, noise_imag = self.noise_real[frame_index], self.noise_imag[frame_index]  # [F,bins]
         return self.istft(
