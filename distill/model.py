@@ -522,24 +522,28 @@ class MinimumPhase(nn.Module):
     log-magnitude [B,F,bins] (bins = n_fft/2 + 1, the positive half of an even spectrum) → phase
     [B,F,bins] in radians. A pulse train through a zero-phase filter is a train of symmetric clicks and
     sounds buzzy; the minimum-phase filter with the same magnitude rings after each pulse as a vocal
-    tract does. The cosine and sine matrices are computed on the fly (cheap next to the matmuls) rather
-    than stored, which would add 2 MB to the graph.
+    tract does. Only the first ``lifter`` cepstral samples are kept, so both transforms are thin matmuls;
+    their cosine and sine matrices are computed on the fly rather than stored in the graph.
     """
+
+    def __init__(self, lifter: int) -> None:
+        super().__init__()
+        self.lifter = lifter
 
     def forward(self, log_magnitude: torch.Tensor) -> torch.Tensor:
         bins = log_magnitude.shape[-1]
         n_fft = 2 * (bins - 1)
         # Tied to the frame count (0 · frames) so the exporter computes it at run time, not as a constant.
-        index = torch.arange(bins, device=log_magnitude.device, dtype=log_magnitude.dtype)
-        index = index + 0.0 * log_magnitude.shape[1]
-        angle = (2.0 * math.pi / n_fft) * index[:, None] * index[None, :]  # [bins, bins], symmetric
-        cosine, sine = torch.cos(angle), torch.sin(angle)
-        edges = (index == 0) | (index == bins - 1)
-        # Real cepstrum c[n], n = 0..n_fft/2, of the even log spectrum; doubled inside (the fold).
-        spectrum_weight = torch.where(edges, 1.0 / n_fft, 2.0 / n_fft)
-        fold = torch.where(edges, 1.0, 2.0) * (index < MINIMUM_PHASE_LIFTER).to(index.dtype)
-        cepstrum = torch.matmul(log_magnitude * spectrum_weight, cosine) * fold
-        return -torch.matmul(cepstrum, sine)
+        frequency = torch.arange(bins, device=log_magnitude.device, dtype=log_magnitude.dtype)
+        frequency = frequency + 0.0 * log_magnitude.shape[1]
+        quefrency = frequency[: self.lifter]
+        angle = (2.0 * math.pi / n_fft) * frequency[:, None] * quefrency[None, :]  # [bins, lifter]
+        # Real cepstrum c[n] of the even log spectrum, only n < lifter (the envelope, not harmonic
+        # ripple), doubled past n = 0 (the fold that makes it causal).
+        spectrum_weight = torch.where((frequency == 0) | (frequency == bins - 1), 1.0 / n_fft, 2.0 / n_fft)
+        fold = torch.where(quefrency == 0, 1.0, 2.0)
+        cepstrum = torch.matmul(log_magnitude * spectrum_weight, torch.cos(angle)) * fold  # [B,F,lifter]
+        return -torch.matmul(cepstrum, torch.sin(angle).transpose(0, 1))
 
 
 class Vocoder(nn.Module):
@@ -576,7 +580,7 @@ class Vocoder(nn.Module):
         self.source = HarmonicSource(config.sample_rate, config.hop_length, amplitude=4.0 / config.n_fft)
         self.istft = InverseSTFT(config.n_fft, config.hop_length)
         self.analysis = ShortTimeSpectrum(self.istft)
-        self.minimum_phase = MinimumPhase()
+        self.minimum_phase = MinimumPhase(MINIMUM_PHASE_LIFTER)
         generator = torch.Generator().manual_seed(NOISE_PHASE_SEED)
         noise_phase = 2 * math.pi * torch.rand(NOISE_PHASE_FRAMES, bins, generator=generator)
         self.register_buffer("noise_real", torch.cos(noise_phase), persistent=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from distill.model import (
     VOCODER_VERSION,
     HarmonicSource,
     InverseSTFT,
+    MinimumPhase,
     PresetError,
     ShortTimeSpectrum,
     Student,
@@ -152,6 +155,15 @@ def test_harmonic_source_sounds_the_asked_pitch_with_every_harmonic(midi: float)
     tail_spectrum = np.abs(np.fft.rfft(tail * np.hanning(len(tail))))
     tail_hz = np.fft.rfftfreq(len(tail), 1 / sample_rate)
     assert abs(tail_hz[np.argmax(tail_spectrum * (tail_hz < 1.5 * f0))] - f0) < 2.0
+
+
+@pytest.mark.parametrize("pole", [0.5, -0.7])
+def test_minimum_phase_of_a_one_pole_filter(pole: float) -> None:
+    """1 / (1 - a·e^{-iω}) is minimum phase: its phase is recovered from its magnitude alone."""
+    omega = torch.linspace(0, math.pi, 513, dtype=torch.float64)
+    response = 1.0 / (1.0 - pole * torch.exp(-1j * omega))
+    phase = MinimumPhase(lifter=60)(response.abs().log()[None, None])[0, 0]
+    assert torch.allclose(phase, response.angle(), atol=1e-4)
 
 
 def test_vocoder_output_follows_the_pitch_feature() -> None:
