@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import tempfile
 import warnings
 from pathlib import Path
