@@ -215,15 +215,23 @@ class TrainBatch:
 # Building blocks
 
 
-def sinusoidal_positions(length_like: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sinusoidal position encodings [L, dim] for the second axis of ``length_like`` [B,L,...]."""
-    ones = torch.ones_like(length_like[0, :, 0])
-    position = (torch.cumsum(ones, dim=0) - 1.0).unsqueeze(1)  # [L,1]; traced with a dynamic L
-    frequency = torch.exp(
-        torch.arange(0, dim, 2, device=ones.device, dtype=ones.dtype) * (-math.log(10000.0) / dim)
-    )
-    angle = position * frequency  # [L, dim/2]
-    return torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(1)
+class SinusoidalPositions(nn.Module):
+    """Sinusoidal position encodings [L, dim] for the second axis of ``x`` [B,L,dim].
+
+    A module of its own so that reduced-precision exports can keep it in fp32 (by its node names):
+    an angle of several hundred radians loses a tenth of a radian in fp16. Positions and frequencies
+    are both computed from the input's length, so the exporter cannot fold the frequencies into a
+    stored (and then fp16-rounded) constant.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones_like(x[0, :, 0])
+        position = (torch.cumsum(ones, dim=0) - 1.0).unsqueeze(1)  # [L,1]; traced with a dynamic L
+        dim = x.shape[-1]
+        exponent = torch.arange(0, dim, 2, device=x.device, dtype=x.dtype) + 0.0 * ones.sum()
+        frequency = torch.exp(exponent * (-math.log(10000.0) / dim))
+        angle = position * frequency  # [L, dim/2]
+        return torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(1)
 
 
 class TransformerBlock(nn.Module):
@@ -282,11 +290,12 @@ class Transformer(nn.Module):
             )
             for _ in range(n_layers)
         )
+        self.positions = SinusoidalPositions()
         self.dropout = nn.Dropout(config.dropout)
         self.norm = nn.LayerNorm(config.d_model)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(x + sinusoidal_positions(x, x.shape[-1]))
+        x = self.dropout(x + self.positions(x))
         for layer in self.layers:
             x = layer(x, mask)
         return self.norm(x) * mask.unsqueeze(-1)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import pickle
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from export.package import VARIANT_FILES, ExportError, write_voice_json
 
+MIN_VARIANT_MEL_SNR_DB = 20.0
+"""An fp16 graph below this mel SNR against the torch student is measured, recorded and dropped."""
 KeepInt8 = Callable[[dict], bool]
 """Decides from the int8 graph's parity figures whether the voice keeps it."""
 
@@ -118,8 +121,20 @@ def export_voice(
     if fp16:
         path = convert_fp16(fp32_path, out_dir / VARIANT_FILES["fp16"])
         provider = "CUDAExecutionProvider" if _cuda_available() else "CPUExecutionProvider"
-        parity["fp16"] = measure_parity(student, path, feeds, provider).to_json()
-        variants["fp16"] = path.name
+        figures = measure_parity(student, path, feeds, provider).to_json()
+        # A variant that does not sound like the fp32 graph is not shipped: the runtime would pick it
+        # on CUDA without a word.
+        figures["kept"] = figures["mel_snr_db"] >= MIN_VARIANT_MEL_SNR_DB
+        parity["fp16"] = figures
+        if figures["kept"]:
+            variants["fp16"] = path.name
+        else:
+            path.unlink()
+            print(
+                f"steptts export: fp16 graph dropped: {figures['mel_snr_db']} dB mel SNR against fp32 "
+                f"(< {MIN_VARIANT_MEL_SNR_DB} dB); figures kept in voice.json parity",
+                file=sys.stderr,
+            )
     if int8:
         path = quantize_int8(fp32_path, out_dir / VARIANT_FILES["int8"])
         figures = measure_parity(student, path, feeds).to_json()

@@ -49,8 +49,13 @@ _DYNAMIC_AXES = {
 _TWO_GIB = 2**31
 # Nodes kept in fp32 in the fp16 variant: the iSTFT and the STFT of the pulse train (a 1024-point
 # DFT loses ~30 dB in fp16) and the pulse train itself (a running phase),
-# the predictors whose outputs are rounded into frame counts, and the position encodings' sin/cos.
-_FP32_NODE_PREFIXES = ("/vocoder/istft/", "/vocoder/source/", "/vocoder/analysis/", "/duration_predictor/", "/pitch_predictor/", "/energy_predictor/")
+# the predictors whose outputs are rounded into frame counts, and the position encodings (angles of
+# hundreds of radians).
+_FP32_NODE_PREFIXES = (
+    "/vocoder/istft/", "/vocoder/source/", "/vocoder/analysis/", "/vocoder/minimum_phase/",
+    "/encoder/positions/", "/decoder/positions/",
+    "/duration_predictor/", "/pitch_predictor/", "/energy_predictor/",
+)
 _FP32_OP_TYPES = ["Sin", "Cos", "Exp", "CumSum", "Range", "Round"]
 
 

