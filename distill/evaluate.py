@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from distill.pitch import F0_CEIL_HZ, F0_FLOOR_HZ, FRAME_PERIOD_MS, f0_contour  # noqa: F401 (re-exported)
+from distill.pitch import FRAME_PERIOD_MS, f0_contour
 from steptts.errors import StepTTSError
 
 ASR_RATE_HZ = 16000

@@ -25,8 +25,6 @@ MEL_FMAX_HZ = 8000.0
 LOG_FLOOR = 1e-5
 SILENCE_LOG_MEL = math.log(LOG_FLOOR)
 """Value of a silent frame in the log-mel (and padding value for mel tensors)."""
-F0_FLOOR_HZ = 50.0
-F0_CEIL_HZ = 1100.0  # singing reaches far above speech
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -66,14 +64,16 @@ def stft_magnitude(audio: torch.Tensor, n_fft: int, hop: int, win: int) -> torch
     return spec.abs().clamp_min(1e-9)
 
 
-def log_mel(audio: torch.Tensor) -> torch.Tensor:
-    """Log-mel (natural log of magnitude, floored at 1e-5): audio [B,S] at 22050 Hz → [B, S//256, 80]."""
+def mel_magnitude(audio: torch.Tensor) -> torch.Tensor:
+    """Mel-band magnitudes: audio [B,S] at 22050 Hz → [B, S//256, 80]."""
     magnitude = stft_magnitude(audio, N_FFT, HOP, N_FFT)[..., : audio.shape[-1] // HOP]
     filters = torch.from_numpy(mel_filterbank()).to(audio.device, audio.dtype)
-    mel = torch.matmul(filters, magnitude)
-    return torch.log(mel.clamp_min(LOG_FLOOR)).transpose(1, 2)
+    return torch.matmul(filters, magnitude).transpose(1, 2)
 
 
+def log_mel(audio: torch.Tensor) -> torch.Tensor:
+    """Log-mel (natural log of magnitude, floored at 1e-5): audio [B,S] at 22050 Hz → [B, S//256, 80]."""
+    return torch.log(mel_magnitude(audio).clamp_min(LOG_FLOOR))
 
 
 def f0_track(audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
@@ -90,7 +90,7 @@ def f0_track(audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndar
     frames = len(audio) // HOP
     if frames == 0:
         return np.zeros(0, np.float32)
-    track = f0_contour(audio, sample_rate_hz, 1000.0 * HOP / sample_rate_hz, F0_FLOOR_HZ, F0_CEIL_HZ)
+    track = f0_contour(audio, sample_rate_hz, 1000.0 * HOP / sample_rate_hz)
     out = np.zeros(frames, np.float32)
     out[: min(frames, len(track))] = track[:frames]
     return out

@@ -286,7 +286,6 @@ def _train(
         model_config = config_from_checkpoint(checkpoint["config"])
     elif initial:
         model_config, initial_state = upgrade_checkpoint(initial["config"], initial["model"])
-        del initial
     else:
         model_config = make_config(
             config.preset, len(vocab.phoneme_vocab.symbol_to_id), len(vocab.tag_vocab), len(vocab.speakers)

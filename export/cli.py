@@ -15,8 +15,6 @@ from pathlib import Path
 
 from export.package import VARIANT_FILES, ExportError, write_voice_json
 
-MIN_VARIANT_MEL_SNR_DB = 20.0
-"""An fp16 graph below this mel SNR against the torch student is measured, recorded and dropped."""
 KeepInt8 = Callable[[dict], bool]
 """Decides from the int8 graph's parity figures whether the voice keeps it."""
 
@@ -97,7 +95,7 @@ def export_voice(
     """
     from distill.model import count_parameters
     from export.onnx_export import convert_fp16, export_onnx, quantize_int8
-    from export.parity import MIN_FP32_SNR_DB, held_out_feeds, measure_parity
+    from export.parity import MIN_FP32_SNR_DB, MIN_VARIANT_MEL_SNR_DB, held_out_feeds, measure_parity
 
     if speed_tags not in ("control", "learned"):
         raise ExportError(f"speed_tags must be 'control' or 'learned', got '{speed_tags}'")
