@@ -456,6 +456,7 @@ def run_tag_eval(
     """
     from steptts import music
     from steptts.g2p import phonemize
+    from steptts.phonemes import substitute
     from steptts.tags import resolve_tag
     from steptts.textnorm import normalize_text
 
@@ -548,9 +549,11 @@ def run_tag_eval(
                     ioi_cv=_median(cvs),
                 )
             if tag.kind in ("accent", "language") and tag.spec.espeak_voice:
+                # Compared as the system speaks them, after its substitutions of unlearned symbols.
+                table = getattr(system, "phoneme_substitutions", {})
                 differ = [
-                    phonemize(normalize_text(s), tag.spec.espeak_voice)
-                    != phonemize(normalize_text(s), "en-us")
+                    substitute(phonemize(normalize_text(s), tag.spec.espeak_voice), table)
+                    != substitute(phonemize(normalize_text(s), "en-us"), table)
                     for s in sentences
                 ]
                 effects["phonemes_differ_share"] = float(np.mean(differ))

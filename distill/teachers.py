@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from steptts.errors import StepTTSError, TagError, TeacherError, VoiceError
+from steptts.phonemes import ENGLISH_ACCENT_FALLBACKS, substitute
 from steptts.tags import Tag, resolve_tag
 
 TEACHER_SAMPLE_RATE_HZ = 22050
@@ -287,6 +288,9 @@ class PiperTeacher:
         _check_rendered(self, tags)
         language = language_of(tags, self.language)
         phonemes = phonemize(text, language)
+        if language != self.language and self.language == "en-us":
+            # An accent: the symbols this en-us voice never learned become their en-us neighbours.
+            phonemes = substitute(phonemes, ENGLISH_ACCENT_FALLBACKS)
         audio, durations, kept = self.synthesize_phonemes(phonemes, voice, speed_factor_of(tags))
         return Rendering(audio, self.sample_rate_hz, durations, kept, language)
 

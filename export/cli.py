@@ -61,6 +61,18 @@ def speed_tag_controls() -> dict[str, dict[str, float]]:
             if spec.kind == "speed" and spec.speed_factor}
 
 
+def accent_substitutions(language: str, phoneme_vocab: dict[str, int], teachers: list[str]) -> dict[str, str]:
+    """What a student of en-us Piper voices says for the accent symbols its teachers never spoke.
+
+    The Piper teacher renders accents with the same substitutions (distill/teachers.py).
+    """
+    from steptts.phonemes import ENGLISH_ACCENT_FALLBACKS
+
+    if language != "en-us" or not teachers or not all(str(t).startswith("piper:") for t in teachers):
+        return {}
+    return {k: v for k, v in ENGLISH_ACCENT_FALLBACKS.items() if v in phoneme_vocab}
+
+
 def export_voice(
     run_dir: str | Path,
     out_dir: str | Path,
@@ -176,4 +188,9 @@ def export_voice(
         provenance=provenance,
         evaluation=evaluation,
         tag_controls=speed_tag_controls() if speed_tags == "control" else None,
+        phoneme_substitutions=accent_substitutions(
+            vocab.get("language", "en-us"),
+            vocab["phoneme_vocab"],
+            teachers if isinstance(teachers, list) else [teachers],
+        ),
     )

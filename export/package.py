@@ -41,12 +41,14 @@ def write_voice_json(
     provenance: dict,
     evaluation: dict | None = None,
     tag_controls: dict[str, dict[str, float]] | None = None,
+    phoneme_substitutions: dict[str, str] | None = None,
 ) -> dict:
     """Write ``folder/voice.json`` (atomically) for the graphs already in ``folder``; returns it.
 
     Args:
         tag_controls: tags the voice performs through its controls rather than a learned tag id,
             e.g. ``{"慢速1": {"speed": 0.87}}`` (see docs/CONTRACTS.md).
+        phoneme_substitutions: symbols the voice never learned → the symbol it says instead.
         variants: variant name (``fp32``, ``fp16``, ``int8``) → graph file name in ``folder``.
         parity: variant → figures from :mod:`export.parity`.
     """
@@ -69,6 +71,7 @@ def write_voice_json(
         "phoneme_vocab": dict(phoneme_vocab),
         "tag_vocab": {str(key): int(index) for key, index in tag_vocab.items()},
         "tag_controls": dict(tag_controls or {}),
+        "phoneme_substitutions": dict(phoneme_substitutions or {}),
         "speakers": {str(key): int(index) for key, index in speakers.items()},
         "controls": list(CONTROL_NAMES),
         "graph": GRAPH_IO,

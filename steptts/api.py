@@ -17,6 +17,7 @@ import numpy as np
 from . import g2p, music
 from .audio import Audio, Chunk, SentenceTiming
 from .errors import StepTTSError, TagError, TextError
+from .phonemes import substitute
 from .sentences import split_sentences
 from .tags import Tag, check_compatible, dedupe, parse_tags, resolve_tag
 from .textnorm import normalize_text
@@ -225,7 +226,7 @@ class TTS:
     def _render_local(self, spoken: str, request: Request, note_offset: int) -> tuple[np.ndarray, int]:
         voice = self.voice
         language = next((t.spec.espeak_voice for t in request.tags if t.spec.espeak_voice), voice.language)
-        phonemes = g2p.phonemize(spoken, language)
+        phonemes = substitute(g2p.phonemize(spoken, language), voice.phoneme_substitutions)
         ids, tokens = voice.phoneme_vocab.encode(phonemes)
         if len(ids) <= 2:
             return np.zeros(0, np.float32), note_offset

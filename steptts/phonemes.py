@@ -18,7 +18,18 @@ PUNCTUATION = " !\"'(),-.:;?"
 VOWELS = frozenset("aeiouyɑɐɒæɔəɘɚɛɜɝɞɤɨɪɯɵøœɶʉʊʌʏᵻ")
 """IPA vowel letters: the nucleus of a syllable, used by singing and rap to place notes and beats."""
 
+ENGLISH_ACCENT_FALLBACKS: dict[str, str] = {"ɒ": "ɑ", "r": "ɹ", "ʍ": "w", "ʉ": "u", "ʲ": "j"}
+"""Symbols espeak-ng's en-gb and en-gb-scotland write and its en-us never does (counted on 3,000
+LJ Speech and ARCTIC lines), each with its nearest en-us symbol. A voice that learned from en-us
+speech (a Piper en-us teacher, and so its students) never heard them: it says the neighbour instead.
+The rest of an accent (vowel qualities, length, non-rhotic r, …) stays as espeak-ng writes it."""
+
 log = logging.getLogger(__name__)
+
+
+def substitute(phonemes: str, table: dict[str, str]) -> str:
+    """``phonemes`` with each symbol of ``table`` replaced, one code point for one (token counts stay)."""
+    return phonemes.translate(str.maketrans(table)) if table else phonemes
 
 
 def tokenize(phonemes: str) -> list[str]:

@@ -88,6 +88,11 @@ class Voice:
         return self.config.get("language", "en-us")
 
     @property
+    def phoneme_substitutions(self) -> dict[str, str]:
+        """Symbols this voice never learned → the symbol it says instead (applied after espeak-ng)."""
+        return dict(self.config.get("phoneme_substitutions", {}))
+
+    @property
     def tag_controls(self) -> dict[str, dict[str, float]]:
         """Tags performed through the controls rather than a tag id: key → {control: value}.
 
@@ -157,6 +162,7 @@ def load_voice(name_or_path: str | os.PathLike | None = None, verify: bool = Tru
                if key not in config]
     if missing:
         raise VoiceError(f"voice at {folder}: {VOICE_FILE} lacks {', '.join(missing)}")
+    _check_substitutions(folder, config)
     if verify:
         for file_name, expected in config["files"].items():
             file_path = folder / file_name
@@ -175,6 +181,19 @@ def load_voice(name_or_path: str | os.PathLike | None = None, verify: bool = Tru
         tag_vocab={str(k): int(v) for k, v in config["tag_vocab"].items()},
         speakers={str(k): int(v) for k, v in config["speakers"].items()},
     )
+
+
+def _check_substitutions(folder: Path, config: dict) -> None:
+    table = config.get("phoneme_substitutions", {})
+    vocab = config["phoneme_vocab"]
+    if not isinstance(table, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and len(k) == 1 and len(v) == 1 and v in vocab
+        for k, v in table.items()
+    ):
+        raise VoiceError(
+            f"voice at {folder}: phoneme_substitutions must map single symbols to symbols of its "
+            f"phoneme_vocab, got {table!r}"
+        )
 
 
 @dataclass(frozen=True)

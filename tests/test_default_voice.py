@@ -43,6 +43,29 @@ def test_default_voice_sings_the_given_melody_and_raps():
     assert rap.samples.size > 0 and np.isfinite(rap.samples).all()
 
 
+def test_accent_symbols_the_voice_never_learned_reach_the_graph_as_their_neighbours():
+    from steptts import g2p
+    from steptts.phonemes import ENGLISH_ACCENT_FALLBACKS, substitute
+
+    tts = TTS(provider="cpu")
+    voice = tts.voice
+    assert voice.phoneme_substitutions == ENGLISH_ACCENT_FALLBACKS
+    text = "The lock on the red door is off."
+    raw = g2p.phonemize(text, "en-gb-scotland")
+    assert "ɒ" in raw and "r" in raw  # espeak-ng's Scottish variant writes both
+    spoken = substitute(raw, voice.phoneme_substitutions)
+    assert "ɒ" not in spoken and "r" not in spoken and spoken != g2p.phonemize(text, "en-us")
+
+    def graph_audio(phonemes: str) -> np.ndarray:
+        ids = np.array(voice.phoneme_vocab.encode(phonemes)[0], np.int64)
+        tag = np.array([voice.tag_vocab["Scottish"]], np.int64)
+        return tts.engine.run(ids, tag, 0, np.array([1.0, 0.0, 0.0], np.float32)).audio
+
+    heard = tts.synthesize("(Scottish)" + text).samples
+    assert np.array_equal(heard, graph_audio(spoken))
+    assert not np.array_equal(heard, graph_audio(raw))
+
+
 def test_melody_and_bpm_reach_the_graph():
     tts = TTS(provider="cpu")
     text = "(singing)Row row row your boat"

@@ -104,6 +104,7 @@ def test_voice_package_is_complete_and_verified(voice_dir: Path) -> None:
     assert config["tag_vocab"]["高兴1"] == 1 and config["speakers"] == {"joe": 0, "joe-fast": 1}
     assert config["provenance"]["steps"] == 30 and config["provenance"]["teacher"] == ["synthetic-tones"]
     assert config["evaluation"] == {"note": "test"}
+    assert config["phoneme_substitutions"] == {}  # taught by synthetic tones, not by an en-us Piper voice
     for file_name, digest in config["files"].items():
         assert sha256_file(voice_dir / file_name) == digest
     assert set(config["files"]) == set(kept.values())

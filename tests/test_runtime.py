@@ -197,6 +197,13 @@ def test_voice_schema_and_missing_files(voice_dir, tmp_path):
     (old / "voice.json").write_text(json.dumps(config))
     with pytest.raises(VoiceError, match="schema_version 99"):
         load_voice(old)
+    bad = tmp_path / "bad-substitutions"
+    shutil.copytree(voice_dir, bad)
+    config = json.loads((bad / "voice.json").read_text())
+    config["phoneme_substitutions"] = {"ɒ": "no such symbol"}
+    (bad / "voice.json").write_text(json.dumps(config))
+    with pytest.raises(VoiceError, match="phoneme_substitutions"):
+        load_voice(bad)
     gone = tmp_path / "gone"
     shutil.copytree(voice_dir, gone)
     (gone / "model.onnx").unlink()

@@ -90,6 +90,10 @@ def test_piper_renders_accents_from_their_espeak_voice(piper: PiperTeacher) -> N
     assert "ɡˈɑːdən" in british.phonemes  # non-rhotic
     assert scottish.phonemes != british.phonemes
     assert sum(scottish.durations) * HOP == len(scottish.audio)
+    # Symbols this en-us voice never learned are rendered (and recorded) as their en-us neighbours.
+    lock = piper.render("Lock the red door.", [resolve_tag("Scottish")], None)
+    assert "ɒ" not in lock.phonemes and "r" not in lock.phonemes
+    assert "lˈɑk" in lock.phonemes and "ɹˈɛd" in lock.phonemes
 
 
 def test_piper_refuses_what_it_cannot_render(piper: PiperTeacher) -> None:
