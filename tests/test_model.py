@@ -11,6 +11,7 @@ import torch
 from distill.features import HOP, N_MELS, extract_features, log_mel
 from distill.model import (
     PRESETS,
+    TEMPO_FLOOR_FRAMES,
     VOCODER_VERSION,
     HarmonicSource,
     InverseSTFT,
@@ -21,7 +22,6 @@ from distill.model import (
     Vocoder,
     config_from_checkpoint,
     count_parameters,
-    TEMPO_FLOOR_FRAMES,
     make_config,
     round_cumulative,
     scale_tempo,
