@@ -94,6 +94,7 @@ def export_voice(
         fp16: also write ``model.fp16.onnx`` for CUDA (parity measured on CUDA when present, else CPU).
         int8: also write ``model.int8.onnx`` (dynamic quantization, CPU); kept when ``keep_int8`` is
             True or returns True for its parity figures. A dropped graph's figures stay in ``parity``.
+            Either variant is dropped under 20 dB of mel SNR against fp32 (``MIN_VARIANT_MEL_SNR_DB``).
         name, description: default to the folder name and a line naming teacher and size.
         evaluation: figures to record (see docs/CONTRACTS.md); ``export.package.set_evaluation`` can
             add them later.
@@ -128,33 +129,34 @@ def export_voice(
             f"the exported graph disagrees with the torch student: {parity['fp32']['mel_snr_db']} dB mel SNR "
             f"(< {MIN_FP32_SNR_DB} dB); not packaging it"
         )
-    if fp16:
-        path = convert_fp16(fp32_path, out_dir / VARIANT_FILES["fp16"])
-        provider = "CUDAExecutionProvider" if _cuda_available() else "CPUExecutionProvider"
-        figures = measure_parity(student, path, feeds, provider).to_json()
-        # A variant that does not sound like the fp32 graph is not shipped: the runtime would pick it
-        # on CUDA without a word.
-        figures["kept"] = figures["mel_snr_db"] >= MIN_VARIANT_MEL_SNR_DB
-        parity["fp16"] = figures
+    def settle(variant: str, path: Path, figures: dict, wanted: bool) -> None:
+        """Keep a variant only if it sounds like the fp32 graph and is wanted; record its figures either way.
+
+        A variant under the mel-SNR floor is dropped with a message: the runtime would pick it (fp16 on
+        CUDA, int8 when asked) without a word.
+        """
+        sounds_alike = figures["mel_snr_db"] >= MIN_VARIANT_MEL_SNR_DB
+        figures["kept"] = sounds_alike and wanted
+        parity[variant] = figures
         if figures["kept"]:
-            variants["fp16"] = path.name
-        else:
-            path.unlink()
+            variants[variant] = path.name
+            return
+        path.unlink()
+        if not sounds_alike:
             print(
-                f"steptts export: fp16 graph dropped: {figures['mel_snr_db']} dB mel SNR against fp32 "
+                f"steptts export: {variant} graph dropped: {figures['mel_snr_db']} dB mel SNR against fp32 "
                 f"(< {MIN_VARIANT_MEL_SNR_DB} dB); figures kept in voice.json parity",
                 file=sys.stderr,
             )
+
+    if fp16:
+        path = convert_fp16(fp32_path, out_dir / VARIANT_FILES["fp16"])
+        provider = "CUDAExecutionProvider" if _cuda_available() else "CPUExecutionProvider"
+        settle("fp16", path, measure_parity(student, path, feeds, provider).to_json(), wanted=True)
     if int8:
         path = quantize_int8(fp32_path, out_dir / VARIANT_FILES["int8"])
         figures = measure_parity(student, path, feeds).to_json()
-        keep = keep_int8(figures) if callable(keep_int8) else bool(keep_int8)
-        figures["kept"] = keep
-        parity["int8"] = figures
-        if keep:
-            variants["int8"] = path.name
-        else:
-            path.unlink()
+        settle("int8", path, figures, keep_int8(figures) if callable(keep_int8) else bool(keep_int8))
 
     for variant, file_name in VARIANT_FILES.items():  # graphs of an earlier export not made this time
         if variant not in variants:

@@ -119,7 +119,8 @@ def test_voice_package_is_complete_and_verified(voice_dir: Path) -> None:
     assert fp16["kept"] == (fp16["mel_snr_db"] >= 20.0)
     assert ("fp16" in config["variants"]) == fp16["kept"]
     assert (voice_dir / "model.fp16.onnx").exists() == fp16["kept"]
-    assert config["parity"]["int8"]["kept"] is True and np.isfinite(config["parity"]["int8"]["snr_db"])
+    int8 = config["parity"]["int8"]  # the same floor holds for int8 (the tiny voice's int8 is above it)
+    assert int8["mel_snr_db"] >= 20.0 and int8["kept"] is True and np.isfinite(int8["snr_db"])
 
     voice = load_voice(voice_dir)  # the runtime's own checks: schema and every checksum
     assert voice.tag_vocab == config["tag_vocab"]
