@@ -41,7 +41,7 @@ def lj_lines(count: int, first: int = LJ_FIRST_LINE) -> list[str]:
 def main() -> None:
     sys.path.insert(0, str(REPO))
     from distill.evaluate import SpeechRecognizer, read_texts, reference_words, word_error_rate
-    from distill.tag_eval import _first_sentences
+    from distill.tag_eval import first_sentences
     from steptts import TTS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -53,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sets = {
-        "dev20": _first_sentences(read_texts(SHARED_DATA / "dev_en.txt"), 20),
+        "dev20": first_sentences(read_texts(SHARED_DATA / "dev_en.txt"), 20),
         f"lj{args.lj_lines}": lj_lines(args.lj_lines),
     }
     tts = TTS(voice=args.voice, provider="cpu")

@@ -487,9 +487,7 @@ class TeacherSystem:
             model_path=model_path, noise_scale=0.0, length_scale=1.0, noise_w=0.0, threads=int(threads or 0)
         )
         self.edit_tags = edit_tags
-        from steptts.phonemes import ENGLISH_ACCENT_FALLBACKS
-
-        self.phoneme_substitutions = ENGLISH_ACCENT_FALLBACKS if self.teacher.language == "en-us" else {}
+        self.phoneme_substitutions = self.teacher.phoneme_substitutions
         self.name = self.teacher.name + ("+edits" if edit_tags else "")
         self.sample_rate_hz = self.teacher.sample_rate_hz
         self.tag_keys = [key for key in all_tag_keys() if self.teacher.renders(key) or self._edits(key)]

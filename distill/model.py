@@ -361,9 +361,8 @@ def scale_tempo(durations: torch.Tensor, speed: torch.Tensor, floor_frames: floa
 
     Each token's first ``floor_frames`` frames are incompressible; only the part above them is
     scaled. Fast speech thus shortens vowels and pauses and keeps short consonants audible (uniform
-    scaling at ×1.33 turns 3-frame consonants into 2-frame ones). Measured on 80 held-out lines at
-    ×1.33, pocketsphinx's WER: uniform 0.380, this 0.288 (0.208 at speed 1). When even the floors do
-    not fit, everything scales uniformly.
+    scaling at ×1.33 turns 3-frame consonants into 2-frame ones; ``bench/bench_tag_wer.py`` measures
+    the effect on intelligibility). When even the floors do not fit, everything scales uniformly.
 
     Args:
         durations: float [B,T] frames per token at speed 1 (0 on padding).
@@ -384,8 +383,7 @@ def round_cumulative(durations: torch.Tensor) -> torch.Tensor:
     """Integer frames [B,T] int64 whose running sum follows that of ``durations`` (float [B,T]).
 
     Rounding each scaled token on its own biases the total (at ×1.33, 40 frames of 2.25 become 80, not
-    90); rounding the running sum keeps every token within a frame and the total exact. Measured on
-    80 held-out lines at ×1.33 with the Klatt floor: WER 0.288 against 0.324 for per-token rounding.
+    90); rounding the running sum keeps every token within a frame and the total exact.
     """
     ends = torch.round(torch.cumsum(durations, dim=1))
     starts = torch.cat([torch.zeros_like(ends[:, :1]), ends[:, :-1]], dim=1)

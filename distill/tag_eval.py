@@ -329,7 +329,8 @@ def _median(values: Sequence[float]) -> float:
     return float(np.median(finite)) if finite else float("nan")
 
 
-def _first_sentences(lines: Sequence[str], count: int) -> list[str]:
+def first_sentences(lines: Sequence[str], count: int) -> list[str]:
+    """The first sentence of each of ``lines`` (empty ones skipped), at most ``count`` of them."""
     from steptts.sentences import split_sentences
 
     out = []
@@ -464,7 +465,7 @@ def run_tag_eval(
     recognizer = recognizer or SpeechRecognizer()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sentences = _first_sentences(lines, config.lines)
+    sentences = first_sentences(lines, config.lines)
     if not sentences:
         raise StepTTSError("no sentence to render tags on")
     declared = list(system.tag_keys)

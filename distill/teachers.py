@@ -150,6 +150,8 @@ class PiperTeacher:
         except (ValueError, KeyError, TypeError) as error:
             raise VoiceError(f"not a Piper voice config: {self.config_path} ({error})") from None
         self.language = str(config.get("espeak", {}).get("voice", "en-us"))
+        # An en-us voice never learned some symbols of espeak-ng's English accents: it says neighbours.
+        self.phoneme_substitutions = ENGLISH_ACCENT_FALLBACKS if self.language == "en-us" else {}
         self._speakers: dict[str, int] = dict(config.get("speaker_id_map") or {})
         self._voice_name = str(config.get("dataset") or self.model_path.stem)
         self.name = f"piper:{self.model_path.name.removesuffix('.onnx')}"
@@ -287,10 +289,7 @@ class PiperTeacher:
 
         _check_rendered(self, tags)
         language = language_of(tags, self.language)
-        phonemes = phonemize(text, language)
-        if language != self.language and self.language == "en-us":
-            # An accent: the symbols this en-us voice never learned become their en-us neighbours.
-            phonemes = substitute(phonemes, ENGLISH_ACCENT_FALLBACKS)
+        phonemes = substitute(phonemize(text, language), self.phoneme_substitutions)
         audio, durations, kept = self.synthesize_phonemes(phonemes, voice, speed_factor_of(tags))
         return Rendering(audio, self.sample_rate_hz, durations, kept, language)
 

@@ -129,6 +129,7 @@ def export_voice(
             f"the exported graph disagrees with the torch student: {parity['fp32']['mel_snr_db']} dB mel SNR "
             f"(< {MIN_FP32_SNR_DB} dB); not packaging it"
         )
+
     def settle(variant: str, path: Path, figures: dict, wanted: bool) -> None:
         """Keep a variant only if it sounds like the fp32 graph and is wanted; record its figures either way.
 
