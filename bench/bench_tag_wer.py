@@ -1,7 +1,7 @@
 """Intelligibility under tags on more held-out lines than `steptts distill eval --tags` uses (not a test).
 
-    python bench/bench_tag_wer.py [--voice VOICE] [--tags 快速2,British,Scottish] [--lj-lines 60]
-                                  [--json OUT]
+    python bench/bench_tag_wer.py [--voice VOICE|teacher:piper] [--tags 快速2,British,Scottish]
+                                  [--lj-lines 60] [--json OUT]
 
 pocketsphinx's WER moves by several points between two renderings that differ by a frame here and
 there, so 20 lines (about 180 words) cannot tell a tag's real cost from noise. This renders the 20
@@ -9,6 +9,8 @@ lines of ``../shared/data/dev_en.txt`` plus ``--lj-lines`` LJ Speech transcripts
 on (single sentences of 6 to 14 words without digits; the training corpora take LJ Speech from its
 start, the default voice its first 477 lines), neutral and under each tag, first sentence of each
 line, and reports the WER of each set and of both together, against neutral + 0.10 (the #6 bar).
+``--voice teacher:piper`` measures the Piper teacher the same way (the tags it renders natively:
+speeds and accents), as `steptts distill eval --voice teacher:piper` does.
 """
 
 from __future__ import annotations
@@ -40,12 +42,13 @@ def lj_lines(count: int, first: int = LJ_FIRST_LINE) -> list[str]:
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from distill.evaluate import SpeechRecognizer, read_texts, reference_words, word_error_rate
+    from distill.evaluate import SpeechRecognizer, make_student, read_texts, reference_words, word_error_rate
     from distill.tag_eval import first_sentences
-    from steptts import TTS
+    from steptts.voice import default_voice_name
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--voice", default=None, help="voice name or folder (default: the embedded one)")
+    parser.add_argument("--voice", default=None,
+                        help="voice name or folder (default: the embedded one), or teacher:piper")
     parser.add_argument("--tags", default=DEFAULT_TAGS, help="comma-separated tag keys")
     parser.add_argument("--lj-lines", type=int, default=60)
     parser.add_argument("--bpm", type=float, default=90.0, help="tempo of RAP")
@@ -56,29 +59,30 @@ def main() -> None:
         "dev20": first_sentences(read_texts(SHARED_DATA / "dev_en.txt"), 20),
         f"lj{args.lj_lines}": lj_lines(args.lj_lines),
     }
-    tts = TTS(voice=args.voice, provider="cpu")
+    system = make_student(args.voice or default_voice_name())
     recognizer = SpeechRecognizer()
 
     def wer_of(prefix: str, **controls) -> dict[str, float]:
         refs, hyps, out = [], [], {}
         for name, sentences in sets.items():
             set_refs = [reference_words(s) for s in sentences]
-            set_hyps = [recognizer.transcribe(tts.synthesize(prefix + s, **controls).samples,
-                                              tts.sample_rate_hz) for s in sentences]
+            set_hyps = [recognizer.transcribe(system.synthesize(prefix + s, **controls).audio,
+                                              system.sample_rate_hz) for s in sentences]
             out[name] = word_error_rate(set_refs, set_hyps)
             refs += set_refs
             hyps += set_hyps
         out["all"] = word_error_rate(refs, hyps)
         return out
 
-    results = {"voice": tts.voice.name, "sets": {k: len(v) for k, v in sets.items()}, "neutral": wer_of("")}
+    results = {"system": system.name, "sets": {k: len(v) for k, v in sets.items()}, "neutral": wer_of("")}
     columns = list(results["neutral"])
-    print(f"voice {tts.voice.name}; lines: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
+    print(f"{system.name}; lines: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
     print(f"{'tag':10s} " + " ".join(f"{c:>8s}" for c in columns) + "   bar (all): neutral + 0.10")
     print(f"{'neutral':10s} " + " ".join(f"{results['neutral'][c]:8.3f}" for c in columns))
     results["tags"] = {}
     for key in [k.strip() for k in args.tags.split(",") if k.strip()]:
-        figures = wer_of(f"({key})", **({"bpm": args.bpm} if key == "RAP" else {}))
+        music = key == "RAP" and system.takes_music_controls  # the teacher's rap edit picks its own tempo
+        figures = wer_of(f"({key})", **({"bpm": args.bpm} if music else {}))
         results["tags"][key] = figures
         verdict = "pass" if figures["all"] <= results["neutral"]["all"] + 0.10 else "FAIL"
         print(f"{key:10s} " + " ".join(f"{figures[c]:8.3f}" for c in columns) + f"   {verdict}", flush=True)

@@ -307,6 +307,19 @@ class Take:
     def f0(self):
         return f0_stats(self.f0_hz)
 
+    def summary(self) -> dict[str, Any]:
+        """The per-line record of tags.json (no audio or contour)."""
+        stats = self.f0
+        return {
+            "text": self.text,
+            "hypothesis": self.hypothesis,
+            "duration_s": self.duration_s,
+            "f0_median_st": stats.median_st,
+            "f0_range_st": stats.range_st,
+            "rms_db": self.rms_db,
+            "info": self.info,
+        }
+
 
 def _take(system, text: str, recognizer: SpeechRecognizer, **controls: Any) -> Take:
     rendered = system.synthesize(text, **controls)
@@ -561,18 +574,7 @@ def run_tag_eval(
                 effects["espeak_voice"] = tag.spec.espeak_voice
             row["effects"] = effects
             row["checks"] = _bars(key, label, effects, neutral_wer, keys, voice_language)
-            row["per_line"] = [
-                {
-                    "text": t.text,
-                    "hypothesis": t.hypothesis,
-                    "duration_s": t.duration_s,
-                    "f0_median_st": t.f0.median_st,
-                    "f0_range_st": t.f0.range_st,
-                    "rms_db": t.rms_db,
-                    "info": t.info,
-                }
-                for t in takes
-            ]
+            row["per_line"] = [t.summary() for t in takes]
             if config.plots:
                 from distill import plots
 
@@ -603,17 +605,7 @@ def run_tag_eval(
         "neutral": {
             "wer": neutral_wer,
             "note_hold": neutral_hold,
-            "per_line": [
-                {
-                    "text": t.text,
-                    "hypothesis": t.hypothesis,
-                    "duration_s": t.duration_s,
-                    "f0_median_st": t.f0.median_st,
-                    "f0_range_st": t.f0.range_st,
-                    "rms_db": t.rms_db,
-                }
-                for t in neutral
-            ],
+            "per_line": [t.summary() for t in neutral],
         },
         "tags": rows,
         "passed": sum(1 for c in checks if c["pass"]),
