@@ -70,7 +70,7 @@ def accent_substitutions(language: str, phoneme_vocab: dict[str, int], teachers:
 
     if language != "en-us" or not teachers or not all(str(t).startswith("piper:") for t in teachers):
         return {}
-    return {k: v for k, v in ENGLISH_ACCENT_FALLBACKS.items() if v in phoneme_vocab}
+    return {k: v for k, v in ENGLISH_ACCENT_FALLBACKS.items() if all(c in phoneme_vocab for c in v)}
 
 
 def export_voice(

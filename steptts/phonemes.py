@@ -8,7 +8,9 @@ the trainer and the runtime all tokenize with :func:`tokenize`.
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from dataclasses import dataclass
 
 PAD, BOS, EOS = "_", "^", "$"
@@ -18,18 +20,35 @@ PUNCTUATION = " !\"'(),-.:;?"
 VOWELS = frozenset("aeiouyɑɐɒæɔəɘɚɛɜɝɞɤɨɪɯɵøœɶʉʊʌʏᵻ")
 """IPA vowel letters: the nucleus of a syllable, used by singing and rap to place notes and beats."""
 
-ENGLISH_ACCENT_FALLBACKS: dict[str, str] = {"ɒ": "ɑ", "r": "ɹ", "ʍ": "w", "ʉ": "u", "ʲ": "j"}
-"""Symbols espeak-ng's en-gb and en-gb-scotland write and its en-us never does (counted on 3,000
-LJ Speech and ARCTIC lines), each with its nearest en-us symbol. A voice that learned from en-us
-speech (a Piper en-us teacher, and so its students) never heard them: it says the neighbour instead.
-The rest of an accent (vowel qualities, length, non-rhotic r, …) stays as espeak-ng writes it."""
+ENGLISH_ACCENT_FALLBACKS: dict[str, str] = {
+    "ɒ": "ɑ", "r": "ɹ", "ʍ": "w", "ʉ": "u", "ʲ": "j",
+    "aɪ": "aɪ", "aʊ": "aʊ", "aː": "ɑː", "a": "æ",
+}
+"""What a voice that learned from en-us speech (a Piper en-us teacher, and so its students) says for
+what espeak-ng's en-gb and en-gb-scotland write and its en-us never does (counted on 3,000 LJ Speech
+and ARCTIC lines). It never heard the symbols ``ɒ r ʍ ʉ ʲ``: each becomes its nearest en-us symbol.
+It heard ``a`` only as the start of ``aɪ`` and ``aʊ``, so it glides on a lone ``a`` ("back" was heard
+as "bike", "cancelled" as "council"): the diphthongs stay, a long ``aː`` becomes ``ɑː`` and a short
+``a`` becomes ``æ``. The rest of an accent (other vowel qualities, length, non-rhotic r, …) stays as
+espeak-ng writes it."""
 
 log = logging.getLogger(__name__)
 
 
 def substitute(phonemes: str, table: dict[str, str]) -> str:
-    """``phonemes`` with each symbol of ``table`` replaced, one code point for one (token counts stay)."""
-    return phonemes.translate(str.maketrans(table)) if table else phonemes
+    """``phonemes`` with the strings of ``table`` replaced, the longest key first at each position.
+
+    Keys and values have the same number of code points, so token counts stay. A key mapped to
+    itself (``"aɪ": "aɪ"``) keeps a context that a shorter key (``"a"``) would otherwise change.
+    """
+    if not table:
+        return phonemes
+    return _pattern(tuple(table)).sub(lambda match: table[match.group()], phonemes)
+
+
+@functools.lru_cache(maxsize=32)
+def _pattern(keys: tuple[str, ...]) -> re.Pattern:
+    return re.compile("|".join(re.escape(key) for key in sorted(keys, key=len, reverse=True)))
 
 
 def tokenize(phonemes: str) -> list[str]:

@@ -187,12 +187,12 @@ def _check_substitutions(folder: Path, config: dict) -> None:
     table = config.get("phoneme_substitutions", {})
     vocab = config["phoneme_vocab"]
     if not isinstance(table, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and len(k) == 1 and len(v) == 1 and v in vocab
+        isinstance(k, str) and isinstance(v, str) and k and len(k) == len(v) and all(c in vocab for c in v)
         for k, v in table.items()
     ):
         raise VoiceError(
-            f"voice at {folder}: phoneme_substitutions must map single symbols to symbols of its "
-            f"phoneme_vocab, got {table!r}"
+            f"voice at {folder}: phoneme_substitutions must map phoneme strings to strings of as many "
+            f"symbols of its phoneme_vocab, got {table!r}"
         )
 
 

@@ -93,3 +93,26 @@ def test_cli_passes_melody_and_bpm(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
+
+
+def test_substitutions_take_the_longest_key_and_keep_token_counts():
+    from steptts.phonemes import ENGLISH_ACCENT_FALLBACKS, substitute, tokenize
+
+    cases = {
+        "ðə bˈak dˈɔː tənˈaɪt.": "ðə bˈæk dˈɔː tənˈaɪt.",  # a lone a → æ; the diphthong aɪ stays
+        "ɡˈaːrdən ˈaːftɜ": "ɡˈɑːɹdən ˈɑːftɜ",  # long aː → ɑː, Scottish r → ɹ
+        "haʊ lˈɒk": "haʊ lˈɑk",
+    }
+    for raw, spoken in cases.items():
+        assert substitute(raw, ENGLISH_ACCENT_FALLBACKS) == spoken
+        assert len(tokenize(spoken)) == len(tokenize(raw))
+    assert substitute("bˈak", {}) == "bˈak"
+
+
+def test_scottish_bath_vowel_is_a_length_mark_not_a_pause():
+    from steptts import g2p
+
+    phonemes = g2p.phonemize("Could you pass me the salt after the rain?", "en-gb-scotland")
+    assert "pˈaːs" in phonemes and "ˈaːft" in phonemes
+    assert ":" not in phonemes  # espeak-ng writes "a:"; a voice would read the colon as punctuation
+    assert g2p.phonemize("The spa: open.", "en-gb-scotland").count(":") == 1  # the text's colon stays

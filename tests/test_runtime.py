@@ -200,10 +200,11 @@ def test_voice_schema_and_missing_files(voice_dir, tmp_path):
     bad = tmp_path / "bad-substitutions"
     shutil.copytree(voice_dir, bad)
     config = json.loads((bad / "voice.json").read_text())
-    config["phoneme_substitutions"] = {"ɒ": "no such symbol"}
-    (bad / "voice.json").write_text(json.dumps(config))
-    with pytest.raises(VoiceError, match="phoneme_substitutions"):
-        load_voice(bad)
+    for table in ({"ɒ": "no such symbol"}, {"aː": "ɑ"}, {"": ""}):  # unknown symbols; lengths differ
+        config["phoneme_substitutions"] = table
+        (bad / "voice.json").write_text(json.dumps(config))
+        with pytest.raises(VoiceError, match="phoneme_substitutions"):
+            load_voice(bad)
     gone = tmp_path / "gone"
     shutil.copytree(voice_dir, gone)
     (gone / "model.onnx").unlink()
