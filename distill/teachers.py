@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from steptts.errors import StepTTSError, TagError, TeacherError, VoiceError
+from steptts.g2p import ESPEAK_OUTPUT_FIXES
 from steptts.phonemes import ENGLISH_ACCENT_FALLBACKS, substitute
 from steptts.tags import Tag, resolve_tag
 
@@ -165,6 +166,8 @@ class PiperTeacher:
             "model": self.model_path.name,
             "model_bytes": self.model_path.stat().st_size,
             "scales": [self.noise_scale, self.length_scale, self.noise_w],
+            # What turns text into the phonemes it speaks: a change re-renders a resumed dataset.
+            "phonemes": {"substitutions": self.phoneme_substitutions, "espeak_fixes": ESPEAK_OUTPUT_FIXES},
         }
 
     def default_voice(self) -> str:

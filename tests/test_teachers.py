@@ -111,6 +111,13 @@ def test_piper_settings_name_the_model_and_scales(piper: PiperTeacher) -> None:
     assert piper.name == "piper:en_US-joe-medium" and piper.default_voice() == "joe"
     assert piper.settings()["scales"] == [0.0, 1.0, 0.0]
     assert PiperTeacher(noise_scale=0.667).settings() != piper.settings()
+    # the phonemization is part of what decides a record: a new table or g2p fix re-renders it
+    from distill.dataset import record_id
+
+    before = record_id(piper.name, piper.settings(), "joe", TEXT, ["British"], None)
+    other = PiperTeacher(noise_scale=0.0, length_scale=1.0, noise_w=0.0)
+    other.phoneme_substitutions = {"ɒ": "ɑ"}
+    assert record_id(other.name, other.settings(), "joe", TEXT, ["British"], None) != before
 
 
 # ------------------------------------------------------------------------------------------ espeak-ng
