@@ -17,6 +17,7 @@ linearly between the two points around it, so that both systems are compared at 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -40,7 +41,7 @@ def interpolate_wer(points: list[dict], set_name: str, duration: float) -> float
     ``duration`` lies outside the measured range.
     """
     ordered = sorted(points, key=lambda p: p["duration"])
-    for low, high in zip(ordered, ordered[1:]):
+    for low, high in itertools.pairwise(ordered):
         if low["duration"] <= duration <= high["duration"]:
             span = high["duration"] - low["duration"]
             weight = 0.0 if span == 0 else (duration - low["duration"]) / span
@@ -52,8 +53,14 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     sys.path.insert(0, str(REPO / "bench"))
     from bench_tag_wer import lj_lines
-    from distill.evaluate import (SpeechRecognizer, read_texts, reference_words, speech_duration_s,
-                                  word_error_rate)
+
+    from distill.evaluate import (
+        SpeechRecognizer,
+        read_texts,
+        reference_words,
+        speech_duration_s,
+        word_error_rate,
+    )
     from distill.tag_eval import first_sentences
     from distill.teachers import PiperTeacher
     from steptts import TTS
