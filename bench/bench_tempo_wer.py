@@ -8,7 +8,8 @@ their WER stay within 0.10 of neutral. Is a miss the student's fault, or does po
 speech of this voice that fast as badly? This renders the lines of ``bench_tag_wer.py`` (the 20 dev
 lines plus ``--lj-lines`` LJ Speech lines) with both systems at several tempi: the student through
 ``TTS.synthesize(speed=…)`` (the control the speed tags set), the Piper teacher with its own
-``length_scale`` (how the data engine renders the speed tags). For every point it reports the
+``length_scale`` (how the data engine renders the speed tags) through the evaluation's
+``TeacherSystem``, sentence by sentence as `steptts distill eval` runs it. For every point it reports the
 median speech duration against the system's own first point (which should be tempo 1) and the WER
 of each set. Then, per system and set, the WER at ×0.87 and ×0.75 of neutral duration, interpolated
 linearly between the two points around it, so that both systems are compared at the same tempo.
@@ -56,15 +57,14 @@ def main() -> None:
 
     from distill.evaluate import (
         SpeechRecognizer,
+        TeacherSystem,
         read_texts,
         reference_words,
         speech_duration_s,
         word_error_rate,
     )
     from distill.tag_eval import first_sentences
-    from distill.teachers import PiperTeacher
     from steptts import TTS
-    from steptts.textnorm import normalize_text
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--voice", default=None, help="student voice name or folder (default: the embedded one)")
@@ -114,8 +114,8 @@ def main() -> None:
         return (lambda s: student.synthesize(s, speed=speed).samples), student.sample_rate_hz
 
     def teacher_at(length_scale: float):
-        teacher = PiperTeacher(noise_scale=0.0, length_scale=length_scale, noise_w=0.0)
-        return (lambda s: teacher.render(normalize_text(s), [], None).audio), teacher.sample_rate_hz
+        teacher = TeacherSystem(length_scale=length_scale)  # as `steptts distill eval` runs it
+        return (lambda s: teacher.synthesize(s).audio), teacher.sample_rate_hz
 
     print(f"student {student.voice.name}; lines: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
     results = {

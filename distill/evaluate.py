@@ -477,14 +477,19 @@ class TeacherSystem:
     takes_music_controls = False  # the singing and rap edits choose their own melody and tempo
 
     def __init__(
-        self, threads: int | None = None, model_path: str | os.PathLike | None = None, edit_tags: bool = False
+        self,
+        threads: int | None = None,
+        model_path: str | os.PathLike | None = None,
+        edit_tags: bool = False,
+        length_scale: float = 1.0,
     ) -> None:
         from distill.teachers import PiperTeacher
         from steptts.tags import all_tag_keys
 
         # threads 0: onnxruntime's default, as for the student when --threads is not given.
         self.teacher = PiperTeacher(
-            model_path=model_path, noise_scale=0.0, length_scale=1.0, noise_w=0.0, threads=int(threads or 0)
+            model_path=model_path, noise_scale=0.0, length_scale=length_scale, noise_w=0.0,
+            threads=int(threads or 0)
         )
         self.edit_tags = edit_tags
         self.phoneme_substitutions = self.teacher.phoneme_substitutions
