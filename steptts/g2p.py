@@ -13,9 +13,9 @@ _LOCK = threading.Lock()
 ESPEAK_OUTPUT_FIXES: dict[str, tuple[tuple[str, str], ...]] = {
     # espeak-ng writes the Scottish BATH vowel ("pass", "after", "last", "can't") as its phoneme's
     # mnemonic `a:`, with an ASCII colon where IPA has the length mark `ː` (it writes `aː` in
-    # "car"). A voice reads that colon as the punctuation mark: a pause inside the word. Measured on
-    # 600 LJ Speech lines without colons: 100 such `a:` in en-gb-scotland, none in the other English
-    # voices. A text colon after a word that ends in this vowel comes out as `a::` → `aː:`.
+    # "car"). A voice reads that colon as the punctuation mark: a pause inside the word. In the first
+    # 600 LJ Speech lines (those without a colon): 100 such `a:` in en-gb-scotland, none in en-us,
+    # en-gb, en-gb-x-gbclan, en-gb-x-gbcwmd or en-029. A text colon after a word that ends in this vowel comes out as `a::` → `aː:`.
     "en-gb-scotland": (("a:", "aː"),),
 }
 """Per espeak-ng voice: (written, meant) pairs replaced in its output."""
