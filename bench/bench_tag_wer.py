@@ -40,10 +40,38 @@ def lj_lines(count: int, first: int = LJ_FIRST_LINE) -> list[str]:
     return chosen
 
 
+def held_out_sets(lj_count: int) -> dict[str, list[str]]:
+    """The benches' line sets: the 20 dev lines (first sentence of each) and ``lj_count`` LJ lines."""
+    from distill.evaluate import read_texts
+    from distill.tag_eval import first_sentences
+
+    return {"dev20": first_sentences(read_texts(SHARED_DATA / "dev_en.txt"), 20), f"lj{lj_count}": lj_lines(lj_count)}
+
+
+def transcribe_sets(sets: dict[str, list[str]], render, sample_rate_hz: int, recognizer) -> tuple[dict, list]:
+    """Render every line with ``render(text) -> audio [S]`` and judge it.
+
+    Returns (WER per set and ``all`` of them together, speech duration in seconds per line).
+    """
+    from distill.evaluate import reference_words, speech_duration_s, word_error_rate
+
+    wer, durations, all_refs, all_hyps = {}, [], [], []
+    for name, sentences in sets.items():
+        refs, hyps = [reference_words(s) for s in sentences], []
+        for sentence in sentences:
+            audio = render(sentence)
+            durations.append(speech_duration_s(audio, sample_rate_hz))
+            hyps.append(recognizer.transcribe(audio, sample_rate_hz))
+        wer[name] = word_error_rate(refs, hyps)
+        all_refs += refs
+        all_hyps += hyps
+    wer["all"] = word_error_rate(all_refs, all_hyps)
+    return wer, durations
+
+
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from distill.evaluate import SpeechRecognizer, make_student, read_texts, reference_words, word_error_rate
-    from distill.tag_eval import first_sentences
+    from distill.evaluate import SpeechRecognizer, make_student
     from steptts.voice import default_voice_name
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -55,24 +83,15 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args()
 
-    sets = {
-        "dev20": first_sentences(read_texts(SHARED_DATA / "dev_en.txt"), 20),
-        f"lj{args.lj_lines}": lj_lines(args.lj_lines),
-    }
+    sets = held_out_sets(args.lj_lines)
     system = make_student(args.voice or default_voice_name())
     recognizer = SpeechRecognizer()
 
     def wer_of(prefix: str, **controls) -> dict[str, float]:
-        refs, hyps, out = [], [], {}
-        for name, sentences in sets.items():
-            set_refs = [reference_words(s) for s in sentences]
-            set_hyps = [recognizer.transcribe(system.synthesize(prefix + s, **controls).audio,
-                                              system.sample_rate_hz) for s in sentences]
-            out[name] = word_error_rate(set_refs, set_hyps)
-            refs += set_refs
-            hyps += set_hyps
-        out["all"] = word_error_rate(refs, hyps)
-        return out
+        def render(text: str):
+            return system.synthesize(prefix + text, **controls).audio
+
+        return transcribe_sets(sets, render, system.sample_rate_hz, recognizer)[0]
 
     results = {"system": system.name, "sets": {k: len(v) for k, v in sets.items()}, "neutral": wer_of("")}
     columns = list(results["neutral"])

@@ -53,18 +53,10 @@ def interpolate_wer(points: list[dict], set_name: str, duration: float) -> float
 def main() -> None:
     sys.path.insert(0, str(REPO))
     sys.path.insert(0, str(REPO / "bench"))
-    from bench_tag_wer import lj_lines
+    from bench_tag_wer import held_out_sets, transcribe_sets
 
-    from distill.evaluate import (
-        SpeechRecognizer,
-        TeacherSystem,
-        read_texts,
-        reference_words,
-        speech_duration_s,
-        word_error_rate,
-    )
-    from distill.tag_eval import first_sentences
-    from steptts import TTS
+    from distill.evaluate import SpeechRecognizer, TeacherSystem, make_student
+    from steptts.voice import default_voice_name
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--voice", default=None, help="student voice name or folder (default: the embedded one)")
@@ -75,27 +67,13 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write the figures here")
     args = parser.parse_args()
 
-    sets = {
-        "dev20": first_sentences(read_texts(SHARED_DATA / "dev_en.txt"), 20),
-        f"lj{args.lj_lines}": lj_lines(args.lj_lines),
-    }
-    references = {name: [reference_words(s) for s in sentences] for name, sentences in sets.items()}
+    sets = held_out_sets(args.lj_lines)
     recognizer = SpeechRecognizer()
-    student = TTS(voice=args.voice, provider="cpu")
+    student = make_student(args.voice or default_voice_name())
 
     def measure(render, sample_rate_hz: int) -> dict:
         """WER per set (and all) and speech durations [lines] of one tempo point."""
-        wer, durations, all_refs, all_hyps = {}, [], [], []
-        for name, sentences in sets.items():
-            hyps = []
-            for sentence in sentences:
-                audio = render(sentence)
-                durations.append(speech_duration_s(audio, sample_rate_hz))
-                hyps.append(recognizer.transcribe(audio, sample_rate_hz))
-            wer[name] = word_error_rate(references[name], hyps)
-            all_refs += references[name]
-            all_hyps += hyps
-        wer["all"] = word_error_rate(all_refs, all_hyps)
+        wer, durations = transcribe_sets(sets, render, sample_rate_hz, recognizer)
         return {"wer": wer, "durations_s": durations}
 
     def sweep(system: str, control: str, values: list[float], make_render) -> list[dict]:
@@ -111,15 +89,15 @@ def main() -> None:
         return points
 
     def student_at(speed: float):
-        return (lambda s: student.synthesize(s, speed=speed).samples), student.sample_rate_hz
+        return (lambda s: student.synthesize(s, speed=speed).audio), student.sample_rate_hz
 
     def teacher_at(length_scale: float):
         teacher = TeacherSystem(length_scale=length_scale)  # as `steptts distill eval` runs it
         return (lambda s: teacher.synthesize(s).audio), teacher.sample_rate_hz
 
-    print(f"student {student.voice.name}; lines: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
+    print(f"{student.name}; lines: " + ", ".join(f"{k} {len(v)}" for k, v in sets.items()))
     results = {
-        "voice": student.voice.name,
+        "student_system": student.name,
         "sets": {k: len(v) for k, v in sets.items()},
         "student": sweep("student", "speed", floats(args.speeds), student_at),
         "teacher": sweep("teacher", "length_scale", floats(args.length_scales), teacher_at),

@@ -15,7 +15,8 @@ ESPEAK_OUTPUT_FIXES: dict[str, tuple[tuple[str, str], ...]] = {
     # mnemonic `a:`, with an ASCII colon where IPA has the length mark `ː` (it writes `aː` in
     # "car"). A voice reads that colon as the punctuation mark: a pause inside the word. In the first
     # 600 LJ Speech lines (those without a colon): 100 such `a:` in en-gb-scotland, none in en-us,
-    # en-gb, en-gb-x-gbclan, en-gb-x-gbcwmd or en-029. A text colon after a word that ends in this vowel comes out as `a::` → `aː:`.
+    # en-gb, en-gb-x-gbclan, en-gb-x-gbcwmd or en-029. A text colon after a word that ends in this
+    # vowel comes out as `a::` → `aː:`.
     "en-gb-scotland": (("a:", "aː"),),
 }
 """Per espeak-ng voice: (written, meant) pairs replaced in its output."""

@@ -26,11 +26,11 @@ ENGLISH_ACCENT_FALLBACKS: dict[str, str] = {
 }
 """What a voice that learned from en-us speech (a Piper en-us teacher, and so its students) says for
 what espeak-ng's en-gb and en-gb-scotland write and its en-us never does (symbols counted on 3,000
-LJ Speech and ARCTIC lines, the contexts of ``a`` on 400 LJ Speech lines). It never heard the symbols ``ɒ r ʍ ʉ ʲ``: each becomes its nearest en-us symbol.
-It heard ``a`` only as the start of ``aɪ`` and ``aʊ``, so it glides on a lone ``a`` ("back" was heard
-as "bike", "cancelled" as "council"): the diphthongs stay, a long ``aː`` becomes ``ɑː`` and a short
-``a`` becomes ``æ``. The rest of an accent (other vowel qualities, length, non-rhotic r, …) stays as
-espeak-ng writes it."""
+LJ Speech and ARCTIC lines, the contexts of ``a`` on 400 LJ Speech lines). It never heard the
+symbols ``ɒ r ʍ ʉ ʲ``: each becomes its nearest en-us symbol. It heard ``a`` only as the start of
+``aɪ`` and ``aʊ``, so it glides on a lone ``a`` ("back" was heard as "bike", "cancelled" as
+"council"): the diphthongs stay, a long ``aː`` becomes ``ɑː`` and a short ``a`` becomes ``æ``. The
+rest of an accent (other vowel qualities, length, non-rhotic r, …) stays as espeak-ng writes it."""
 
 log = logging.getLogger(__name__)
 
