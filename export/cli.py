@@ -94,7 +94,7 @@ def export_voice(
         fp16: also write ``model.fp16.onnx`` for CUDA (parity measured on CUDA when present, else CPU).
         int8: also write ``model.int8.onnx`` (dynamic quantization, CPU); kept when ``keep_int8`` is
             True or returns True for its parity figures. A dropped graph's figures stay in ``parity``.
-            Either variant is dropped under 20 dB of mel SNR against fp32 (``MIN_VARIANT_MEL_SNR_DB``).
+            Either variant is kept only when it meets ``export.variants.VARIANT_RULE`` (the same for both).
         name, description: default to the folder name and a line naming teacher and size.
         evaluation: figures to record (see docs/CONTRACTS.md); ``export.package.set_evaluation`` can
             add them later.
@@ -108,7 +108,8 @@ def export_voice(
     """
     from distill.model import count_parameters
     from export.onnx_export import convert_fp16, export_onnx, quantize_int8
-    from export.parity import MIN_FP32_SNR_DB, MIN_VARIANT_MEL_SNR_DB, held_out_feeds, measure_parity
+    from export.parity import MIN_FP32_SNR_DB, held_out_feeds, measure_parity
+    from export.variants import VARIANT_RULE
 
     if speed_tags not in ("control", "learned"):
         raise ExportError(f"speed_tags must be 'control' or 'learned', got '{speed_tags}'")
@@ -136,7 +137,7 @@ def export_voice(
         A variant under the mel-SNR floor is dropped with a message: the runtime would pick it (fp16 on
         CUDA, int8 when asked) without a word.
         """
-        sounds_alike = figures["mel_snr_db"] >= MIN_VARIANT_MEL_SNR_DB
+        sounds_alike, figures["why"] = VARIANT_RULE.verdict(figures)
         figures["kept"] = sounds_alike and wanted
         parity[variant] = figures
         if figures["kept"]:
@@ -145,8 +146,7 @@ def export_voice(
         path.unlink()
         if not sounds_alike:
             print(
-                f"steptts export: {variant} graph dropped: {figures['mel_snr_db']} dB mel SNR against fp32 "
-                f"(< {MIN_VARIANT_MEL_SNR_DB} dB); figures kept in voice.json parity",
+                f"steptts export: {variant} graph {figures['why']}; figures kept in voice.json parity",
                 file=sys.stderr,
             )
 

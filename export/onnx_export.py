@@ -47,16 +47,14 @@ _DYNAMIC_AXES = {
     for name, spec in group.items()
 }
 _TWO_GIB = 2**31
-# Nodes kept in fp32 in the fp16 variant: the iSTFT and the STFT of the pulse train (a 1024-point
-# DFT loses ~30 dB in fp16) and the pulse train itself (a running phase),
-# the predictors whose outputs are rounded into frame counts, and the position encodings (angles of
-# hundreds of radians).
+# Nodes int8 quantization leaves in float: the iSTFT and the STFT of the pulse train (a 1024-point
+# DFT loses ~30 dB in 8 bits) and the pulse train itself (a running phase), the predictors whose
+# outputs are rounded into frame counts, and the position encodings (angles of hundreds of radians).
 _FP32_NODE_PREFIXES = (
     "/vocoder/istft/", "/vocoder/source/", "/vocoder/analysis/", "/vocoder/minimum_phase/",
     "/encoder/positions/", "/decoder/positions/",
     "/duration_predictor/", "/pitch_predictor/", "/energy_predictor/",
 )
-_FP32_OP_TYPES = ["Sin", "Cos", "Exp", "CumSum", "Range", "Round"]
 
 
 def example_inputs(student: Student, batch: int = 2, n_tokens: int = 9) -> tuple[torch.Tensor, ...]:
@@ -153,19 +151,15 @@ def merge_duplicate_constants(model, min_elements: int = 1024) -> int:
 
 
 def convert_fp16(source: Path, target: Path) -> Path:
-    """fp16 copy of a graph for CUDA: float32 inputs and outputs, precision-critical nodes in fp32."""
+    """Mixed-precision copy of a graph for CUDA (:mod:`export.precision`): the frame-rate transformer
+    and the vocoder body in fp16, the duration, pitch, phase and position paths in fp32 end to end.
+    Inputs and outputs keep their types."""
     import onnx
-    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+    from export.precision import STUDENT_HALF_PREFIXES, convert_to_half, node_prefix_rule
 
     model = onnx.load(str(source))
-    keep_fp32 = [node.name for node in model.graph.node if node.name.startswith(_FP32_NODE_PREFIXES)]
-    half = convert_float_to_float16(
-        model,
-        keep_io_types=True,
-        op_block_list=list(DEFAULT_OP_BLOCK_LIST) + _FP32_OP_TYPES,
-        node_block_list=keep_fp32,
-    )
-    _drop_duplicate_nodes(half)
+    half, _ = convert_to_half(model, node_prefix_rule(STUDENT_HALF_PREFIXES))
     _save(half, Path(target), large=Path(f"{source}.data").exists())
     return target
 
@@ -180,24 +174,6 @@ def _save(model, path: Path, large: bool) -> None:
                         location=path.name + ".data", size_threshold=1024, convert_attribute=True)
     else:
         onnx.save_model(model, str(path))
-
-
-def _drop_duplicate_nodes(model) -> None:
-    """Remove exact duplicate nodes (same name, same everything).
-
-    The fp16 converter inserts one identical Cast per fp32 consumer of an fp16 tensor; onnxruntime
-    rejects the repeated node names.
-    """
-    seen: dict[str, bytes] = {}
-    kept = []
-    for node in model.graph.node:
-        encoded = node.SerializeToString()
-        if node.name in seen and seen[node.name] == encoded:
-            continue
-        seen.setdefault(node.name, encoded)
-        kept.append(node)
-    del model.graph.node[:]
-    model.graph.node.extend(kept)
 
 
 def quantize_int8(source: Path, target: Path) -> Path:

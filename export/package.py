@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from export.onnx_export import GRAPH_IO
+from export.variants import VARIANT_RULE
 from steptts.errors import StepTTSError
 from steptts.voice import CONTROL_NAMES, SCHEMA_VERSION, VOICE_FILE, sha256_file
 
@@ -78,6 +79,7 @@ def write_voice_json(
         "files": files,
         "variants": dict(variants),
         "parity": parity,
+        "variant_rule": VARIANT_RULE.to_json(),
         "provenance": provenance,
         "evaluation": evaluation or {},
     }
@@ -102,6 +104,25 @@ def drop_variant(folder: Path, variant: str) -> dict:
         (folder / file_name).unlink(missing_ok=True)
     if variant in config.get("parity", {}):
         config["parity"][variant]["kept"] = False
+    _write_json_atomically(folder / VOICE_FILE, config)
+    return config
+
+
+def record_variant(folder: Path, variant: str, graph_name: str | None, figures: dict) -> dict:
+    """Record a variant's parity figures in voice.json; with ``graph_name`` (a file in ``folder``) ship it.
+
+    The fp32 graph and its checksum are left as they are. Returns the new voice.json content.
+    """
+    folder = Path(folder)
+    if variant == "fp32":
+        raise ExportError("the fp32 graph is written by the export itself, not added as a variant")
+    config = json.loads((folder / VOICE_FILE).read_text(encoding="utf-8"))
+    config.setdefault("parity", {})[variant] = figures
+    config["variant_rule"] = VARIANT_RULE.to_json()
+    if graph_name is not None:
+        for file_name in _graph_files(folder, graph_name):
+            config["files"][file_name] = sha256_file(folder / file_name)
+        config.setdefault("variants", {"fp32": VARIANT_FILES["fp32"]})[variant] = graph_name
     _write_json_atomically(folder / VOICE_FILE, config)
     return config
 

@@ -22,7 +22,7 @@ import torch
 
 from distill.features import mel_magnitude
 from distill.model import Student
-from export.onnx_export import INPUT_NAMES
+from export.onnx_export import INPUT_NAMES, OUTPUT_NAMES
 
 HELD_OUT_SENTENCES = (
     "How much wood would a woodchuck chuck?",
@@ -33,8 +33,6 @@ HELD_OUT_SENTENCES = (
 
 MIN_FP32_SNR_DB = 40.0
 """An fp32 graph below this mel SNR against the torch student is not packaged."""
-MIN_VARIANT_MEL_SNR_DB = 20.0
-"""An fp16 or int8 graph below this mel SNR against fp32 is measured, recorded and dropped."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,8 @@ class Parity:
     """Fraction of valid tokens whose predicted frame count equals torch's."""
     provider: str
     """onnxruntime execution provider that ran the graph."""
+    reference: str = "torch student"
+    """What the graph was compared with: ``torch student``, or a graph file (e.g. ``model.onnx``)."""
 
     def to_json(self) -> dict:
         record = asdict(self)
@@ -139,15 +139,32 @@ def measure_parity(
     student: Student, graph_path, feeds: dict[str, np.ndarray], provider: str = "CPUExecutionProvider"
 ) -> Parity:
     """Compare a graph with the torch student on ``feeds`` (see the module docstring)."""
+    return _compare(lambda batch: run_torch(student, batch), "torch student", graph_path, feeds, provider)
+
+
+def measure_graph_parity(
+    reference_path, graph_path, feeds: dict[str, np.ndarray], provider: str = "CPUExecutionProvider"
+) -> Parity:
+    """Compare a graph with a reference graph run on the CPU provider (for a voice whose checkpoint is
+    not at hand: the fp32 graph stands in for the torch student)."""
+    from pathlib import Path
+
+    reference = open_session(reference_path)
+    return _compare(lambda batch: reference.run(list(OUTPUT_NAMES), batch), Path(reference_path).name,
+                    graph_path, feeds, provider)
+
+
+def _compare(run_reference, reference_name: str, graph_path, feeds, provider: str) -> Parity:
+    """Parity of the graph at ``graph_path`` against ``run_reference`` (feeds → [audio, lengths, durations])."""
     session = open_session(graph_path, provider)
-    reference_durations = run_torch(student, feeds)[2]
+    reference_durations = run_reference(feeds)[2]
     candidate_durations = session.run(["durations"], feeds)[0]
     lengths = feeds["phoneme_lengths"]
     valid = np.arange(reference_durations.shape[1])[None, :] < lengths[:, None]
     match = float(np.mean((reference_durations == candidate_durations)[valid]))
 
     forced = _forced(feeds, reference_durations)
-    reference_audio, audio_lengths, _ = run_torch(student, forced)
+    reference_audio, audio_lengths, _ = run_reference(forced)
     candidate_audio = session.run(["audio"], forced)[0]
     keep = np.arange(reference_audio.shape[1])[None, :] < audio_lengths[:, None]
     reference_valid, candidate_valid = reference_audio[keep], candidate_audio[keep]
@@ -161,4 +178,5 @@ def measure_parity(
         ),
         durations_match=match,
         provider=session.get_providers()[0],
+        reference=reference_name,
     )

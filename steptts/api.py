@@ -115,17 +115,22 @@ class TTS:
             self.provider = "remote"
             self.sample_rate_hz = self.remote.sample_rate_hz
             return
-        from .engine import CUDA, Engine
+        from .engine import CUDA, Engine, requested_providers
         from .voice import load_voice
 
         self.voice = load_voice(voice)
+        chosen = variant
         if variant == "auto":
-            wants_cuda = provider != "cpu" and CUDA in _available_providers()
-            variant = "fp16" if wants_cuda and self.voice.has_variant("fp16") else "fp32"
-        self.engine = Engine(self.voice.model_path(variant), provider=provider, threads=threads)
-        if variant == "fp16" and self.engine.provider != CUDA:
-            self.engine = Engine(self.voice.model_path("fp32"), provider=provider, threads=threads)
-        self.variant = variant
+            wants_cuda = CUDA in requested_providers(provider) and CUDA in _available_providers()
+            chosen = "fp16" if wants_cuda and self.voice.has_variant("fp16") else "fp32"
+        self.engine = Engine(self.voice.model_path(chosen), provider=provider, threads=threads)
+        if variant == "auto" and chosen == "fp16" and self.engine.provider != CUDA:
+            # The fp16 graph was chosen for CUDA, which did not start: the CPU runs the fp32 graph.
+            # An fp16 asked for by name runs wherever it lands (onnxruntime's CPU provider runs it).
+            chosen = "fp32"
+            self.engine = Engine(self.voice.model_path(chosen), provider=provider, threads=threads)
+        self.variant: str = chosen
+        """The graph variant that actually runs: ``fp32``, ``fp16`` or ``int8``."""
         self.provider = self.engine.provider
         self.sample_rate_hz = self.voice.sample_rate_hz
 

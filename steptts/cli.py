@@ -18,6 +18,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 SOURCE_HINT = ("runs from a source checkout: git clone the steptts repository, then "
                "pip install torch==2.13.0 && pip install -e '.[cpu,train]' inside it")
+_VARIANT_HELP = "Graph variant: auto (fp16 on CUDA when the voice has it, else fp32), fp32, fp16 or int8."
 
 
 def _fail(message: str) -> None:
@@ -46,6 +47,7 @@ def say(
     melody: str | None = typer.Option(None, help='Melody for (singing), e.g. "C4:1 C4:1 G4:1 G4:1 A4:1 A4:1 G4:2".'),
     bpm: float | None = typer.Option(None, help="Tempo in beats per minute for singing and rap."),
     provider: str = typer.Option("auto", help="auto (CUDA then CPU), cpu or cuda."),
+    variant: str = typer.Option("auto", help=_VARIANT_HELP),
     threads: int | None = typer.Option(None, help="onnxruntime intra-op threads."),
     stream: bool = typer.Option(False, "--stream", help="Write raw PCM to stdout, sentence by sentence."),
     pcm_format: str = typer.Option("f32", "--format", help="PCM sample format for --stream: f32 or s16."),
@@ -73,7 +75,7 @@ def say(
     if base_url:
         tts = TTS(engine="remote", base_url=base_url, model=model, remote_voice=voice)
     else:
-        tts = TTS(voice=voice, provider=provider, threads=threads)
+        tts = TTS(voice=voice, provider=provider, threads=threads, variant=variant)
     controls = dict(speed=speed, pitch=pitch, energy=energy, emotion=emotion, intensity=intensity,
                     accent=accent, melody=melody, bpm=bpm)
     chunks = tts.stream(text, **controls)
@@ -95,7 +97,7 @@ def say(
     elapsed = time.perf_counter() - started
     where = "stdout" if stream else str(output)
     typer.echo(f"steptts: {where}: {total / tts.sample_rate_hz:.2f} s of audio at {tts.sample_rate_hz} Hz "
-               f"in {elapsed:.2f} s ({tts.provider})", err=True)
+               f"in {elapsed:.2f} s ({tts.provider}{', ' + tts.variant if tts.voice else ''})", err=True)
 
 
 @app.command()
@@ -161,6 +163,7 @@ def _pad(text: str, width: int) -> str:
 def info(
     voice: str | None = typer.Option(None, "--voice", "-v", help="Voice to load (default: embedded)."),
     provider: str = typer.Option("auto", help="auto, cpu or cuda."),
+    variant: str = typer.Option("auto", help=_VARIANT_HELP),
 ) -> None:
     """Versions, providers, and the execution provider that actually runs a voice."""
     import platform
@@ -175,7 +178,7 @@ def info(
     typer.echo("voice search path: " + ", ".join(str(p) for p in search_paths()))
     from .api import TTS
 
-    tts = TTS(voice=voice, provider=provider)
+    tts = TTS(voice=voice, provider=provider, variant=variant)
     typer.echo(f"voice: {tts.voice.name} ({tts.voice.path}), variant {tts.variant}")
     typer.echo(f"execution provider in use: {tts.provider}")
 
