@@ -14,6 +14,7 @@ from export.cli import export_voice
 from export.onnx_export import INPUT_NAMES, export_onnx
 from export.package import ExportError, drop_variant
 from export.parity import HELD_OUT_SENTENCES, open_session, run_torch, snr_db
+from export.variants import VARIANT_RULE
 from steptts.errors import VoiceError
 from steptts.g2p import phonemize
 from steptts.phonemes import PhonemeVocab
@@ -97,9 +98,10 @@ def test_voice_package_is_complete_and_verified(voice_dir: Path) -> None:
     assert config["controls"] == ["speed", "pitch_semitones", "energy_db"]
     assert list(config["graph"]["inputs"]) == list(INPUT_NAMES)
     assert list(config["graph"]["outputs"]) == ["audio", "audio_lengths", "durations"]
-    kept = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
-    if config["parity"]["fp16"]["kept"]:
-        kept["fp16"] = "model.fp16.onnx"
+    kept = {"fp32": "model.onnx"}
+    for variant in ("fp16", "int8"):
+        if config["parity"][variant]["kept"]:
+            kept[variant] = f"model.{variant}.onnx"
     assert config["variants"] == kept
     assert config["tag_vocab"]["高兴1"] == 1 and config["speakers"] == {"joe": 0, "joe-fast": 1}
     assert config["provenance"]["steps"] == 30 and config["provenance"]["teacher"] == ["synthetic-tones"]
@@ -111,16 +113,18 @@ def test_voice_package_is_complete_and_verified(voice_dir: Path) -> None:
     # Parity on held-out sentences: fp32 must be faithful; variants are measured and recorded.
     assert config["parity"]["fp32"]["mel_snr_db"] >= 40.0
     assert config["parity"]["fp32"]["durations_match"] == 1.0
-    # onnxruntime's fp16 converter rounds every tensor to fp16, even between the nodes it keeps in fp32,
-    # so the pulse train's pitch and phase drift: the fp16 graph is measured, and kept only at ≥ 20 dB
-    # of mel SNR (not reached by this source-filter vocoder yet).
+    # One rule keeps or drops both variants, and voice.json says why. The fp16 graph keeps everything
+    # that sets the frame counts in fp32 (export/precision.py), so its durations equal torch's.
+    assert config["variant_rule"] == VARIANT_RULE.to_json()
     fp16 = config["parity"]["fp16"]
-    assert fp16["durations_match"] >= 0.9 and np.isfinite(fp16["mel_snr_db"])
-    assert fp16["kept"] == (fp16["mel_snr_db"] >= 20.0)
-    assert ("fp16" in config["variants"]) == fp16["kept"]
-    assert (voice_dir / "model.fp16.onnx").exists() == fp16["kept"]
-    int8 = config["parity"]["int8"]  # the same floor holds for int8 (the tiny voice's int8 is above it)
-    assert int8["mel_snr_db"] >= 20.0 and int8["kept"] is True and np.isfinite(int8["snr_db"])
+    assert fp16["durations_match"] == 1.0 and fp16["reference"] == "torch student"
+    assert fp16["mel_snr_db"] >= VARIANT_RULE.min_mel_snr_db and fp16["kept"] is True
+    assert (voice_dir / "model.fp16.onnx").exists()
+    for variant in ("fp16", "int8"):
+        figures = config["parity"][variant]
+        assert (figures["kept"], figures["why"]) == VARIANT_RULE.verdict(figures)
+        assert (voice_dir / f"model.{variant}.onnx").exists() == figures["kept"]
+        assert np.isfinite(figures["snr_db"])
 
     voice = load_voice(voice_dir)  # the runtime's own checks: schema and every checksum
     assert voice.tag_vocab == config["tag_vocab"]
@@ -131,13 +135,13 @@ def test_corrupt_graph_fails_checksum(voice_dir: Path, tmp_path: Path) -> None:
 
     copy = tmp_path / "corrupt"
     shutil.copytree(voice_dir, copy)
-    with open(copy / "model.int8.onnx", "ab") as handle:
+    with open(copy / "model.fp16.onnx", "ab") as handle:
         handle.write(b"\0")
     with pytest.raises(VoiceError, match="checksum"):
         load_voice(copy)
-    config = drop_variant(copy, "int8")  # the hook the evaluation uses to reject a variant
-    assert "int8" not in config["variants"] and not (copy / "model.int8.onnx").exists()
-    assert config["parity"]["int8"]["kept"] is False
+    config = drop_variant(copy, "fp16")  # the hook the evaluation uses to reject a variant
+    assert "fp16" not in config["variants"] and not (copy / "model.fp16.onnx").exists()
+    assert config["parity"]["fp16"]["kept"] is False
     load_voice(copy)
 
 
