@@ -117,6 +117,11 @@ def train_command(
     fsdp: bool = typer.Option(
         False, "--fsdp", help="Shard with FSDP2 under torchrun even for a small preset."
     ),
+    light_start: bool = typer.Option(
+        True, "--light-start/--full-start",
+        help="Under FSDP, build each shard unit on the meta device and keep only this rank's shard "
+             "(--full-start builds the whole model on every rank first).",
+    ),
     vocoder_predicted_from: float = typer.Option(
         0.6, "--vocoder-predicted-from",
         help="Fraction of the steps after which the vocoder also learns from the student's own features.",
@@ -147,6 +152,7 @@ def train_command(
         checkpoint_every=checkpoint_every,
         val_every=val_every,
         fsdp=fsdp,
+        light_start=light_start,
         vocoder_predicted_from=vocoder_predicted_from,
         resume=resume,
         init_from=init_from,

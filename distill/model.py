@@ -21,7 +21,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -276,21 +278,29 @@ class TransformerBlock(nn.Module):
         return x * mask.unsqueeze(-1)
 
 
+UnitBuilder = Callable[[Callable[[], nn.Module]], nn.Module]
+"""Builds one shard unit (a transformer block, the vocoder) from its constructor. The default calls
+it; distill/distributed.py builds each unit on the meta device and shards it as it comes."""
+
+
+def _build(make: Callable[[], nn.Module]) -> nn.Module:
+    return make()
+
+
 class Transformer(nn.Module):
     """Positions + a stack of blocks + final norm: x [B,L,D], mask [B,L] → [B,L,D]."""
 
-    def __init__(self, config: StudentConfig, n_layers: int) -> None:
+    def __init__(self, config: StudentConfig, n_layers: int, build_unit: UnitBuilder = _build) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(
-            TransformerBlock(
-                config.d_model,
-                config.n_heads,
-                config.ffn_mult * config.d_model,
-                config.ffn_kernel,
-                config.dropout,
-            )
-            for _ in range(n_layers)
+        make_block = partial(
+            TransformerBlock,
+            config.d_model,
+            config.n_heads,
+            config.ffn_mult * config.d_model,
+            config.ffn_kernel,
+            config.dropout,
         )
+        self.layers = nn.ModuleList(build_unit(make_block) for _ in range(n_layers))
         self.positions = SinusoidalPositions()
         self.dropout = nn.Dropout(config.dropout)
         self.norm = nn.LayerNorm(config.d_model)
@@ -661,23 +671,24 @@ class Vocoder(nn.Module):
 class Student(nn.Module):
     """Maps phoneme ids, tags, speaker and controls to audio; knows nothing of text or G2P."""
 
-    def __init__(self, config: StudentConfig) -> None:
+    def __init__(self, config: StudentConfig, build_unit: UnitBuilder = _build) -> None:
+        """``build_unit`` builds each of :meth:`shard_units`, in construction order (see UnitBuilder)."""
         super().__init__()
         self.config = config
         d = config.d_model
         self.phoneme_embedding = nn.Embedding(config.n_symbols, d, padding_idx=0)
         self.tag_embedding = nn.Embedding(config.n_tags, d, padding_idx=0)
         self.speaker_embedding = nn.Embedding(config.n_speakers, d)
-        self.encoder = Transformer(config, config.n_encoder_layers)
+        self.encoder = Transformer(config, config.n_encoder_layers, build_unit)
         self.duration_predictor = VariancePredictor(config)
         self.pitch_predictor = VariancePredictor(config)
         self.energy_predictor = VariancePredictor(config)
         self.pitch_embedding = ValueEmbedding(d)
         self.energy_embedding = ValueEmbedding(d)
-        self.decoder = Transformer(config, config.n_decoder_layers)
+        self.decoder = Transformer(config, config.n_decoder_layers, build_unit)
         self.frame_out = nn.Linear(d, config.n_mels + 2)  # log-mel, pitch residual, voicing logit
         self.align_projection = nn.Linear(d, config.n_mels)  # token means for MAS
-        self.vocoder = Vocoder(config)
+        self.vocoder = build_unit(partial(Vocoder, config))
         # Conditioning starts neutral so an unseen tag or speaker id cannot blow up early training.
         nn.init.normal_(self.tag_embedding.weight, std=0.02)
         nn.init.normal_(self.speaker_embedding.weight, std=0.02)

@@ -72,6 +72,7 @@ class TrainConfig:
     vocoder_predicted_from: float | None = 0.6  # fraction of the steps after which the vocoder also
     # learns from predicted features; None keeps the preset's step
     fsdp: bool = False  # shard with FSDP2 even for a small preset
+    light_start: bool = True  # under FSDP, build shard by shard on the meta device (distill/distributed.py)
     resume: bool = False  # continue from RUN/checkpoint.pt
     init_from: str | None = None  # a new run starting from this checkpoint's weights and vocabularies
     command: list[str] = field(default_factory=lambda: list(sys.argv))
@@ -294,17 +295,16 @@ def _train(
         model_config = replace(model_config,
                                vocoder_predicted_from_step=int(config.vocoder_predicted_from * config.steps))
     torch.manual_seed(config.seed)  # the same initial weights on every rank
-    student = Student(model_config).to(device)
     use_fsdp = world_size > 1 and (config.fsdp or config.preset in FSDP_PRESETS)
-    losses_module: torch.nn.Module = _TrainingLosses(student)
     if use_fsdp:
-        from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
+        from distill.distributed import build_sharded_student, peak_host_memory_mb
 
-        for unit in student.shard_units():
-            fully_shard(unit)
-        fully_shard(student)
-        register_fsdp_forward_method(student, "training_losses")
-    elif world_size > 1:
+        student = build_sharded_student(model_config, device, light=config.light_start)
+        print(f"rank {rank}: peak host memory after model setup: {peak_host_memory_mb():.0f} MB", flush=True)
+    else:
+        student = Student(model_config).to(device)
+    losses_module: torch.nn.Module = _TrainingLosses(student)
+    if world_size > 1 and not use_fsdp:
         from torch.nn.parallel import DistributedDataParallel
 
         # Some losses join later in training (step-dependent), so not every parameter gets a
