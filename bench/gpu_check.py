@@ -92,11 +92,14 @@ def _batch_feeds(voice, lines: list[str]) -> dict:
 
 def measure_voice(voice_dir: Path, variant: str, provider: str = CUDA_EP) -> dict:
     """RTF at batch 1 and 16, first-chunk latency and parity against CPU fp32 of one graph on CUDA."""
+    import onnxruntime as ort
     from bench_speed import LATENCY_TEXT, LINES
 
     from export.parity import HELD_OUT_SENTENCES, measure_graph_parity
     from steptts import TTS
 
+    if provider == CUDA_EP and hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()  # CUDA and cuDNN from the nvidia-* wheels, when that is where they are
     tts = TTS(voice=voice_dir, provider="cuda" if provider == CUDA_EP else "cpu", variant=variant)
     figures: dict = {"variant": tts.variant, "provider": tts.provider}
     tts.synthesize(LINES[0])  # warm-up: CUDA kernels, cuDNN autotuning
@@ -127,15 +130,23 @@ def measure_voice(voice_dir: Path, variant: str, provider: str = CUDA_EP) -> dic
     return figures
 
 
+def _steptts_info(hide_gpus: bool) -> subprocess.CompletedProcess:
+    env = os.environ | {"PYTHONPATH": str(REPO)} | ({"CUDA_VISIBLE_DEVICES": ""} if hide_gpus else {})
+    return subprocess.run([sys.executable, "-m", "steptts", "info"], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
 def check_install_path() -> dict:
-    """``steptts info`` with every GPU hidden: how many warnings, and any onnxruntime log spam."""
-    env = os.environ | {"CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", "steptts", "info"], env=env, capture_output=True,
-                            text=True, timeout=120, check=False)
+    """``steptts info`` as a user runs it (which provider runs the voice out of the box), then with
+    every GPU hidden: how many warnings, and any onnxruntime log spam."""
+    plain = _steptts_info(hide_gpus=False)
+    result = _steptts_info(hide_gpus=True)
     stderr = result.stderr.strip().splitlines()
     spam = [line for line in stderr if "onnxruntime" in line.lower() and ("[E:" in line or "[W:" in line)]
     warnings_seen = [line for line in stderr if "Warning" in line]
     return {
+        "out_of_the_box": {"exit_code": plain.returncode, "stdout": plain.stdout.splitlines()[-2:],
+                           "stderr": plain.stderr.strip().splitlines()[-5:]},
         "exit_code": result.returncode,
         "stderr_lines": len(stderr),
         "warnings": warnings_seen,
