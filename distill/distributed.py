@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import resource
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -89,7 +90,7 @@ def build_sharded_student(config: StudentConfig, device: torch.device, light: bo
 def host_memory_mb() -> float | None:
     """This process's resident host memory now, in MB (None where /proc is missing)."""
     try:
-        resident_pages = int(open("/proc/self/statm").read().split()[1])
+        resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
     except (OSError, IndexError, ValueError):
         return None
     return resident_pages * resource.getpagesize() / 1e6
