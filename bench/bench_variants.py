@@ -14,8 +14,9 @@ int8 by ``quantize_int8``. Per variant:
   durations, mel SNR with durations forced);
 - the verdict of ``export.variants.VARIANT_RULE`` on all of it.
 
-``--record`` writes each shipped variant's listening figures and verdict into the voice's voice.json
-(``parity[variant].listening``); the graphs and their checksums are not touched.
+``--record`` writes each recorded variant's listening figures, and the rule's verdict on them and on
+the parity figures already in voice.json, into the voice's voice.json (``parity[variant].listening``);
+``--record-from JSON`` does so from an earlier run's ``--json``. Graphs and checksums are not touched.
 """
 
 from __future__ import annotations
@@ -104,8 +105,10 @@ def compare(voice: Path, results: dict[str, dict]) -> None:
 
 
 def record(voice_dir: Path, results: dict[str, dict], texts: Path, command: str) -> None:
-    """Write the listening figures of the variants the voice ships into its voice.json."""
+    """Write the listening figures of the variants on record into the voice's voice.json, and the
+    rule's verdict on them together with the parity figures already there."""
     from export.package import record_variant
+    from export.variants import VARIANT_RULE
 
     config = json.loads((voice_dir / "voice.json").read_text(encoding="utf-8"))
     for variant, figures in results.items():
@@ -121,8 +124,8 @@ def record(voice_dir: Path, results: dict[str, dict], texts: Path, command: str)
             "texts": f"{texts.name} ({len(results['fp32']['lengths'])} lines)",
             "command": command,
         }
-        entry["why"] = figures["why"]
-        entry["kept"] = figures["kept"] and variant in config["variants"]
+        kept, entry["why"] = VARIANT_RULE.verdict(entry, figures["listening"])
+        entry["kept"] = kept and variant in config["variants"]
         record_variant(voice_dir, variant, None, entry)
 
 
@@ -132,7 +135,13 @@ def main() -> None:
     parser.add_argument("--texts", type=Path, default=REPO.parent / "shared" / "data" / "dev_en.txt")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--record", action="store_true", help="write the figures into the voice's voice.json")
+    parser.add_argument("--record-from", type=Path, help="record the figures of an earlier run's --json")
     args = parser.parse_args()
+    if args.record_from:
+        results = json.loads(args.record_from.read_text(encoding="utf-8"))
+        record(args.voice, results, args.texts,
+               f"python bench/bench_variants.py --texts {args.texts} --json {args.record_from.name}")
+        return
 
     from distill.evaluate import Dnsmos, read_texts
     from distill.intelligibility import Intelligibility
@@ -151,7 +160,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if args.record:
-        record(args.voice, results, args.texts, "python bench/bench_variants.py --record")
+        record(args.voice, results, args.texts, f"python bench/bench_variants.py --texts {args.texts} --record")
 
 
 if __name__ == "__main__":

@@ -208,3 +208,16 @@ def test_nano_graph_fits_the_wheel(tmp_path: Path) -> None:
 def test_missing_checkpoint_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="no checkpoint"):
         export_voice(tmp_path, tmp_path / "out")
+
+
+def test_student_rebuilt_from_its_graph_has_the_checkpoint_weights(run_dir: Path, voice_dir: Path) -> None:
+    from export.recover import TRAINING_ONLY, student_from_graph
+
+    rebuilt = student_from_graph(voice_dir / "model.onnx", "tiny").state_dict()
+    original = _student(run_dir).state_dict()
+    assert set(rebuilt) == set(original)
+    for name, value in original.items():
+        if name not in TRAINING_ONLY:  # the alignment projection serves training only: not in the graph
+            assert torch.equal(rebuilt[name], value), name
+    with pytest.raises(ValueError, match="not a nano student"):
+        student_from_graph(voice_dir / "model.onnx", "nano")
