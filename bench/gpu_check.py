@@ -225,10 +225,16 @@ def main() -> int:
                                     "then pip install 'steptts[gpu]' (onnxruntime-gpu)"}
         ran.append(False)
     ran.append(_section(report, "install", check_install_path))
-    if status["torch_cuda"] and not args.skip_training:
+    if args.skip_training:
+        report["training"] = {"skipped": "--skip-training"}
+    elif status["torch_cuda"]:
         report["training"] = {}
         presets, device = (REHEARSAL_RUNS, "cpu") if args.cpu_rehearsal else (TRAINING_RUNS, "cuda")
         ran += [_section(report["training"], preset, measure_training, preset, device) for preset in presets]
+    else:
+        report["training"] = {"error": f"torch {status['torch']} sees no CUDA device: install a CUDA build of "
+                                       "torch 2.13.0 to measure the FSDP2 steps"}
+        ran.append(False)
     args.out.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
     print(f"gpu_check: report written to {args.out}" + ("" if all(ran) else "; some sections failed (see 'error')"))
     return 0 if all(ran) else 1
