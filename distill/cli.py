@@ -127,7 +127,7 @@ def train_command(
         help="Start a new run from this checkpoint's weights and vocabularies (optimizer and schedule anew).",
     ),
 ) -> None:
-    """Train a student on datasets; under `torchrun --nproc_per_node N -m distill.train …` on N processes."""
+    """Train a student on datasets; under `torchrun --nproc_per_node N -m distill train …` on N processes."""
     import sys
 
     from steptts.errors import StepTTSError

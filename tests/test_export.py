@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from distill.model import Student, make_config
-from export.cli import export_voice
+from export.voice_export import export_voice
 from export.onnx_export import INPUT_NAMES, export_onnx
 from export.package import ExportError, drop_variant
 from export.parity import HELD_OUT_SENTENCES, open_session, run_torch, snr_db

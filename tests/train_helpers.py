@@ -59,7 +59,7 @@ def subprocess_env() -> dict[str, str]:
 
 
 def train_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "distill.train", *args]
+    return [sys.executable, "-m", "distill", "train", *args]
 
 
 def torchrun_command(n_processes: int, *args: str) -> list[str]:
@@ -70,7 +70,8 @@ def torchrun_command(n_processes: int, *args: str) -> list[str]:
         "--standalone",
         f"--nproc_per_node={n_processes}",
         "-m",
-        "distill.train",
+        "distill",
+        "train",
         *args,
     ]
 
