@@ -21,11 +21,11 @@ import numpy as np
 
 from distill.dataset import DatasetError, read_manifest
 from distill.features import FEATURES_VERSION
+from steptts.graph import HOP_LENGTH as HOP
+from steptts.graph import SAMPLE_RATE_HZ
 from steptts.phonemes import PhonemeVocab, tokenize
 from steptts.tags import all_tag_keys
 
-SAMPLE_RATE_HZ = 22050
-HOP = 256
 FEATURES_DIR = f".features-v{FEATURES_VERSION}"  # features.py bumps the version when its output changes
 
 log = logging.getLogger(__name__)

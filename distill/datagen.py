@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from steptts.errors import StepTTSError, TeacherError
+from steptts.errors import StepTTSError
+from steptts.graph import HOP_LENGTH
 
 from .corpus import CorpusConfig, read_corpus
 from .dataset import DatasetWriter, record_id
 from .tagplan import TagPlan, TagPlanError, load_tag_plan
-from .teachers import HOP_LENGTH, Teacher, make_teacher
+from .teachers import Teacher, TeacherError, make_teacher
 
 PREFETCH_PER_WORKER = 2
 """Items queued per worker: keeps it busy while the parent writes, and bounds what an interrupt drops."""

@@ -18,7 +18,7 @@ from .errors import (
     ProviderError,
     StepTTSError,
     TagError,
-    TeacherError,
+    RemoteError,
     TextError,
     VoiceError,
 )
@@ -32,7 +32,7 @@ _LAZY = {
 }
 
 __all__ = [*_LAZY, "StepTTSError", "TextError", "TagError", "VoiceError", "ProviderError", "MusicError",
-           "TeacherError", "__version__"]
+           "RemoteError", "__version__"]
 
 
 def __getattr__(name: str):

@@ -27,8 +27,8 @@ class MusicError(StepTTSError, ValueError):
     """A melody or tempo given for singing or rap cannot be parsed."""
 
 
-class TeacherError(StepTTSError):
-    """A teacher failed to render an utterance.
+class RemoteError(StepTTSError):
+    """The remote engine's server failed to render an utterance, or a control is out of its range.
 
     Attributes:
         retryable: True when the same request may succeed later (429, 5xx, time-out, truncated body).

@@ -20,18 +20,6 @@ PUNCTUATION = " !\"'(),-.:;?"
 VOWELS = frozenset("aeiouyɑɐɒæɔəɘɚɛɜɝɞɤɨɪɯɵøœɶʉʊʌʏᵻ")
 """IPA vowel letters: the nucleus of a syllable, used by singing and rap to place notes and beats."""
 
-ENGLISH_ACCENT_FALLBACKS: dict[str, str] = {
-    "ɒ": "ɑ", "r": "ɹ", "ʍ": "w", "ʉ": "u", "ʲ": "j",
-    "aɪ": "aɪ", "aʊ": "aʊ", "aː": "ɑː", "a": "æ",
-}
-"""What a voice that learned from en-us speech (a Piper en-us teacher, and so its students) says for
-what espeak-ng's en-gb and en-gb-scotland write and its en-us never does (symbols counted on 3,000
-LJ Speech and ARCTIC lines, the contexts of ``a`` on 400 LJ Speech lines). It never heard the
-symbols ``ɒ r ʍ ʉ ʲ``: each becomes its nearest en-us symbol. It heard ``a`` only as the start of
-``aɪ`` and ``aʊ``, so it glides on a lone ``a`` ("back" was heard as "bike", "cancelled" as
-"council"): the diphthongs stay, a long ``aː`` becomes ``ɑː`` and a short ``a`` becomes ``æ``. The
-rest of an accent (other vowel qualities, length, non-rhotic r, …) stays as espeak-ng writes it."""
-
 log = logging.getLogger(__name__)
 
 

@@ -11,7 +11,8 @@ import torch
 
 from distill.model import Student, make_config
 from export.voice_export import export_voice
-from export.onnx_export import INPUT_NAMES, export_onnx
+from export.onnx_export import export_onnx
+from steptts.graph import INPUT_NAMES
 from export.package import ExportError, drop_variant
 from export.parity import HELD_OUT_SENTENCES, open_session, run_torch, snr_db
 from steptts.errors import VoiceError
