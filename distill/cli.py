@@ -50,7 +50,7 @@ def data_command(
     from steptts.errors import StepTTSError
 
     from .corpus import CorpusConfig
-    from .datagen import DataConfig, format_report, run_datagen
+    from .data_engine import DataConfig, format_report, run_datagen
 
     if teacher == "piper":
         options = {"model_path": model}

@@ -4,7 +4,7 @@
     torchrun --nproc_per_node 2 -m distill train --data DATA --preset nano --out RUN
     torchrun --nproc_per_node 8 -m distill train --data DATA --preset 3b --out RUN   # FSDP2
 
-Every rank sees its shard of the same global batches (see :mod:`distill.data`), so the loss curve
+Every rank sees its shard of the same global batches (see :mod:`distill.training_data`), so the loss curve
 does not depend on the world size. ``RUN/checkpoint.pt`` holds everything needed to resume
 exactly where the run stopped (model, optimizer, schedule, step, RNG states, data position) and
 everything export needs (config, vocabularies, provenance).
@@ -41,7 +41,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from distill import data
+from distill import training_data
 from distill.model import PRESETS, Student, config_from_checkpoint, make_config, upgrade_checkpoint
 from steptts.errors import StepTTSError
 
@@ -258,9 +258,9 @@ class _Run:
     ranks: _Ranks
     records: list
     """The datasets' manifest records (for the provenance)."""
-    vocab: data.Vocabularies
-    train_set: list[data.Utterance]
-    val_set: list[data.Utterance]
+    vocab: training_data.Vocabularies
+    train_set: list[training_data.Utterance]
+    val_set: list[training_data.Utterance]
     model_config: Any
     student: Student
     losses_module: torch.nn.Module
@@ -331,18 +331,18 @@ def _check_and_load_checkpoints(config: TrainConfig) -> tuple[dict | None, dict 
 def _load_data(config: TrainConfig, source: dict | None, ranks: _Ranks):
     """(records, vocabularies, train set, validation set); the vocabularies come from the checkpoint
     on resume or init, so ids keep their meaning."""
-    records = data.read_records(config.data_dirs)
-    vocab = data.Vocabularies.from_json(source["vocab"]) if source else data.build_vocabularies(records)
+    records = training_data.read_records(config.data_dirs)
+    vocab = training_data.Vocabularies.from_json(source["vocab"]) if source else training_data.build_vocabularies(records)
     # Local rank 0 fills the feature cache with every core while its neighbours wait, then they read it.
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if local_rank == 0:
-        utterances = data.load_utterances(records, vocab, config.workers or _cores(), progress=ranks.is_main)
+        utterances = training_data.load_utterances(records, vocab, config.workers or _cores(), progress=ranks.is_main)
     _barrier()
     if local_rank != 0:
-        utterances = data.load_utterances(
+        utterances = training_data.load_utterances(
             records, vocab, max(1, _cores() // ranks.local_world_size), progress=False
         )
-    train_set, val_set = data.split_validation(utterances, min(config.val_items, len(utterances) // 10))
+    train_set, val_set = training_data.split_validation(utterances, min(config.val_items, len(utterances) // 10))
     return records, vocab, train_set, val_set
 
 
@@ -441,7 +441,7 @@ def _loop(run: _Run) -> Path:
     out_dir = Path(config.out_dir)
     metrics = MetricsLog(out_dir / "metrics.csv", run.step if config.resume else None) if ranks.is_main else None
     train_seconds = run.train_seconds
-    plan = data.plan_epoch(train_seconds, config.batch_seconds, config.seed, run.epoch, min_items=ranks.world_size)
+    plan = training_data.plan_epoch(train_seconds, config.batch_seconds, config.seed, run.epoch, min_items=ranks.world_size)
     if not plan:
         raise StepTTSError(
             f"--batch-seconds {config.batch_seconds} fits fewer than {ranks.world_size} utterances "
@@ -453,7 +453,7 @@ def _loop(run: _Run) -> Path:
         while run.step < config.steps:
             if run.batch_in_epoch >= len(plan):
                 run.epoch, run.batch_in_epoch = run.epoch + 1, 0
-                plan = data.plan_epoch(train_seconds, config.batch_seconds, config.seed, run.epoch,
+                plan = training_data.plan_epoch(train_seconds, config.batch_seconds, config.seed, run.epoch,
                                        ranks.world_size)
             row, stopping = _step(run, plan[run.batch_in_epoch], stop.signum)
             if metrics is not None:
@@ -482,8 +482,8 @@ def _step(run: _Run, global_batch: list[int], signum: int) -> tuple[dict | None,
     """One optimizer step on this rank's shard of ``global_batch``; returns the metrics row (the global
     batch's losses; None off rank 0) and whether any rank was told to stop."""
     config, ranks, train_set = run.config, run.ranks, run.train_set
-    mine = data.shard(global_batch, ranks.rank, ranks.world_size)
-    batch = data.collate([train_set[i] for i in mine], ranks.device)
+    mine = training_data.shard(global_batch, ranks.rank, ranks.world_size)
+    batch = training_data.collate([train_set[i] for i in mine], ranks.device)
     losses = run.losses_module(batch, run.step)
     # Each rank's loss is a mean over its own frames; weighting it by its share of the global
     # batch's frames makes the averaged gradient that of the global batch's mean, whatever the
@@ -561,7 +561,7 @@ def _checkpoint_state(run: _Run) -> dict:
 @torch.no_grad()
 def _validate(
     student: Student,
-    val_set: list[data.Utterance],
+    val_set: list[training_data.Utterance],
     step: int,
     device: torch.device,
     out_dir: Path,
@@ -579,12 +579,12 @@ def _validate(
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         student.eval()
-        batch = data.collate(val_set, device)
+        batch = training_data.collate(val_set, device)
         losses = {
             f"loss_{name}": float(value) for name, value in student.training_losses(batch, step).items()
         }
         rendered = val_set[: config.val_wavs]
-        batch = data.collate(rendered, device)
+        batch = training_data.collate(rendered, device)
         count, tokens = batch.phoneme_ids.shape
         controls = torch.tensor([[1.0, 0.0, 0.0]], device=device).expand(count, 3)  # speed, semitones, dB
         predict = torch.full((count, tokens), -1.0, device=device)
@@ -605,12 +605,12 @@ def _validate(
     folder.mkdir(parents=True, exist_ok=True)
     for utterance, wave, length in zip(rendered, audio.float().cpu().numpy(), audio_lengths.tolist()):
         soundfile.write(
-            folder / f"{utterance.id[:16]}.wav", np.clip(wave[:length], -1, 1), data.SAMPLE_RATE_HZ
+            folder / f"{utterance.id[:16]}.wav", np.clip(wave[:length], -1, 1), training_data.SAMPLE_RATE_HZ
         )
         reference = out_dir / "val" / "teacher" / f"{utterance.id[:16]}.wav"
         if not reference.exists():
             reference.parent.mkdir(exist_ok=True)
-            soundfile.write(reference, utterance.audio, data.SAMPLE_RATE_HZ)
+            soundfile.write(reference, utterance.audio, training_data.SAMPLE_RATE_HZ)
 
 
 class _Progress:

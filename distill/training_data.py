@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.dataset import DatasetError, read_manifest
+from distill.dataset_store import DatasetError, read_manifest
 from distill.features import FEATURES_VERSION
 from steptts.graph import HOP_LENGTH as HOP
 from steptts.graph import SAMPLE_RATE_HZ

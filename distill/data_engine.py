@@ -5,7 +5,7 @@ Plan → render → write:
 - :func:`plan_items` gives every corpus line its tags (from the plan, known in advance), the split
   between tags the teacher renders itself and the one an audio edit adds, and its record id;
 - N worker processes (spawned, each with its own teacher loaded once) render and edit items;
-- the parent is the only writer (:class:`distill.dataset.DatasetWriter`), so a SIGKILL at any
+- the parent is the only writer (:class:`distill.dataset_store.DatasetWriter`), so a SIGKILL at any
   instant leaves a dataset that the next run completes, with the same ids.
 
 SIGINT/SIGTERM stop dispatching, give in-flight items a short grace to arrive (they are written
@@ -30,7 +30,7 @@ from steptts.errors import StepTTSError
 from steptts.graph import HOP_LENGTH
 
 from .corpus import CorpusConfig, read_corpus
-from .dataset import DatasetWriter, record_id
+from .dataset_store import DatasetWriter, record_id
 from .tagplan import TagPlan, TagPlanError, load_tag_plan
 from .teachers import Teacher, TeacherError, make_teacher
 
