@@ -203,6 +203,7 @@ class _World:
     ap: np.ndarray
     """float64 [F, B], aperiodicity in [0, 1]."""
     sample_rate_hz: int
+    """Rate of the analysed audio in Hertz."""
     measured_voiced: np.ndarray | None = None
     """bool [F]: frames the evaluation's tracker calls voiced (the source only), for level matching."""
 

@@ -52,10 +52,12 @@ class EvalConfig:
     melody: str = "C4:1 D4:1 E4:1 F4:1 G4:2"  # for singing with a melody
     bpm: float = 90.0  # tempo of that melody and of rap
     latency_text: str = LATENCY_TEXT
+    """Text whose first chunk is timed (two sentences)."""
     latency_runs: int = 7  # first-chunk measurements after one warm-up; the median is reported
     plot_lines: int = 3  # lines drawn to plots/line_XX.png
     save_audio: bool = True  # audio/<role>/line_XX.wav
     command: list[str] = field(default_factory=list)
+    """The command line, recorded in the report."""
 
 
 def median_first_chunk_ms(system, text: str, runs: int) -> float:

@@ -33,6 +33,7 @@ class PitchAccuracy:
     anchor_s: float
     """Time (s) where the melody's first note was found to start."""
     voiced_frames: int
+    """Voiced frames counted."""
 
 
 def _rotate_leading_rests(notes: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -30,6 +30,7 @@ class Rendered:
     audio: np.ndarray
     """float32 [S]."""
     sample_rate_hz: int
+    """Rate of ``audio`` in Hertz."""
     compute_s: float
     """Wall time of the whole call (text frontend included), seconds."""
     info: dict = field(default_factory=dict)

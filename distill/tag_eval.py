@@ -60,6 +60,7 @@ class TagEvalConfig:
     bpm: float = 90.0  # tempo of that melody and of RAP
     keys: list[str] | None = None  # only these tag keys (default: all the voice declares)
     plots: bool = True
+    """Draw plots/tag_<key>.png (F0 contours against neutral)."""
 
 
 @dataclass
@@ -67,13 +68,21 @@ class Take:
     """One rendering and its measurements."""
 
     text: str
+    """The sentence, with its tag prefix."""
     audio: np.ndarray
+    """float32 [S] mono."""
     sample_rate_hz: int
+    """Rate of ``audio`` in Hertz."""
     f0_hz: np.ndarray
+    """float64 [F] F0 per 10 ms frame in Hz, 0 where unvoiced."""
     duration_s: float
+    """Speech duration in seconds, leading and trailing silence trimmed."""
     rms_db: float
+    """RMS level over voiced frames, in dBFS."""
     hypothesis: str
+    """What the recognizer heard (lowercase words)."""
     info: dict
+    """What the system chose itself (e.g. ``bpm``, ``melody``)."""
 
     @property
     def f0(self):

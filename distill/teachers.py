@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from distill.dsp import resample
-from steptts.errors import RemoteError, StepTTSError, TagError, VoiceError
+from steptts.errors import RemoteError, RenderError, StepTTSError, TagError, VoiceError
 from steptts.g2p import ESPEAK_OUTPUT_FIXES
 from steptts.graph import HOP_LENGTH, SAMPLE_RATE_HZ
 from steptts.tags import Tag, resolve_tag
@@ -44,18 +44,8 @@ rest of an accent (other vowel qualities, length, non-rhotic r, …) stays as es
 The exporter writes the same table into a student's voice.json."""
 
 
-class TeacherError(StepTTSError):
-    """A teacher failed to render an utterance.
-
-    Attributes:
-        retryable: True when the same request may succeed later (429, 5xx, time-out, truncated body).
-        status: HTTP status code when the fault came from an HTTP server, else None.
-    """
-
-    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.status = status
+class TeacherError(RenderError):
+    """A teacher failed to render an utterance (``retryable`` and ``status`` as in RenderError)."""
 
 
 @dataclass
@@ -65,6 +55,7 @@ class Rendering:
     audio: np.ndarray
     """float32 [S], in [-1, 1]."""
     sample_rate_hz: int
+    """Rate of ``audio`` in Hertz."""
     durations: list[int] | None
     """Frames (hop 256) per token of ``tokenize(phonemes)``; None from a black-box teacher."""
     phonemes: str
@@ -150,8 +141,11 @@ class PiperTeacher:
     config_path: str | Path | None = None
     """The voice's ``.onnx.json``; None: ``<model_path>.json``."""
     noise_scale: float = 0.0
+    """VITS noise of the prior (0: deterministic)."""
     length_scale: float = 1.0
+    """Duration multiplier (> 1 is slower)."""
     noise_w: float = 0.0
+    """Noise of the stochastic duration predictor (0: deterministic)."""
     threads: int = 1
     """onnxruntime intra-op threads (1 per worker process: workers give the parallelism)."""
 
@@ -514,13 +508,19 @@ class RemoteTeacherAdapter:
     """
 
     base_url: str
+    """The speech API, ``http(s)://host[:port]``."""
     api_key: str | None = None
+    """Bearer key; None: ``$STEPFUN_API_KEY``."""
     model: str = "step-tts-mini"
+    """The server's model name."""
     voice: str | None = None
     """Server voice; None: the client's default."""
     sample_rate_hz: int = 24000
+    """Rate asked of the server in Hertz (resampled to 22050 Hz)."""
     timeout_s: float = 60.0
+    """Limit of one request in seconds."""
     max_retries: int = 5
+    """Retries per item after the first attempt."""
 
     def __post_init__(self) -> None:
         self.name = f"remote:{self.model}"

@@ -60,13 +60,13 @@ class TrainConfig:
     lr: float = 1e-3  # peak learning rate
     warmup_steps: int = 500  # linear warm-up, capped at a tenth of the run
     min_lr_ratio: float = 0.05  # the cosine decays to lr * min_lr_ratio
-    weight_decay: float = 0.01
+    weight_decay: float = 0.01  # AdamW decoupled weight decay
     grad_clip: float = 1.0  # max global grad norm
     seed: int = 0  # model init and data order
     threads: int | None = None  # torch threads per process; default: this process's share of the cores
     workers: int | None = None  # processes computing features; default: all cores
-    checkpoint_every: int = 500
-    val_every: int = 500
+    checkpoint_every: int = 500  # optimizer steps between checkpoints
+    val_every: int = 500  # optimizer steps between validations (loss and wavs)
     val_items: int = 8  # held-out utterances (by id hash)
     val_wavs: int = 3  # of those, how many are rendered to RUN/val/step_XXXXXX/
     log_every: int = 10  # plain progress lines when stdout is not a terminal
@@ -75,7 +75,7 @@ class TrainConfig:
     fsdp: bool = False  # shard with FSDP2 even for a small preset
     resume: bool = False  # continue from RUN/checkpoint.pt
     init_from: str | None = None  # a new run starting from this checkpoint's weights and vocabularies
-    command: list[str] = field(default_factory=lambda: list(sys.argv))
+    command: list[str] = field(default_factory=lambda: list(sys.argv))  # recorded in the provenance
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -255,22 +255,31 @@ class _Run:
     """Everything a training run holds while it runs: data, model, optimizer and its position."""
 
     config: TrainConfig
+    """The run's options."""
     ranks: _Ranks
+    """This process's place in the run."""
     records: list
     """The datasets' manifest records (for the provenance)."""
     vocab: training_data.Vocabularies
+    """The phoneme, tag and speaker vocabularies."""
     train_set: list[training_data.Utterance]
+    """Training utterances (features in RAM)."""
     val_set: list[training_data.Utterance]
+    """Held-out utterances."""
     model_config: Any
+    """The student's StudentConfig."""
     student: Student
+    """The model (sharded under FSDP)."""
     losses_module: torch.nn.Module
     """The student's training losses, wrapped by DDP when the run is replicated."""
     optimizer: torch.optim.Optimizer
+    """AdamW over the student's parameters."""
     initialized_from: dict | None = None
     """The checkpoint a new run took its weights from, with its provenance (--init-from)."""
     step: int = 0
     """Optimizer steps done."""
     epoch: int = 0
+    """Passes over the training set started."""
     batch_in_epoch: int = 0
     """Global batches of this epoch done."""
 

@@ -16,9 +16,9 @@ import importlib
 from .errors import (
     MusicError,
     ProviderError,
+    RemoteError,
     StepTTSError,
     TagError,
-    RemoteError,
     TextError,
     VoiceError,
 )

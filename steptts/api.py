@@ -113,7 +113,7 @@ class TTS:
         self.remote = None
         if engine == "remote":
             if not base_url:
-                raise StepTTSError("engine='remote' needs base_url= (e.g. the StepFun API or `steptts serve`)")
+                raise StepTTSError("engine='remote' needs base_url= (the StepFun API or a server that speaks it)")
             from .remote import RemoteEngine
 
             kwargs = {"voice": remote_voice} if remote_voice else {}

@@ -25,6 +25,7 @@ class Spoken:
     substitutions: dict[str, str] = field(default_factory=dict, repr=False)
     """The voice's table of unlearned symbols → what it says instead."""
     _phonemes: str | None = field(default=None, init=False, repr=False)
+    """Cache of :attr:`phonemes`."""
 
     @property
     def phonemes(self) -> str:

@@ -63,6 +63,7 @@ class Melody:
     """Notes and a tempo."""
 
     notes: tuple[Note, ...]
+    """The notes in order (a rest has MIDI 0)."""
     bpm: float
     """Tempo in beats per minute (30–300)."""
 

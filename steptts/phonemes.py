@@ -49,6 +49,7 @@ class PhonemeVocab:
     """Symbol → id map of one voice. Id 0 is the pad symbol."""
 
     symbol_to_id: dict[str, int]
+    """Phoneme symbol (one code point) → graph token id; 0 is the pad."""
 
     def encode(self, phonemes: str) -> tuple[list[int], list[str]]:
         """Ids of the tokens of ``phonemes`` and the tokens kept.

@@ -11,8 +11,8 @@ This module never writes files.
 Tags. The API takes one ``voice_label`` (``{"language"|"emotion"|"style": name}``). When the tags
 need more than one label, the first goes into ``voice_label`` and the others are prefixed to the
 input as Step-Audio's inline instructions, e.g. ``(高兴2)`` — the same grammar the model was trained
-on, so nothing is dropped. A strong emotion (intensity 2) always goes inline: its label names no
-intensity. Speed tags become the ``speed`` field (multiplied into ``speed=``).
+on, so nothing is dropped. A label names no intensity, so a strong emotion (intensity 2) is also
+prefixed inline, e.g. ``voice_label: {"emotion": "高兴"}`` with the input ``(高兴2)…``. Speed tags become the ``speed`` field (multiplied into ``speed=``).
 Accent tags (British, Scottish, ...) have no Step-Audio counterpart and raise :class:`TagError`.
 """
 
@@ -101,7 +101,7 @@ def build_voice_label(tags: Sequence[Tag]) -> tuple[dict[str, str] | None, list[
     Returns ``(voice_label, inline_tags, speed_factor)``: the first labelled tag as
     ``{"language"|"emotion"|"style": canonical}`` (or None), the other labelled tags (to prefix to
     the input as ``(key)``), and the product of the speed tags' factors. A strong emotion (intensity
-    2) is always inline, since a label has no intensity. Raises :class:`TagError` for a tag the API
+    2) is inline too, even when it is the label, since a label has no intensity. Raises :class:`TagError` for a tag the API
     cannot render (accents).
     """
     voice_label: dict[str, str] | None = None
@@ -117,8 +117,10 @@ def build_voice_label(tags: Sequence[Tag]) -> tuple[dict[str, str] | None, list[
                 f"the remote engine cannot render tag '{tag.key}' ({tag.kind}); it takes languages "
                 "(中文, 英文, 日语, 韩语, 四川话, 粤语), emotions, speed, 哼唱 and RAP"
             )
-        if voice_label is None and (tag.intensity or 1) == 1:
+        if voice_label is None:
             voice_label = {field: tag.spec.canonical}
+            if (tag.intensity or 1) > 1:
+                inline.append(tag)
         else:
             inline.append(tag)
     return voice_label, inline, speed_factor

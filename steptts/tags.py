@@ -28,6 +28,7 @@ class TagSpec:
     aliases: tuple[str, ...]
     """English aliases, matched case-insensitively."""
     description: str
+    """What the tag does, in a few words (shown by `steptts tags`)."""
     espeak_voice: str | None = None
     """espeak-ng voice that phonemizes text under this tag (languages and accents), else None."""
     duration_factor: float | None = None
@@ -84,6 +85,7 @@ class Tag:
     """A tag resolved from text or keyword arguments."""
 
     spec: TagSpec
+    """The canonical tag of the grammar."""
     intensity: int | None = None
     """1 or 2 for emotions, None otherwise."""
 

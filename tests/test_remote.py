@@ -78,8 +78,8 @@ def test_keyless_server_gets_no_authorization_header() -> None:
         ("（广东话）你好", {"language": "粤语"}, "你好"),
         ("(Sichuanese)你好", {"language": "四川话"}, "你好"),
         ("(happy)hello", {"emotion": "高兴"}, "hello"),
-        ("(happy2)hello", None, "(高兴2)hello"),  # a label names no intensity: a strong emotion goes inline
-        ("(happy2)(粤语)hello", {"language": "粤语"}, "(高兴2)hello"),
+        ("(happy2)hello", {"emotion": "高兴"}, "(高兴2)hello"),  # a label names no intensity: inline too
+        ("(粤语)(happy2)hello", {"language": "粤语"}, "(高兴2)hello"),
         ("(cute)hello", {"emotion": "撒娇"}, "hello"),
         ("(singing)la la", {"style": "哼唱"}, "la la"),
         ("(rap)yo", {"style": "RAP"}, "yo"),
@@ -93,7 +93,7 @@ def test_tags_map_to_voice_label_and_inline_prefix(text: str, voice_label: dict,
     with FaultServer(["ok"]) as server:
         RemoteEngine(server.url, **FAST).synthesize(rest, tags)
     body = server.requests[0].json
-    assert body.get("voice_label") == voice_label
+    assert body["voice_label"] == voice_label
     assert body["input"] == sent_input
 
 
@@ -364,7 +364,7 @@ def test_behaviour_objects_compose() -> None:
     ("controls", "expected"),
     [
         ({"emotion": "happy"}, {"voice_label": {"emotion": "高兴"}}),
-        ({"emotion": "happy", "intensity": 2}, {"input": "(高兴2)Hello there."}),
+        ({"emotion": "happy", "intensity": 2}, {"voice_label": {"emotion": "高兴"}, "input": "(高兴2)Hello there."}),
         ({"language": "Cantonese"}, {"voice_label": {"language": "粤语"}, "input": "Hello there."}),
         ({"style": "rap"}, {"voice_label": {"style": "RAP"}}),
         ({"style": "slow"}, {"speed": round(1 / 1.15, 4)}),
