@@ -174,7 +174,10 @@ def _synthesize(
 
 
 def _judge(
-    systems: dict[str, Any], lines: list[str], rendered: dict[str, list[Rendered]], recognizer: SpeechRecognizer
+    systems: dict[str, Any],
+    lines: list[str],
+    rendered: dict[str, list[Rendered]],
+    recognizer: SpeechRecognizer,
 ) -> list[dict[str, Any]]:
     """Per line: each system's words, WER, DNSMOS, duration and compute time, and the student's
     closeness to the teacher. Runs after all timing, so the judges never slow the systems down."""
@@ -249,11 +252,15 @@ def _report(
     per_line: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The content of report.json."""
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items() if k != "command"}
+    settings = {
+        k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items() if k != "command"
+    }
     return {
         "command": config.command or list(sys.argv),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "texts": {"path": str(config.texts_path), "sha256": sha256_file(config.texts_path), "lines": len(lines)},
+        "texts": {
+            "path": str(config.texts_path), "sha256": sha256_file(config.texts_path), "lines": len(lines)
+        },
         "settings": {
             **settings,
             "voice_resolved": voice,
@@ -282,7 +289,11 @@ def _report(
 
 
 def _write_media(
-    out_dir: Path, config: EvalConfig, systems: dict[str, Any], lines: list[str], rendered: dict[str, list[Rendered]]
+    out_dir: Path,
+    config: EvalConfig,
+    systems: dict[str, Any],
+    lines: list[str],
+    rendered: dict[str, list[Rendered]],
 ) -> None:
     """audio/<role>/line_XX.wav and plots/line_XX.png."""
     from distill import plots
@@ -305,7 +316,9 @@ def _tag_eval(config: EvalConfig, student, lines: list[str], out_dir: Path, reco
     """tags.json and tags.md; returns what report.json says of them."""
     from distill.tag_eval import TagEvalConfig, run_tag_eval
 
-    tag_config = TagEvalConfig(lines=config.tag_lines, melody=config.melody, bpm=config.bpm, keys=config.tag_keys)
+    tag_config = TagEvalConfig(
+        lines=config.tag_lines, melody=config.melody, bpm=config.bpm, keys=config.tag_keys
+    )
     tag_report = run_tag_eval(student, lines, out_dir, tag_config, recognizer=recognizer)
     return {"file": "tags.json", "passed": tag_report["passed"], "failed": tag_report["failed"]}
 

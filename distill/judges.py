@@ -18,7 +18,6 @@ from distill.corpus import spoken_form
 from distill.dsp import resample
 from steptts.errors import StepTTSError
 
-
 ASR_RATE_HZ = 16000
 """pocketsphinx's and DNSMOS's rate."""
 

@@ -16,7 +16,6 @@ from distill.dsp import pyworld
 from distill.measures import trim_silence
 from distill.pitch import FRAME_PERIOD_MS, f0_contour
 
-
 N_MCEP = 25
 """Mel-cepstral coefficients c0..c24; MCD uses c1..c24."""
 

@@ -13,7 +13,6 @@ import numpy as np
 from distill.dsp import hz_to_midi
 from distill.pitch import FRAME_PERIOD_MS, f0_contour
 
-
 SILENCE_BELOW_PEAK_DB = 35.0
 """Frames this far below the loudest frame count as silence when trimming."""
 

@@ -12,7 +12,6 @@ import numpy as np
 from distill.dsp import hz_to_midi
 from steptts.music import check_bpm
 
-
 TOLERANCE_CENTS = 50.0
 
 

@@ -17,7 +17,6 @@ import numpy as np
 
 from steptts.errors import StepTTSError
 
-
 TEACHER_SPECS = ("teacher:piper", "teacher:piper+edits")
 """``--voice`` values that evaluate the Piper teacher as if it were the student: a harness self-check
 (MCD 0, speed ratio 1) and, with ``+edits``, the tag targets the data engine trains a student on."""
@@ -155,7 +154,8 @@ class TeacherSystem:
                 raise TagError(f"the {self.name} teacher cannot render tag '{tag.key}'")
         if not body.strip():
             raise TextError("nothing to say: the text is empty")
-        spoken = (speak(s, self.teacher.language, normalize=True).text for s in split_sentences(body) if s.strip())
+        language = self.teacher.language
+        spoken = (speak(s, language, normalize=True).text for s in split_sentences(body) if s.strip())
         return native, edited, (s for s in spoken if s.strip())
 
     def _render(self, sentence: str, native: list, edited: list, info: dict) -> np.ndarray:

@@ -570,7 +570,9 @@ class RemoteTeacherAdapter:
 
         _check_rendered(self, tags)
         try:
-            audio, sample_rate_hz, _ = self.client().synthesize(text, tags=tuple(tags), voice=voice or self.voice)
+            audio, sample_rate_hz, _ = self.client().synthesize(
+                text, tags=tuple(tags), voice=voice or self.voice
+            )
         except RemoteError as error:
             raise TeacherError(str(error), retryable=error.retryable, status=error.status) from None
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)

@@ -341,17 +341,23 @@ def _load_data(config: TrainConfig, source: dict | None, ranks: _Ranks):
     """(records, vocabularies, train set, validation set); the vocabularies come from the checkpoint
     on resume or init, so ids keep their meaning."""
     records = training_data.read_records(config.data_dirs)
-    vocab = training_data.Vocabularies.from_json(source["vocab"]) if source else training_data.build_vocabularies(records)
+    if source:
+        vocab = training_data.Vocabularies.from_json(source["vocab"])
+    else:
+        vocab = training_data.build_vocabularies(records)
     # Local rank 0 fills the feature cache with every core while its neighbours wait, then they read it.
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if local_rank == 0:
-        utterances = training_data.load_utterances(records, vocab, config.workers or _cores(), progress=ranks.is_main)
+        utterances = training_data.load_utterances(
+            records, vocab, config.workers or _cores(), progress=ranks.is_main
+        )
     _barrier()
     if local_rank != 0:
         utterances = training_data.load_utterances(
             records, vocab, max(1, _cores() // ranks.local_world_size), progress=False
         )
-    train_set, val_set = training_data.split_validation(utterances, min(config.val_items, len(utterances) // 10))
+    n_val = min(config.val_items, len(utterances) // 10)
+    train_set, val_set = training_data.split_validation(utterances, n_val)
     return records, vocab, train_set, val_set
 
 
@@ -448,9 +454,13 @@ def _loop(run: _Run) -> Path:
     cleanly with a checkpoint."""
     config, ranks = run.config, run.ranks
     out_dir = Path(config.out_dir)
-    metrics = MetricsLog(out_dir / "metrics.csv", run.step if config.resume else None) if ranks.is_main else None
+    metrics = None
+    if ranks.is_main:
+        metrics = MetricsLog(out_dir / "metrics.csv", run.step if config.resume else None)
     train_seconds = run.train_seconds
-    plan = training_data.plan_epoch(train_seconds, config.batch_seconds, config.seed, run.epoch, min_items=ranks.world_size)
+    plan = training_data.plan_epoch(
+        train_seconds, config.batch_seconds, config.seed, run.epoch, min_items=ranks.world_size
+    )
     if not plan:
         raise StepTTSError(
             f"--batch-seconds {config.batch_seconds} fits fewer than {ranks.world_size} utterances "

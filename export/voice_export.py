@@ -66,7 +66,7 @@ def accent_substitutions(language: str, phoneme_vocab: dict[str, int], teachers:
 
     The Piper teacher renders accents with the same substitutions (distill/teachers.py).
     """
-    from steptts.phonemes import ENGLISH_ACCENT_FALLBACKS
+    from distill.teachers import ENGLISH_ACCENT_FALLBACKS
 
     if language != "en-us" or not teachers or not all(str(t).startswith("piper:") for t in teachers):
         return {}

@@ -12,7 +12,8 @@ Tags. The API takes one ``voice_label`` (``{"language"|"emotion"|"style": name}`
 need more than one label, the first goes into ``voice_label`` and the others are prefixed to the
 input as Step-Audio's inline instructions, e.g. ``(高兴2)`` — the same grammar the model was trained
 on, so nothing is dropped. A label names no intensity, so a strong emotion (intensity 2) is also
-prefixed inline, e.g. ``voice_label: {"emotion": "高兴"}`` with the input ``(高兴2)…``. Speed tags become the ``speed`` field (multiplied into ``speed=``).
+prefixed inline, e.g. ``voice_label: {"emotion": "高兴"}`` with the input ``(高兴2)…``. Speed tags
+become the ``speed`` field (multiplied into ``speed=``).
 Accent tags (British, Scottish, ...) have no Step-Audio counterpart and raise :class:`TagError`.
 """
 
@@ -101,8 +102,8 @@ def build_voice_label(tags: Sequence[Tag]) -> tuple[dict[str, str] | None, list[
     Returns ``(voice_label, inline_tags, speed_factor)``: the first labelled tag as
     ``{"language"|"emotion"|"style": canonical}`` (or None), the other labelled tags (to prefix to
     the input as ``(key)``), and the product of the speed tags' factors. A strong emotion (intensity
-    2) is inline too, even when it is the label, since a label has no intensity. Raises :class:`TagError` for a tag the API
-    cannot render (accents).
+    2) is inline too, even when it is the label, since a label has no intensity. Raises
+    :class:`TagError` for a tag the API cannot render (accents).
     """
     voice_label: dict[str, str] | None = None
     inline: list[Tag] = []

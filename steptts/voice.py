@@ -90,6 +90,8 @@ class Voice:
     """Graph variant (``fp32``, ``fp16``, ``int8``) → file name."""
     provenance: dict
     """Teacher, corpus, hours, steps, command and licence of the voice's training run."""
+    parity: dict
+    """Per variant: the graph against the torch student (``snr_db``, ``mel_snr_db`` in dB, …)."""
 
     @property
     def tag_keys(self) -> list[str]:
@@ -184,6 +186,7 @@ def _parse(folder: Path, config: dict) -> Voice:
         files=dict(config["files"]),
         variants=dict(config.get("variants", {"fp32": "model.onnx"})),
         provenance=dict(config.get("provenance", {})),
+        parity=dict(config.get("parity", {})),
     )
 
 

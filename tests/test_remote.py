@@ -364,7 +364,10 @@ def test_behaviour_objects_compose() -> None:
     ("controls", "expected"),
     [
         ({"emotion": "happy"}, {"voice_label": {"emotion": "高兴"}}),
-        ({"emotion": "happy", "intensity": 2}, {"voice_label": {"emotion": "高兴"}, "input": "(高兴2)Hello there."}),
+        (
+            {"emotion": "happy", "intensity": 2},
+            {"voice_label": {"emotion": "高兴"}, "input": "(高兴2)Hello there."},
+        ),
         ({"language": "Cantonese"}, {"voice_label": {"language": "粤语"}, "input": "Hello there."}),
         ({"style": "rap"}, {"voice_label": {"style": "RAP"}}),
         ({"style": "slow"}, {"speed": round(1 / 1.15, 4)}),
