@@ -74,7 +74,7 @@ def _batch_feeds(voice, lines: list[str]) -> dict:
 
     from steptts.g2p import phonemize
 
-    rows = [voice.phoneme_vocab.encode(phonemize(line, voice.config.get("language", "en-us")))[0] for line in lines]
+    rows = [voice.phoneme_vocab.encode(phonemize(line, voice.language))[0] for line in lines]
     batch, n_tokens = len(rows), max(len(row) for row in rows)
     phoneme_ids = np.zeros((batch, n_tokens), np.int64)
     for index, row in enumerate(rows):
