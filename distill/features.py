@@ -13,11 +13,12 @@ import math
 import numpy as np
 import torch
 
+from steptts.graph import HOP_LENGTH as HOP
+from steptts.graph import SAMPLE_RATE_HZ
+
 FEATURES_VERSION = 3
 """Bumped whenever extract_features changes its output (2: YIN F0 replaced WORLD dio; 3: pYIN replaced
 YIN); feature caches are keyed on it."""
-SAMPLE_RATE_HZ = 22050
-HOP = 256
 N_FFT = 1024
 N_MELS = 80
 MEL_FMIN_HZ = 0.0
