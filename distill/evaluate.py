@@ -128,7 +128,7 @@ def _log(message: str) -> None:
 
 
 def run_eval(config: EvalConfig) -> dict[str, Any]:
-    """Evaluate the student against the Piper teacher; writes report.json, report.md and plots/.
+    """Evaluate the student against its teacher; writes report.json, report.md and plots/.
 
     Returns the report (the content of report.json).
     """
