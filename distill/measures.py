@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from distill.dsp import hz_to_midi
+from distill.dsp import A4_HZ, hz_to_midi
 from distill.pitch import FRAME_PERIOD_MS, f0_contour
 
 SILENCE_BELOW_PEAK_DB = 35.0
@@ -77,7 +77,7 @@ def voiced_rms_db(audio: np.ndarray, sample_rate_hz: int, f0_hz: np.ndarray | No
     return float(10.0 * np.log10(np.mean(10.0 ** (levels[:n][voiced] / 10.0))))
 
 
-def hz_to_semitones(f0_hz: np.ndarray, reference_hz: float = 440.0) -> np.ndarray:
+def hz_to_semitones(f0_hz: np.ndarray, reference_hz: float = A4_HZ) -> np.ndarray:
     """12·log2(f / reference) of positive frequencies."""
     return hz_to_midi(f0_hz) - hz_to_midi(reference_hz)
 
