@@ -30,7 +30,7 @@ import numpy as np
 
 from distill.dsp import resample
 from distill.intelligibility import LANGUAGE_NAMES, Intelligibility, line_languages, summarize_heard
-from distill.judges import Dnsmos, SpeechRecognizer
+from distill.judges import Dnsmos
 from distill.mcd import all_pass_alpha, closeness
 from distill.report import bar, fmt, nan_mean, read_texts, versions, write_json
 from distill.systems import (
@@ -134,19 +134,18 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     """
     lines, voice = _check(config)
     languages = line_languages(lines, config.language)
+    judges = Intelligibility()  # loaded first, so that a missing model fails before the synthesis
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     load_average = os.getloadavg()
     systems = _systems(config, voice, run_language(languages))
     rendered, latency_ms = _synthesize(systems, lines, config, run_language(languages))
-    judges = Intelligibility()
     per_line = _judge(systems, lines, languages, rendered, judges)
     summary = _summarize(systems, rendered, per_line, latency_ms)
     report = _report(config, voice, lines, load_average, systems, summary, per_line, judges)
     _write_media(out_dir, config, systems, lines, rendered)
     if config.tags:
-        recognizer = judges.pocketsphinx or SpeechRecognizer()
-        report["tags"] = _tag_eval(config, systems["student"], lines, out_dir, recognizer)
+        report["tags"] = _tag_eval(config, systems["student"], lines, out_dir, judges.pocketsphinx)
     write_json(out_dir / "report.json", report)
     (out_dir / "report.md").write_text(format_report_md(report), encoding="utf-8")
     return report
