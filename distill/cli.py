@@ -170,8 +170,8 @@ def eval_command(
     voice: str = typer.Option(
         None,
         "--voice",
-        help="Student voice (name or folder); 'teacher:piper' or "
-        "'teacher:piper+edits' evaluates the teacher itself.",
+        help="Student voice (name or folder); 'teacher:KIND' (e.g. teacher:piper, teacher:kokoro) or "
+        "'teacher:piper+edits' evaluates a teacher itself.",
     ),
     run: str = typer.Option(None, "--run", help="Or a training run folder holding an exported voice."),
     texts: str = typer.Option(
@@ -194,8 +194,17 @@ def eval_command(
     latency_runs: int = typer.Option(7, "--latency-runs", help="First-chunk runs (median, after a warm-up)."),
     variant: str = typer.Option("auto", "--variant", help="Student graph: auto (fp32 on CPU), fp32 or int8."),
     plot_lines: int = typer.Option(3, "--plot-lines", help="Lines drawn to plots/line_XX.png."),
+    language: str = typer.Option(
+        "auto", "--language", help="Language of the lines: en, zh, or auto (each line by its script)."
+    ),
+    teacher: str = typer.Option(
+        None,
+        "--teacher",
+        help="Teacher: piper, kokoro or espeak (default: piper for English, kokoro for Mandarin).",
+    ),
 ) -> None:
-    """Student against the Piper teacher: WER, DNSMOS, MCD, F0 RMSE, RTF and first-chunk latency."""
+    """Student against its teacher: Whisper WER (English) or CER (Mandarin), pocketsphinx WER, DNSMOS,
+    MCD, F0 RMSE, RTF and first-chunk latency."""
     import sys
     from pathlib import Path
 
@@ -218,6 +227,8 @@ def eval_command(
         latency_runs=latency_runs,
         variant=variant,
         plot_lines=plot_lines,
+        language=language,
+        teacher=teacher,
         command=list(sys.argv),
     )
     try:

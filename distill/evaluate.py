@@ -3,7 +3,11 @@
 The driver. It renders the held-out lines with both systems (:mod:`distill.systems`), then judges
 them, all offline:
 
-- intelligibility and quality: WER of pocketsphinx and DNSMOS OVRL (:mod:`distill.judges`);
+- intelligibility: Whisper base's English word error rate and Mandarin character error rate, with
+  pocketsphinx's English WER as a second opinion (:mod:`distill.intelligibility`); a line's language is
+  ``--language`` or its script, and the teacher is chosen by language (Piper for English, Kokoro-82M
+  for Mandarin) unless ``--teacher`` names one;
+- quality: DNSMOS OVRL (:mod:`distill.judges`);
 - closeness to the teacher: mel-cepstral distortion (dB) and F0 RMSE (cents) after DTW alignment
   (:mod:`distill.mcd`);
 - speed: real-time factor (compute time / audio duration) and first-chunk latency.
@@ -22,17 +26,29 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from distill.dsp import resample
-from distill.judges import Dnsmos, SpeechRecognizer, reference_words, word_error_rate
+from distill.intelligibility import LANGUAGE_NAMES, Intelligibility, line_languages, summarize_heard
+from distill.judges import Dnsmos
 from distill.mcd import all_pass_alpha, closeness
 from distill.report import bar, fmt, nan_mean, read_texts, versions, write_json
-from distill.systems import Rendered, TeacherSystem, make_student, resolve_voice
+from distill.systems import (
+    DEFAULT_TEACHER,
+    EVAL_TEACHERS,
+    Rendered,
+    TeacherSystem,
+    make_student,
+    resolve_voice,
+)
 from steptts.errors import StepTTSError, TagError
 from steptts.graph import SAMPLE_RATE_HZ as ANALYSIS_RATE_HZ
 from steptts.voice import sha256_file
 
 LATENCY_TEXT = "The quick brown fox jumps over the lazy dog. Then it ran back into the quiet forest."
 """Two sentences: the first chunk's latency is the first sentence's."""
+LATENCY_TEXTS = {"en": LATENCY_TEXT, "zh": "今天的天气很好，我们去公园散步吧。然后一起回家吃晚饭。"}
+"""The timed text by the run's language (:func:`run_language`)."""
 
 
 @dataclass
@@ -51,8 +67,12 @@ class EvalConfig:
     tag_keys: list[str] | None = None  # measure only these tag keys (default: all the voice declares)
     melody: str = "C4:1 D4:1 E4:1 F4:1 G4:2"  # for singing with a melody
     bpm: float = 90.0  # tempo of that melody and of rap
-    latency_text: str = LATENCY_TEXT
-    """Text whose first chunk is timed (two sentences)."""
+    latency_text: str | None = None
+    """Text whose first chunk is timed (two sentences); None: :data:`LATENCY_TEXTS` of the run's language."""
+    language: str = "auto"
+    """Language of the lines: "en", "zh", or "auto" (each line by its script)."""
+    teacher: str | None = None
+    """Teacher kind (:data:`distill.systems.EVAL_TEACHERS`); None: by language (DEFAULT_TEACHER)."""
     latency_runs: int = 7  # first-chunk measurements after one warm-up; the median is reported
     plot_lines: int = 3  # lines drawn to plots/line_XX.png
     save_audio: bool = True  # audio/<role>/line_XX.wav
@@ -66,15 +86,27 @@ def median_first_chunk_ms(system, text: str, runs: int) -> float:
     return 1000.0 * statistics.median(system.first_chunk_s(text) for _ in range(max(1, runs)))
 
 
-def issue_bars(student: dict[str, float], teacher: dict[str, float]) -> list[dict[str, Any]]:
-    """The issue's acceptance bars, each with the measured figure and pass/fail."""
-    return [
+def run_language(languages: list[str]) -> str:
+    """The language that picks a run's teacher and timed text: "zh" when any line is Mandarin."""
+    return "zh" if "zh" in languages else "en"
+
+
+def issue_bars(student: dict[str, Any], teacher: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's acceptance bars, each with the measured figure and pass/fail; intelligibility by
+    Whisper, for each language the lines hold (WER for English, CER for Mandarin)."""
+    intelligible = [
         bar(
-            "WER (student ≤ teacher + 0.05)",
-            student["wer"],
-            f"≤ {teacher['wer'] + 0.05:.3f}",
-            student["wer"] <= teacher["wer"] + 0.05,
-        ),
+            f"{metric.upper()} (student ≤ teacher + 0.05)",
+            student["asr"][language][f"whisper_{metric}"],
+            f"≤ {teacher['asr'][language][f'whisper_{metric}'] + 0.05:.3f}",
+            student["asr"][language][f"whisper_{metric}"]
+            <= teacher["asr"][language][f"whisper_{metric}"] + 0.05,
+        )
+        for language, metric in (("en", "wer"), ("zh", "cer"))
+        if language in student["asr"]
+    ]
+    return [
+        *intelligible,
         bar("DNSMOS OVRL (student ≥ 3.0)", student["dnsmos_ovrl"], "≥ 3.0", student["dnsmos_ovrl"] >= 3.0),
         bar(
             "CPU RTF (student ≤ teacher / 3)",
@@ -96,23 +128,24 @@ def _log(message: str) -> None:
 
 
 def run_eval(config: EvalConfig) -> dict[str, Any]:
-    """Evaluate the student against the Piper teacher; writes report.json, report.md and plots/.
+    """Evaluate the student against its teacher; writes report.json, report.md and plots/.
 
     Returns the report (the content of report.json).
     """
     lines, voice = _check(config)
+    languages = line_languages(lines, config.language)
+    judges = Intelligibility()  # loaded first, so that a missing model fails before the synthesis
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     load_average = os.getloadavg()
-    systems = _systems(config, voice)
-    rendered, latency_ms = _synthesize(systems, lines, config)
-    recognizer = SpeechRecognizer()
-    per_line = _judge(systems, lines, rendered, recognizer)
+    systems = _systems(config, voice, run_language(languages))
+    rendered, latency_ms = _synthesize(systems, lines, config, run_language(languages))
+    per_line = _judge(systems, lines, languages, rendered, judges)
     summary = _summarize(systems, rendered, per_line, latency_ms)
-    report = _report(config, voice, lines, load_average, systems, summary, per_line)
+    report = _report(config, voice, lines, load_average, systems, summary, per_line, judges)
     _write_media(out_dir, config, systems, lines, rendered)
     if config.tags:
-        report["tags"] = _tag_eval(config, systems["student"], lines, out_dir, recognizer)
+        report["tags"] = _tag_eval(config, systems["student"], lines, out_dir, judges.pocketsphinx)
     write_json(out_dir / "report.json", report)
     (out_dir / "report.md").write_text(format_report_md(report), encoding="utf-8")
     return report
@@ -124,6 +157,9 @@ def _check(config: EvalConfig) -> tuple[list[str], str]:
     voice = resolve_voice(config.voice, config.run)
     if config.threads is not None and config.threads < 1:
         raise StepTTSError(f"--threads must be at least 1, got {config.threads}")
+    if config.teacher is not None and config.teacher not in EVAL_TEACHERS:
+        raise StepTTSError(f"unknown --teacher '{config.teacher}'; choose one of: {', '.join(EVAL_TEACHERS)}")
+    line_languages(lines, config.language)  # a bad --language fails now
     if config.tags:
         from steptts.music import parse_melody
         from steptts.tags import resolve_tag
@@ -134,9 +170,10 @@ def _check(config: EvalConfig) -> tuple[list[str], str]:
     return lines, voice
 
 
-def _systems(config: EvalConfig, voice: str) -> dict[str, Any]:
-    """``{"student": …, "teacher": …}``; the plain teacher judged against itself shares one session."""
-    student = make_student(voice, config.threads, config.variant)
+def _systems(config: EvalConfig, voice: str, language: str) -> dict[str, Any]:
+    """``{"student": …, "teacher": …}`` for lines in ``language``; the plain teacher judged against
+    itself shares one session."""
+    student = make_student(voice, config.threads, config.variant, language)
     if config.tags and config.tag_keys:  # fail before the evaluation, not after it
         from steptts.tags import resolve_tag
 
@@ -146,13 +183,16 @@ def _systems(config: EvalConfig, voice: str) -> dict[str, Any]:
                 f"{student.name} does not declare tag(s) {', '.join(missing)}; it has: "
                 f"{', '.join(student.tag_keys) or 'none'}"
             )
-    plain_teacher = isinstance(student, TeacherSystem) and not student.edit_tags
-    teacher = student if plain_teacher else TeacherSystem(threads=config.threads)
+    kind = config.teacher or DEFAULT_TEACHER[language]
+    plain_teacher = isinstance(student, TeacherSystem) and not student.edit_tags and student.kind == kind
+    teacher = (
+        student if plain_teacher else TeacherSystem(threads=config.threads, kind=kind, language=language)
+    )
     return {"student": student, "teacher": teacher}
 
 
 def _synthesize(
-    systems: dict[str, Any], lines: list[str], config: EvalConfig
+    systems: dict[str, Any], lines: list[str], config: EvalConfig, language: str
 ) -> tuple[dict[str, list[Rendered]], dict[str, float]]:
     """Every line by every system, timed, and the first-chunk latency of each system (ms).
 
@@ -167,7 +207,9 @@ def _synthesize(
             rendered[role].append(system.synthesize(line))
         _log(f"[eval] synthesized {index + 1}/{len(lines)}")
     latency_ms = {
-        role: median_first_chunk_ms(system, config.latency_text, config.latency_runs)
+        role: median_first_chunk_ms(
+            system, config.latency_text or LATENCY_TEXTS[language], config.latency_runs
+        )
         for role, system in systems.items()
     }
     return rendered, latency_ms
@@ -176,23 +218,30 @@ def _synthesize(
 def _judge(
     systems: dict[str, Any],
     lines: list[str],
+    languages: list[str],
     rendered: dict[str, list[Rendered]],
-    recognizer: SpeechRecognizer,
+    judges: Intelligibility,
 ) -> list[dict[str, Any]]:
-    """Per line: each system's words, WER, DNSMOS, duration and compute time, and the student's
-    closeness to the teacher. Runs after all timing, so the judges never slow the systems down."""
+    """Per line: its language, each system's words heard and error rates (:meth:`Intelligibility.hear`),
+    DNSMOS, duration and compute time, and the student's closeness to the teacher. Runs after all
+    timing, so the judges never slow the systems down."""
     dnsmos = Dnsmos()
     per_line: list[dict[str, Any]] = []
     for index, line in enumerate(lines):
-        reference = reference_words(line)
-        entry: dict[str, Any] = {"index": index, "text": line, "reference": reference}
+        entry: dict[str, Any] = {"index": index, "text": line, "language": languages[index]}
+        verdicts: list[tuple[Rendered, dict[str, Any]]] = []
         for role in systems:
             item = rendered[role][index]
-            hypothesis = recognizer.transcribe(item.audio, item.sample_rate_hz)
+            # The same audio (a teacher judged against itself) is heard once: the judges are deterministic.
+            verdict = next((v for other, v in verdicts if _same_audio(other, item)), None)
+            if verdict is None:
+                verdict = {
+                    **judges.hear(line, languages[index], item.audio, item.sample_rate_hz),
+                    "dnsmos_ovrl": dnsmos.ovrl(item.audio, item.sample_rate_hz),
+                }
+                verdicts.append((item, verdict))
             entry[role] = {
-                "hypothesis": hypothesis,
-                "wer": word_error_rate([reference], [hypothesis]) if reference else None,
-                "dnsmos_ovrl": dnsmos.ovrl(item.audio, item.sample_rate_hz),
+                **verdict,
                 "duration_s": item.duration_s,
                 "compute_s": item.compute_s,
                 "rtf": item.compute_s / item.duration_s if item.duration_s > 0 else float("nan"),
@@ -215,22 +264,31 @@ def _judge(
     return per_line
 
 
+def _same_audio(a: Rendered, b: Rendered) -> bool:
+    return a.sample_rate_hz == b.sample_rate_hz and np.array_equal(a.audio, b.audio)
+
+
 def _summarize(
     systems: dict[str, Any],
     rendered: dict[str, list[Rendered]],
     per_line: list[dict[str, Any]],
     latency_ms: dict[str, float],
 ) -> dict[str, dict[str, Any]]:
-    """Corpus figures per system (WER over all scored words, means of the rest)."""
-    scored = [e for e in per_line if e["reference"]]
+    """Corpus figures per system: error rates per language over all scored words or characters
+    (``asr``; ``wer`` and ``cer`` are Whisper's, NaN without lines of that language), means of the rest."""
+    lines = [e["text"] for e in per_line]
+    languages = [e["language"] for e in per_line]
     summary: dict[str, dict[str, Any]] = {}
     for role, system in systems.items():
         items = rendered[role]
         audio_s = sum(item.duration_s for item in items)
         compute_s = sum(item.compute_s for item in items)
+        asr = summarize_heard(lines, languages, [e[role] for e in per_line])
         summary[role] = {
             "name": system.name,
-            "wer": word_error_rate([e["reference"] for e in scored], [e[role]["hypothesis"] for e in scored]),
+            "asr": asr,
+            "wer": asr.get("en", {}).get("whisper_wer", float("nan")),
+            "cer": asr.get("zh", {}).get("whisper_cer", float("nan")),
             "dnsmos_ovrl": nan_mean([e[role]["dnsmos_ovrl"] for e in per_line]),
             "rtf": compute_s / audio_s if audio_s > 0 else float("nan"),
             "first_chunk_ms": latency_ms[role],
@@ -250,6 +308,7 @@ def _report(
     systems: dict[str, Any],
     summary: dict[str, dict[str, Any]],
     per_line: list[dict[str, Any]],
+    judges: Intelligibility,
 ) -> dict[str, Any]:
     """The content of report.json."""
     settings = {
@@ -259,7 +318,9 @@ def _report(
         "command": config.command or list(sys.argv),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "texts": {
-            "path": str(config.texts_path), "sha256": sha256_file(config.texts_path), "lines": len(lines)
+            "path": str(config.texts_path),
+            "sha256": sha256_file(config.texts_path),
+            "lines": len(lines),
         },
         "settings": {
             **settings,
@@ -267,7 +328,7 @@ def _report(
             "onnxruntime_threads": config.threads if config.threads is not None else "onnxruntime default",
             "cpu_count": os.cpu_count(),
             "load_average_at_start": list(load_average),
-            "asr": "pocketsphinx en-us (bundled), 16 kHz int16",
+            "asr": judges.describe(),
             "dnsmos": "speechmos dnsmos_models/sig_bak_ovr.onnx (OVRL, non-personalized), 16 kHz",
             "mcd": "mel-cepstrum c1..c24 (SPTK convention, all-pass alpha "
             f"{all_pass_alpha(ANALYSIS_RATE_HZ)}) from WORLD cheaptrick envelopes, 10 ms frames, "
@@ -332,21 +393,85 @@ def _save_audio(folder: Path, rendered: dict[str, list[Rendered]]) -> None:
             soundfile.write(str(folder / role / f"line_{index:02d}.wav"), item.audio, item.sample_rate_hz)
 
 
-def format_report_md(report: dict[str, Any]) -> str:
-    """report.md: summary table, the issue's bars, settings and per-line figures."""
+_ASR_COLUMNS = (
+    ("en", "whisper_wer", "WER (Whisper)"),
+    ("en", "pocketsphinx_wer", "WER (pocketsphinx)"),
+    ("zh", "whisper_cer", "CER (Whisper)"),
+)
+"""Intelligibility columns of the summary table: (language, figure, header)."""
+
+
+def _summary_table(report: dict[str, Any]) -> list[str]:
+    """One row per system; intelligibility columns for the languages the lines hold."""
     summary, ratios = report["summary"], report["ratios"]
-    rows = [
-        "| system | WER | DNSMOS OVRL | MCD (dB) | F0 RMSE (cents) | RTF (CPU) | first chunk (ms) | RTF / teacher RTF |",
-        "|---|---|---|---|---|---|---|---|",
+    asr = [
+        (lang, key, head)
+        for lang, key, head in _ASR_COLUMNS
+        if key in summary["student"]["asr"].get(lang, {})
     ]
+    headers = [
+        "system",
+        *(head for _, _, head in asr),
+        "DNSMOS OVRL",
+        "MCD (dB)",
+        "F0 RMSE (cents)",
+        "RTF (CPU)",
+    ]
+    headers += ["first chunk (ms)", "RTF / teacher RTF"]
+    rows = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for role in ("student", "teacher"):
         s = summary[role]
         ratio = ratios["rtf_student_over_teacher"] if role == "student" else 1.0
+        cells = [f"{role}: {s['name']}", *(fmt(s["asr"][lang][key]) for lang, key, _ in asr)]
+        cells += [fmt(s["dnsmos_ovrl"], 2), fmt(s.get("mcd_db"), 2), fmt(s.get("f0_rmse_cents"), 1)]
+        cells += [fmt(s["rtf"], 4), fmt(s["first_chunk_ms"], 1), fmt(ratio, 3)]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def _line_error(figures: dict[str, Any]) -> Any:
+    return figures.get("whisper_wer", figures.get("whisper_cer"))
+
+
+def _per_line_table(report: dict[str, Any]) -> list[str]:
+    """One row per line: Whisper's error rate (WER for English, CER for Mandarin) of each system."""
+    rows = [
+        "| # | language | text | student WER/CER | teacher WER/CER | student DNSMOS | MCD (dB) | F0 RMSE (cents) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for entry in report["lines"]:
+        snippet = entry["text"] if len(entry["text"]) <= 60 else entry["text"][:57] + "…"
         rows.append(
-            f"| {role}: {s['name']} | {fmt(s['wer'])} | {fmt(s['dnsmos_ovrl'], 2)} | "
-            f"{fmt(s.get('mcd_db'), 2)} | {fmt(s.get('f0_rmse_cents'), 1)} | {fmt(s['rtf'], 4)} | "
-            f"{fmt(s['first_chunk_ms'], 1)} | {fmt(ratio, 3)} |"
+            f"| {entry['index']} | {entry['language']} | {snippet.replace('|', '/')} | "
+            f"{fmt(_line_error(entry['student']), 2)} | {fmt(_line_error(entry['teacher']), 2)} | "
+            f"{fmt(entry['student']['dnsmos_ovrl'], 2)} | {fmt(entry['mcd_db'], 2)} | "
+            f"{fmt(entry['f0_rmse_cents'], 1)} |"
         )
+    return rows
+
+
+def _asr_how(settings: dict[str, Any], languages: list[str]) -> list[str]:
+    """The "How" lines on intelligibility."""
+    spoken = ", ".join(LANGUAGE_NAMES[lang] for lang in sorted(set(languages)))
+    how = [
+        (
+            f"- ASR: {settings['asr']['whisper']}; lines in {spoken} (--language {settings['language']}). "
+            "English WER after Whisper's EnglishTextNormalizer on both sides; Mandarin CER on Han characters, "
+            "both sides in Simplified script (OpenCC t2s) with digits read as characters (cn2an); the "
+            "reference is the line without its tags. Compare systems within one run: Whisper base is a weak "
+            "judge, of Mandarin above all."
+        )
+    ]
+    if "pocketsphinx" in settings["asr"]:
+        how.append(
+            f"- Second opinion: {settings['asr']['pocketsphinx']}; WER on `spoken_form(normalize_text(line))`."
+        )
+    return how
+
+
+def format_report_md(report: dict[str, Any]) -> str:
+    """report.md: summary table, the issue's bars, settings and per-line figures."""
+    summary = report["summary"]
     bars = ["| item | measured | bar | result |", "|---|---|---|---|"]
     for row in report["bars"]:
         bars.append(
@@ -355,17 +480,6 @@ def format_report_md(report: dict[str, Any]) -> str:
         )
     settings = report["settings"]
     text = report["texts"]
-    per_line = [
-        "| # | text | student WER | teacher WER | student DNSMOS | MCD (dB) | F0 RMSE (cents) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for entry in report["lines"]:
-        snippet = entry["text"] if len(entry["text"]) <= 60 else entry["text"][:57] + "…"
-        per_line.append(
-            f"| {entry['index']} | {snippet.replace('|', '/')} | {fmt(entry['student']['wer'], 2)} | "
-            f"{fmt(entry['teacher']['wer'], 2)} | {fmt(entry['student']['dnsmos_ovrl'], 2)} | "
-            f"{fmt(entry['mcd_db'], 2)} | {fmt(entry['f0_rmse_cents'], 1)} |"
-        )
     parts = [
         "# Evaluation report",
         "",
@@ -374,7 +488,7 @@ def format_report_md(report: dict[str, Any]) -> str:
             f"Created {report['created']}."
         ),
         "",
-        *rows,
+        *_summary_table(report),
         "",
         "## The issue's bars",
         "",
@@ -382,7 +496,7 @@ def format_report_md(report: dict[str, Any]) -> str:
         "",
         "## How",
         "",
-        f"- ASR: {settings['asr']}; WER on `spoken_form(normalize_text(line))`.",
+        *_asr_how(settings, [entry["language"] for entry in report["lines"]]),
         f"- DNSMOS: {settings['dnsmos']}.",
         (
             f"- MCD: {settings['mcd']}. F0: {settings['f0']}; F0 RMSE over DTW-aligned frames voiced in both "
@@ -406,5 +520,5 @@ def format_report_md(report: dict[str, Any]) -> str:
             ),
             "",
         ]
-    parts += ["## Per line", "", *per_line, ""]
+    parts += ["## Per line", "", *_per_line_table(report), ""]
     return "\n".join(parts)

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from distill.asr_scores import LANGUAGES, METRIC, Language, error_rate, script_language
-from distill.evaluate import SpeechRecognizer, reference_words, resample, word_error_rate
+from distill.dsp import resample
+from distill.judges import SpeechRecognizer, reference_words, word_error_rate
 from distill.whisper_judge import WHISPER_RATE_HZ, WhisperJudge
 from steptts.errors import StepTTSError
 
@@ -64,19 +65,16 @@ class Intelligibility:
     def hear(self, line: str, language: Language, audio: np.ndarray, sample_rate_hz: int) -> dict[str, Any]:
         """What the judges hear in one rendering (float32 [S] at ``sample_rate_hz``) of ``line``.
 
-        Returns ``language``, ``metric`` ("wer" or "cer"), ``whisper`` (the words heard), ``error``
-        (Whisper's error rate on this line; None when the line has nothing to score) and, for English
-        with pocketsphinx, ``pocketsphinx`` and ``pocketsphinx_wer``.
+        Returns ``whisper`` (the text heard), ``whisper_wer`` or ``whisper_cer`` (its error rate on
+        this line by ``language``'s :data:`~distill.asr_scores.METRIC`; None when the line has nothing
+        to score) and, for English with pocketsphinx, ``pocketsphinx`` and ``pocketsphinx_wer``.
         """
-        body = line_body(line)
         audio_16k = np.clip(resample(audio, sample_rate_hz, WHISPER_RATE_HZ), -1.0, 1.0)
         heard = self.whisper.transcribe(audio_16k, language)
-        error = error_rate(language, [body], [heard])
+        error = error_rate(language, [line_body(line)], [heard])
         entry: dict[str, Any] = {
-            "language": language,
-            "metric": METRIC[language],
             "whisper": heard,
-            "error": error if np.isfinite(error) else None,
+            f"whisper_{METRIC[language]}": error if np.isfinite(error) else None,
         }
         if language == "en" and self.pocketsphinx is not None:
             reference = reference_words(line)
@@ -86,16 +84,18 @@ class Intelligibility:
         return entry
 
 
-def summarize_heard(lines: Sequence[str], heard: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def summarize_heard(
+    lines: Sequence[str], languages: Sequence[Language], heard: Sequence[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
     """Corpus error rates per language of one system: ``{"en": {"lines", "whisper_wer",
     "pocketsphinx_wer"}, "zh": {"lines", "whisper_cer"}}``, only for languages present.
 
-    ``heard[i]`` is :meth:`Intelligibility.hear`'s entry for ``lines[i]``. Rates are over all scored
-    words or characters of the language, not means of per-line rates.
+    ``heard[i]`` is :meth:`Intelligibility.hear`'s entry for ``lines[i]`` in ``languages[i]``. Rates are
+    over all scored words or characters of the language, not means of per-line rates.
     """
     summary: dict[str, dict[str, Any]] = {}
     for language in LANGUAGES:
-        indices = [i for i, entry in enumerate(heard) if entry["language"] == language]
+        indices = [i for i, lang in enumerate(languages) if lang == language]
         if not indices:
             continue
         bodies = [line_body(lines[i]) for i in indices]

@@ -1,4 +1,5 @@
-"""The systems an evaluation judges: a student voice through :class:`steptts.TTS`, or the Piper teacher.
+"""The systems an evaluation judges: a student voice through :class:`steptts.TTS`, or a teacher (Piper
+for English, Kokoro-82M or espeak-ng for Mandarin).
 
 Both speak a line sentence by sentence, through the runtime's own sentence splitter and text
 frontend (:func:`steptts.frontend.speak`), and concatenate the audio.
@@ -17,9 +18,14 @@ import numpy as np
 
 from steptts.errors import StepTTSError
 
-TEACHER_SPECS = ("teacher:piper", "teacher:piper+edits")
-"""``--voice`` values that evaluate the Piper teacher as if it were the student: a harness self-check
-(MCD 0, speed ratio 1) and, with ``+edits``, the tag targets the data engine trains a student on."""
+TEACHER_SPEC_PREFIX = "teacher:"
+"""``--voice teacher:KIND`` (``teacher:piper``, ``teacher:kokoro``…) evaluates a teacher as if it were the
+student: a harness self-check (MCD 0, speed ratio 1) and, with ``+edits`` (``teacher:piper+edits``), the
+tag targets the data engine trains a student on."""
+EVAL_TEACHERS = ("piper", "kokoro", "espeak")
+"""Teachers an evaluation can run (kinds of :func:`distill.teachers.make_teacher`)."""
+DEFAULT_TEACHER = {"en": "piper", "zh": "kokoro"}
+"""The teacher a student is compared with, by the language of the held-out lines."""
 
 
 @dataclass
@@ -81,9 +87,10 @@ class StudentSystem:
 
 
 class TeacherSystem:
-    """The Piper teacher (deterministic scales), speaking sentence by sentence like the runtime.
+    """A teacher speaking sentence by sentence like the runtime: Piper (deterministic scales, the
+    default), Kokoro-82M or espeak-ng (:data:`EVAL_TEACHERS`).
 
-    It renders the tags Piper renders natively (speeds, English accents). With ``edit_tags`` it
+    It renders the tags the teacher renders natively (speeds, English accents). With ``edit_tags`` it
     also renders the tags the data engine makes by audio edits (emotions, 哼唱 to its own tune, RAP),
     i.e. exactly what a student is trained to imitate. The text goes through the runtime's own
     sentence splitter and normalizer.
@@ -98,19 +105,21 @@ class TeacherSystem:
         model_path: str | os.PathLike | None = None,
         edit_tags: bool = False,
         length_scale: float = 1.0,
+        kind: str = "piper",
+        language: str = "en",
     ) -> None:
-        from distill.teachers import PiperTeacher
+        """``kind``: one of :data:`EVAL_TEACHERS`; ``language``: of the lines it reads ("en" or "zh"),
+        which sets espeak-ng's voice (``model_path`` and ``length_scale`` are Piper's)."""
+        from steptts.graph import SAMPLE_RATE_HZ
         from steptts.tags import all_tag_keys
 
-        # threads 0: onnxruntime's default, as for the student when --threads is not given.
-        self.teacher = PiperTeacher(
-            model_path=model_path, noise_scale=0.0, length_scale=length_scale, noise_w=0.0,
-            threads=int(threads or 0)
-        )
+        self.teacher = _make_eval_teacher(kind, language, threads, model_path, length_scale)
+        self.kind = kind
         self.edit_tags = edit_tags
-        self.phoneme_substitutions = self.teacher.phoneme_substitutions
+        self.phoneme_substitutions = getattr(self.teacher, "phoneme_substitutions", {})
         self.name = self.teacher.name + ("+edits" if edit_tags else "")
-        self.sample_rate_hz = self.teacher.sample_rate_hz
+        # Teachers render at the student's rate, except a Piper voice of another rate.
+        self.sample_rate_hz = getattr(self.teacher, "sample_rate_hz", SAMPLE_RATE_HZ)
         self.tag_keys = [key for key in all_tag_keys() if self.teacher.renders(key) or self._edits(key)]
 
     def _edits(self, key: str) -> bool:
@@ -124,7 +133,7 @@ class TeacherSystem:
         return {
             "name": self.name,
             **self.teacher.settings(),
-            "threads": self.teacher.threads,
+            "threads": getattr(self.teacher, "threads", None),
             "edit_tags": self.edit_tags,
             "tag_keys": self.tag_keys,
         }
@@ -154,9 +163,16 @@ class TeacherSystem:
                 raise TagError(f"the {self.name} teacher cannot render tag '{tag.key}'")
         if not body.strip():
             raise TextError("nothing to say: the text is empty")
-        language = self.teacher.language
-        spoken = (speak(s, language, normalize=True).text for s in split_sentences(body) if s.strip())
+        spoken = (speak(s, self._frontend_language(s)).text for s in split_sentences(body) if s.strip())
         return native, edited, (s for s in spoken if s.strip())
+
+    def _frontend_language(self, sentence: str) -> str:
+        """The runtime frontend's language for a sentence: Mandarin by script, else the teacher's own."""
+        from distill.asr_scores import script_language
+
+        if script_language(sentence) == "zh":
+            return "cmn"
+        return getattr(self.teacher, "language", "en-us")
 
     def _render(self, sentence: str, native: list, edited: list, info: dict) -> np.ndarray:
         if not edited:
@@ -193,7 +209,7 @@ class TeacherSystem:
 
 
 def resolve_voice(voice: str | None, run: str | os.PathLike | None) -> str:
-    """The voice to evaluate from ``--voice`` (name, folder or one of TEACHER_SPECS) or ``--run``.
+    """The voice to evaluate from ``--voice`` (name, folder or ``teacher:KIND``) or ``--run``.
 
     A run folder is evaluated through the voice exported into it: ``RUN`` itself, or its newest
     sub-folder holding a ``voice.json``.
@@ -214,8 +230,35 @@ def resolve_voice(voice: str | None, run: str | os.PathLike | None) -> str:
     return str(max(candidates, key=lambda p: (p / "voice.json").stat().st_mtime))
 
 
-def make_student(voice: str, threads: int | None = None, variant: str = "auto"):
-    """The system ``--voice`` names: a voice through TTS, or the Piper teacher (see TEACHER_SPECS)."""
-    if voice in TEACHER_SPECS:
-        return TeacherSystem(threads=threads, edit_tags=voice.endswith("+edits"))
+def _make_eval_teacher(
+    kind: str, language: str, threads: int | None, model_path: str | os.PathLike | None, length_scale: float
+):
+    """The teacher of :class:`TeacherSystem`, built through :func:`distill.teachers.make_teacher`."""
+    from distill.teachers import make_teacher
+
+    if kind not in EVAL_TEACHERS:
+        raise StepTTSError(f"unknown evaluation teacher '{kind}'; choose one of: {', '.join(EVAL_TEACHERS)}")
+    if kind == "piper":
+        # threads 0: onnxruntime's default, as for the student when --threads is not given.
+        return make_teacher(
+            "piper",
+            model_path=model_path,
+            noise_scale=0.0,
+            length_scale=length_scale,
+            noise_w=0.0,
+            threads=int(threads or 0),
+        )
+    if kind == "espeak":
+        return make_teacher("espeak", language="cmn" if language == "zh" else "en-us")
+    return make_teacher(kind, threads=int(threads or 0))
+
+
+def make_student(voice: str, threads: int | None = None, variant: str = "auto", language: str = "en"):
+    """The system ``--voice`` names: a voice through TTS, or a teacher (``teacher:KIND[+edits]``, see
+    :data:`TEACHER_SPEC_PREFIX`) reading lines in ``language``."""
+    if voice.startswith(TEACHER_SPEC_PREFIX):
+        kind, _, edits = voice[len(TEACHER_SPEC_PREFIX) :].partition("+")
+        if edits not in ("", "edits"):
+            raise StepTTSError(f"unknown teacher spec '{voice}': write teacher:KIND or teacher:KIND+edits")
+        return TeacherSystem(threads=threads, edit_tags=bool(edits), kind=kind, language=language)
     return StudentSystem(voice, threads=threads, variant=variant)

@@ -182,7 +182,7 @@ def test_eval_command_end_to_end(tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "| system | WER |" in result.output
+    assert "| system | WER (Whisper) | WER (pocketsphinx) | DNSMOS OVRL |" in result.output
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["texts"]["sha256"] == hashlib.sha256(texts.read_bytes()).hexdigest()
     assert report["texts"]["lines"] == 2 and len(report["lines"]) == 2
@@ -190,7 +190,11 @@ def test_eval_command_end_to_end(tmp_path):
     # The teacher against itself: identical audio, so no distortion and the same intelligibility.
     assert student["mcd_db"] == pytest.approx(0.0, abs=1e-9)
     assert student["f0_rmse_cents"] == pytest.approx(0.0, abs=1e-9)
-    assert student["wer"] == teacher["wer"] <= 0.2
+    assert student["wer"] == teacher["wer"] <= 0.1  # Whisper base, the primary judge
+    assert student["asr"]["en"]["pocketsphinx_wer"] == teacher["asr"]["en"]["pocketsphinx_wer"] <= 0.3
+    assert "zh" not in student["asr"] and student["cer"] is None  # NaN in JSON: no Mandarin line
+    assert [line["language"] for line in report["lines"]] == ["en", "en"]
+    assert report["lines"][0]["teacher"]["whisper"].lower().startswith("the bus was")
     assert student["dnsmos_ovrl"] == pytest.approx(teacher["dnsmos_ovrl"])
     for figures in (student, teacher):
         assert figures["rtf"] > 0 and figures["first_chunk_ms"] > 0
@@ -241,3 +245,47 @@ def test_eval_command_user_errors_exit_2(tmp_path):
         ],
     )
     assert result.exit_code == 2 and "bad note" in result.output
+
+
+def test_eval_command_judges_mandarin_by_character_error_rate(tmp_path):
+    """A Mandarin line is judged by Whisper's CER (no pocketsphinx): espeak-ng's cmn voice against
+    itself, so both systems hear the same."""
+    from distill.cli import app
+
+    texts = tmp_path / "zh.txt"
+    texts.write_text("今天天气很好。\n", encoding="utf-8")
+    out = tmp_path / "report"
+    args = [
+        "eval",
+        "--voice",
+        "teacher:espeak",
+        "--teacher",
+        "espeak",
+        "--texts",
+        str(texts),
+        "--out",
+        str(out),
+    ]
+    args += ["--threads", "1", "--latency-runs", "1", "--plot-lines", "0"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "| system | CER (Whisper) | DNSMOS OVRL |" in result.output
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    student, teacher = report["summary"]["student"], report["summary"]["teacher"]
+    assert report["systems"]["teacher"]["name"] == "espeak:cmn"
+    assert set(student["asr"]) == {"zh"} and 0.0 <= student["cer"] == teacher["cer"] <= 1.0
+    (line,) = report["lines"]
+    assert line["language"] == "zh" and "pocketsphinx" not in line["student"]
+    assert [bar["item"].split(" ")[0] for bar in report["bars"]] == ["CER", "DNSMOS", "CPU", "first-chunk"]
+
+
+def test_eval_rejects_an_unknown_language_or_teacher(tmp_path):
+    from distill.cli import app
+
+    texts = tmp_path / "t.txt"
+    texts.write_text("Hello there.\n", encoding="utf-8")
+    base = ["eval", "--voice", "teacher:piper", "--texts", str(texts), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, [*base, "--language", "fr"])
+    assert result.exit_code == 2 and "--language must be one of auto, en, zh" in result.output
+    result = CliRunner().invoke(app, [*base, "--teacher", "festival"])
+    assert result.exit_code == 2 and "unknown --teacher 'festival'" in result.output

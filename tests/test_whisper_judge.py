@@ -166,17 +166,18 @@ def test_summaries_are_corpus_rates_per_language():
     from distill.intelligibility import summarize_heard
 
     lines = ["(happy) Hello there, my friend.", "Good night.", "你好，世界。", "我们走吧"]
+    languages = ["en", "en", "zh", "zh"]
     heard = [
-        {"language": "en", "whisper": "Hello there, my friend!", "pocketsphinx": "hello there my trend"},
-        {"language": "en", "whisper": "Good knight.", "pocketsphinx": "good night"},
-        {"language": "zh", "whisper": "你好世界"},
-        {"language": "zh", "whisper": "我們走了"},
+        {"whisper": "Hello there, my friend!", "pocketsphinx": "hello there my trend"},
+        {"whisper": "Good knight.", "pocketsphinx": "good night"},
+        {"whisper": "你好世界"},
+        {"whisper": "我們走了"},
     ]
-    summary = summarize_heard(lines, heard)
+    summary = summarize_heard(lines, languages, heard)
     assert summary["en"] == {
         "lines": 2,
         "whisper_wer": pytest.approx(1 / 6),
         "pocketsphinx_wer": pytest.approx(1 / 6),
     }
     assert summary["zh"] == {"lines": 2, "whisper_cer": pytest.approx(1 / 8)}
-    assert set(summarize_heard(lines[:2], heard[:2])) == {"en"}
+    assert set(summarize_heard(lines[:2], languages[:2], heard[:2])) == {"en"}
