@@ -121,7 +121,8 @@ def _heads(model, d_model: int) -> int:
 def _max_log_magnitude(model) -> float:
     constants = _constants(model)
     for node in model.graph.node:
-        if node.op_type == "Clip" and node.name == "/vocoder/Clip" and node.input[2:3] and node.input[2] in constants:
+        is_clip = node.op_type == "Clip" and node.name == "/vocoder/Clip"
+        if is_clip and len(node.input) == 3 and node.input[2] in constants:
             return float(constants[node.input[2]].reshape(-1)[0])
     raise GraphWeightsError("cannot find the vocoder's log-magnitude clip in the graph (/vocoder/Clip)")
 
@@ -199,15 +200,20 @@ def student_from_graph(path: str | Path, sample_rate_hz: int, hop_length: int) -
     state = student.state_dict()
     unexpected = sorted(name for name in weights if name not in state)
     if unexpected:
-        raise GraphWeightsError(f"{path}: the graph holds weights the student lacks: {', '.join(unexpected[:5])}")
+        raise GraphWeightsError(
+            f"{path}: the graph holds weights the student lacks: {', '.join(unexpected[:5])}"
+        )
     missing = tuple(name for name in state if name not in weights)
     absent = [name for name in missing if name not in TRAINING_ONLY]
     if absent:
-        raise GraphWeightsError(f"{path}: the graph lacks {len(absent)} weights, e.g. {', '.join(absent[:5])}")
+        raise GraphWeightsError(
+            f"{path}: the graph lacks {len(absent)} weights, e.g. {', '.join(absent[:5])}"
+        )
     for name, value in weights.items():
         if tuple(value.shape) != tuple(state[name].shape):
             raise GraphWeightsError(
-                f"{path}: {name} has shape {list(value.shape)} in the graph, {list(state[name].shape)} in the student"
+                f"{path}: {name} has shape {list(value.shape)} in the graph, "
+                f"{list(state[name].shape)} in the student"
             )
         state[name] = torch.from_numpy(np.array(value, dtype=np.float32))
     student.load_state_dict(state)
@@ -215,7 +221,7 @@ def student_from_graph(path: str | Path, sample_rate_hz: int, hop_length: int) -
 
 
 def student_from_voice(voice: str | Path | None = None) -> tuple[GraphWeights, object]:
-    """The torch student of an installed or given voice (verified first), and the :class:`steptts.voice.Voice`.
+    """The torch student of a voice (verified first), and the :class:`steptts.voice.Voice` itself.
 
     Args:
         voice: a voice name or folder; the default voice when None.
