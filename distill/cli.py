@@ -227,6 +227,6 @@ def eval_command(
         )
 
 
-from .clone_command import clone_command  # noqa: E402 - registered last; its heavy imports run inside it
+from .clone_command import clone_command  # registered last; its heavy imports run inside it
 
 app.command("clone")(clone_command)

@@ -9,17 +9,18 @@ The stages, each resumable in the clone's work folder:
    (:mod:`distill.onnx_weights`);
 5. export a voice package.
 
-This version builds stage 1 and checks that the base voice's weights load; stages 2–5 stop with
+This version builds stage 1 and verifies the base voice; stages 2–5 stop with
 :class:`StageNotBuiltError` after stage 1 has finished and saved its work.
 
-The work folder holds ``clone.json`` (the settings the run started with: a resumed run must give the
-same), ``prepared/`` (stage 1's dataset and report).
+The work folder holds ``clone.json`` (the settings of a run whose stage 1 finished: a resumed run must
+give the same), ``prepared/`` (stage 1's dataset and report) and ``status.json``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,6 +32,8 @@ LANGUAGES = ("en", "zh")
 """Languages a clone may speak (``--language``)."""
 STAGES = ("prepare", "transcribe", "align", "adapt", "export")
 SETTINGS = "clone.json"
+PREPARE_SETTINGS = "prepare-settings.json"
+"""Settings of a stage 1 in progress (``prepared/`` is cleared when they change before it finishes)."""
 PREPARED = "prepared"
 WORK_SUFFIX = ".clone-work"
 """Default work folder: beside the voice folder, named after it with this ending."""
@@ -90,9 +93,9 @@ class CloneResult:
     prepared: PrepareReport
     """Stage 1's report."""
     base_voice: str
-    """Name of the base voice whose weights were loaded."""
-    base_parameters: int
-    """Parameters of the base student loaded from its graph."""
+    """Name of the base voice (verified; stage 4 rebuilds its student with :mod:`distill.onnx_weights`)."""
+    ignored: tuple[Path, ...] = ()
+    """Files inside the folders given that are not recordings (passed over)."""
 
 
 def _check_options(config: CloneConfig) -> None:
@@ -123,18 +126,36 @@ def _settings(config: CloneConfig, recordings: list[Path]) -> dict:
     }
 
 
+def _write_json(path: Path, payload: dict) -> None:
+    """Write JSON atomically (a temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temp.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(temp, path)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise CloneError(f"cannot read {path}: {error}") from None
+
+
 def _open_work_folder(config: CloneConfig, settings: dict) -> None:
-    """Create the work folder, or check that a resumed one was started with the same settings."""
-    path = config.work / SETTINGS
-    if path.exists():
+    """Check a finished stage 1 against these settings, and clear a partial one made with others.
+
+    Once stage 1 has finished, ``clone.json`` holds its settings: continuing needs ``--resume`` and
+    the same settings. Before that, ``prepared/`` is a cache of derived audio keyed by content (the
+    recordings stay where they are): the same command completes it, other settings start it anew.
+    """
+    started = _read_json(config.work / SETTINGS)
+    if started is not None:
         if not config.resume:
             raise CloneError(
                 f"{config.work} holds a clone run already: add --resume to continue it, or remove the folder"
             )
-        try:
-            started = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise CloneError(f"cannot read {path}: {error}") from None
         changed = sorted(key for key in settings if started.get(key) != settings[key])
         if changed:
             raise CloneError(
@@ -142,18 +163,17 @@ def _open_work_folder(config: CloneConfig, settings: dict) -> None:
                 "or remove the folder to start anew"
             )
         return
-    config.work.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{SETTINGS}.tmp-{os.getpid()}")
-    temp.write_text(json.dumps(settings, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(temp, path)
+    partial = _read_json(config.work / PREPARE_SETTINGS)
+    if partial is not None and partial != settings:
+        shutil.rmtree(config.work / PREPARED, ignore_errors=True)
+    _write_json(config.work / PREPARE_SETTINGS, settings)
 
 
-def _load_base(config: CloneConfig):
-    """The base voice's student, rebuilt from its shipped fp32 graph; refuses a voice of another language."""
-    from distill.model import count_parameters
-    from distill.onnx_weights import student_from_voice
+def _base_voice(config: CloneConfig):
+    """The base voice (verified); refuses a voice that does not speak the recordings' language."""
+    from steptts.voice import load_voice
 
-    weights, voice = student_from_voice(config.base)
+    voice = load_voice(config.base)
     speaks = str(voice.config.get("language", "en-us"))
     languages = {str(code).split("-")[0] for code in voice.config.get("languages", [speaks])}
     wanted = {"en": {"en"}, "zh": {"zh", "cmn"}}[config.language]
@@ -162,7 +182,7 @@ def _load_base(config: CloneConfig):
             f"base voice '{voice.name}' does not speak {config.language} (it speaks "
             f"{', '.join(sorted(languages))}); choose a --base that does"
         )
-    return voice.name, count_parameters(weights.student)
+    return voice
 
 
 def run_clone(config: CloneConfig) -> CloneResult:
@@ -173,35 +193,34 @@ def run_clone(config: CloneConfig) -> CloneResult:
         StageNotBuiltError once stage 1 is done, naming the first stage this version lacks.
     """
     _check_options(config)
-    recordings, _ = collect_recordings(list(config.audio))
+    recordings, ignored = collect_recordings(list(config.audio))
     transcripts = read_transcripts_tsv(config.transcripts, recordings) if config.transcripts else None
-    base_voice, base_parameters = _load_base(config)
-    _open_work_folder(config, _settings(config, recordings))
+    base = _base_voice(config)
+    settings = _settings(config, recordings)
+    _open_work_folder(config, settings)
     report = prepare(PrepareConfig(
         recordings=tuple(recordings),
         out_dir=config.work / PREPARED,
         speaker=config.voice_name,
         language=config.language,
+        sample_rate_hz=base.sample_rate_hz,
         transcripts=transcripts,
         max_minutes=config.max_minutes,
         progress=config.progress,
     ))
-    result = CloneResult(report, base_voice, base_parameters)
+    result = CloneResult(report, base.name, tuple(ignored))
+    _write_json(config.work / SETTINGS, settings)
     _write_status(config, result)
     next_stage = "align" if transcripts is not None else "transcribe"
     raise StageNotBuiltError(
         f"stage {STAGES.index(next_stage) + 1} of {len(STAGES)} ({next_stage}) is not implemented in this "
         f"version; stage 1 (prepare) is done: {report.kept} utterances, {report.kept_s / 60:.1f} min of "
-        f"speech in {report.out_dir}, and base voice '{base_voice}' loads ({base_parameters:,} parameters)",
+        f"speech in {report.out_dir}; base voice '{base.name}'",
         result,
     )
 
 
 def _write_status(config: CloneConfig, result: CloneResult) -> None:
     options = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()}
-    status = {"stages_done": ["prepare"], "base_voice": result.base_voice,
-              "base_parameters": result.base_parameters, "options": options}
-    path = config.work / "status.json"
-    temp = path.with_name(f".status.json.tmp-{os.getpid()}")
-    temp.write_text(json.dumps(status, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(temp, path)
+    status = {"stages_done": ["prepare"], "base_voice": result.base_voice, "options": options}
+    _write_json(config.work / "status.json", status)

@@ -64,6 +64,9 @@ def clone_command(
     except StageNotBuiltError as error:
         if error.result is not None:
             typer.echo(error.result.prepared.format())
+            if error.result.ignored:
+                names = ", ".join(path.name for path in error.result.ignored[:5])
+                typer.echo(f"  passed over {len(error.result.ignored)} files that are not audio: {names}")
         typer.echo(f"steptts: error: {error}", err=True)
         raise typer.Exit(EXIT_STAGE_NOT_BUILT) from None
     except StepTTSError as error:

@@ -1,10 +1,11 @@
 """Clone stage 1, prepare: a user's recordings → checked utterances at the student's rate, resumable.
 
 Each recording is decoded and downmixed (:mod:`distill.recordings`), its speech found, and cut at
-pauses into utterances of at most :data:`MAX_UTTERANCE_S` (with ``transcripts``, each recording stays
-one utterance: its transcript covers all of it). A piece is dropped, and the report says why, when it
+pauses into utterances: stretches of speech (at most ``MAX_STRETCH_S``) joined up to
+:data:`MAX_UTTERANCE_S` (with ``transcripts``, each recording stays one utterance: its transcript
+covers all of it). A piece is dropped, and the report says why, when it
 is clipped, too quiet, too short, beyond ``--max-minutes``, or when its whole recording is noise or
-music. What is kept is resampled to 22050 Hz, brought to a common loudness, and written as a dataset
+music. What is kept is resampled to the base voice's rate, brought to a common loudness, and written as a dataset
 (``manifest.jsonl`` + FLAC, :class:`distill.dataset.DatasetWriter`): atomic, and a SIGKILL loses at
 most the recording in progress. ``sources.jsonl`` records each finished recording (name, sha256,
 what was kept and dropped); a resumed run skips those and gives the same folder.
@@ -28,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 from distill.dataset import DatasetWriter, read_manifest
-from distill.features import SAMPLE_RATE_HZ
 from distill.recordings import (
     AUDIO_SUFFIXES,
     MIN_SPEECH_SHARE,
@@ -98,10 +98,12 @@ class PrepareConfig:
     """Speaker name written into each record (``voice``)."""
     language: str
     """``en`` or ``zh``: the language of the recordings."""
+    sample_rate_hz: int = 22050
+    """Rate of the utterances written: the base voice's."""
     transcripts: dict[Path, str] | None = None
     """Recording → its transcript, or None to transcribe later."""
     max_minutes: float | None = None
-    """Keep at most this many minutes of speech (in recording order)."""
+    """Stop keeping utterances once this many minutes are kept (in recording order)."""
     progress: bool | None = None
     """Rich progress bar; default: when stderr is a terminal and not under CI."""
 
@@ -381,11 +383,12 @@ def _prepare_recording(
         )
     if not spans:
         summary.dropped.append(Dropped(path.name, 0.0, summary.duration_s, "no speech found"))
-    audio = resample(recording.samples, recording.sample_rate_hz, SAMPLE_RATE_HZ)
+    rate_hz = config.sample_rate_hz
+    audio = resample(recording.samples, recording.sample_rate_hz, rate_hz)
     for start_s, end_s in spans:
-        piece = audio[int(start_s * SAMPLE_RATE_HZ): int(end_s * SAMPLE_RATE_HZ)]
+        piece = audio[int(start_s * rate_hz): int(end_s * rate_hz)]
         reason = check_piece(piece, end_s - start_s)
-        if reason is None and budget_s is not None and summary.kept_s + (end_s - start_s) > budget_s:
+        if reason is None and budget_s is not None and summary.kept_s >= budget_s:
             reason = "beyond --max-minutes"
         if reason is not None:
             summary.dropped.append(Dropped(path.name, round(start_s, 3), round(end_s, 3), reason))
@@ -395,7 +398,7 @@ def _prepare_recording(
             {
                 "id": utterance_id(digest, start_s, end_s), "text": transcript, "phonemes": None, "tags": [],
                 "voice": config.speaker, "teacher": TEACHER, "language": config.language,
-                "sample_rate": SAMPLE_RATE_HZ, "durations": None, "edits": [],
+                "sample_rate": rate_hz, "durations": None, "edits": [],
                 "source": path.name, "source_sha256": digest, "start_s": round(start_s, 3),
                 "end_s": round(end_s, 3), "gain_db": round(gain_db, 2),
                 "transcript_source": "user" if transcript is not None else None,
