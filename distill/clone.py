@@ -9,11 +9,12 @@ The stages, each resumable in the clone's work folder:
    (:mod:`distill.onnx_weights`);
 5. export a voice package.
 
-This version builds stage 1 and verifies the base voice; stages 2–5 stop with
-:class:`StageNotBuiltError` after stage 1 has finished and saved its work.
+This version builds stage 1, and stage 3 for English recordings with ``--transcripts``; stage 2,
+4 and 5 stop the run with :class:`StageNotBuiltError` after the stages before have saved their work.
 
 The work folder holds ``clone.json`` (the settings of a run whose stage 1 finished: a resumed run must
-give the same), ``prepared/`` (stage 1's dataset and report) and ``status.json``.
+give the same), ``prepared/`` (stage 1's dataset and report), ``aligned/`` (stage 3's dataset) and
+``status.json``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from distill.clone_prepare import MIN_SPEECH_S, PrepareConfig, PrepareReport, collect_recordings, prepare
@@ -35,6 +36,7 @@ SETTINGS = "clone.json"
 PREPARE_SETTINGS = "prepare-settings.json"
 """Settings of a stage 1 in progress (``prepared/`` is cleared when they change before it finishes)."""
 PREPARED = "prepared"
+ALIGNED = "aligned"
 WORK_SUFFIX = ".clone-work"
 """Default work folder: beside the voice folder, named after it with this ending."""
 
@@ -96,6 +98,12 @@ class CloneResult:
     """Name of the base voice (verified; stage 4 rebuilds its student with :mod:`distill.onnx_weights`)."""
     ignored: tuple[Path, ...] = ()
     """Files inside the folders given that are not recordings (passed over)."""
+    aligned: int | None = None
+    """Utterances aligned by stage 3 (None: not run)."""
+    aligned_dir: Path | None = None
+    """Stage 3's dataset (contract 4, with durations)."""
+    align_skipped: tuple[tuple[str, str], ...] = ()
+    """(recording, reason) of utterances stage 3 left out."""
 
 
 def _check_options(config: CloneConfig) -> None:
@@ -210,17 +218,48 @@ def run_clone(config: CloneConfig) -> CloneResult:
     ))
     result = CloneResult(report, base.name, tuple(ignored))
     _write_json(config.work / SETTINGS, settings)
-    _write_status(config, result)
-    next_stage = "align" if transcripts is not None else "transcribe"
-    raise StageNotBuiltError(
-        f"stage {STAGES.index(next_stage) + 1} of {len(STAGES)} ({next_stage}) is not implemented in this "
-        f"version; stage 1 (prepare) is done: {report.kept} utterances, {report.kept_s / 60:.1f} min of "
-        f"speech in {report.out_dir}; base voice '{base.name}'",
+    _write_status(config, result, ["prepare"])
+    if transcripts is None:
+        raise _not_built("transcribe", result)
+    result = _align(config, base, report, result)
+    _write_status(config, result, ["prepare", "align"])
+    raise _not_built("adapt", result)
+
+
+def _not_built(stage: str, result: CloneResult) -> StageNotBuiltError:
+    report = result.prepared
+    done = f"{report.kept} utterances, {report.kept_s / 60:.1f} min of speech in {report.out_dir}"
+    if result.aligned is not None:
+        done += f"; aligned {result.aligned} of them in {result.aligned_dir}"
+    return StageNotBuiltError(
+        f"stage {STAGES.index(stage) + 1} of {len(STAGES)} ({stage}) is not implemented in this version; "
+        f"done so far: {done}; base voice '{result.base_voice}'",
         result,
     )
 
 
-def _write_status(config: CloneConfig, result: CloneResult) -> None:
+def _align(config: CloneConfig, base, report: PrepareReport, result: CloneResult) -> CloneResult:
+    """Stage 3 on transcribed utterances: the base student from its graph, its alignment projection
+    fitted back, then monotonic alignment search into ``aligned/``."""
+    from distill.clone_align import Frontend, align_records, fit_alignment_projection
+    from distill.clone_prepare import prepared_records
+    from distill.onnx_weights import student_from_graph
+
+    if config.language != "en":
+        raise _not_built("align", result)  # the Mandarin frontend is not wired into cloning yet
+    graph = base.model_path("fp32")
+    student = student_from_graph(graph, base.sample_rate_hz, base.hop_length).student
+    frontend = Frontend(base.phoneme_vocab, base.language, base.phoneme_substitutions)
+    fit_alignment_projection(student, frontend)
+    aligned, skipped = align_records(
+        prepared_records(report), report.out_dir, config.work / ALIGNED, student, frontend,
+        base.config["files"][graph.name],
+    )
+    return replace(result, aligned=len(aligned), aligned_dir=config.work / ALIGNED, align_skipped=tuple(skipped))
+
+
+def _write_status(config: CloneConfig, result: CloneResult, stages_done: list[str]) -> None:
     options = {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()}
-    status = {"stages_done": ["prepare"], "base_voice": result.base_voice, "options": options}
+    status = {"stages_done": stages_done, "base_voice": result.base_voice, "options": options,
+              "aligned": result.aligned, "align_skipped": [list(pair) for pair in result.align_skipped]}
     _write_json(config.work / "status.json", status)

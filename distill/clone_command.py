@@ -67,6 +67,10 @@ def clone_command(
             if error.result.ignored:
                 names = ", ".join(path.name for path in error.result.ignored[:5])
                 typer.echo(f"  passed over {len(error.result.ignored)} files that are not audio: {names}")
+            if error.result.aligned is not None:
+                typer.echo(f"align: {error.result.aligned} utterances aligned in {error.result.aligned_dir}")
+                for source, reason in error.result.align_skipped:
+                    typer.echo(f"  left out an utterance of {source}: {reason}")
         typer.echo(f"steptts: error: {error}", err=True)
         raise typer.Exit(EXIT_STAGE_NOT_BUILT) from None
     except StepTTSError as error:

@@ -137,7 +137,10 @@ def test_clipped_and_silent_pieces_are_dropped_and_reported(sentences, tmp_path)
     assert "dropped" in result.stdout and "clipped" in result.stdout
 
 
-def test_transcripts_keep_each_recording_whole_and_stop_at_alignment(sentences, tmp_path) -> None:
+def test_transcripts_keep_recordings_whole_and_align_them_for_the_trainer(sentences, tmp_path) -> None:
+    from distill.data import Vocabularies, load_utterances, read_records
+    from steptts.voice import load_voice
+
     folder = tmp_path / "clips"
     folder.mkdir()
     rows = []
@@ -147,12 +150,25 @@ def test_transcripts_keep_each_recording_whole_and_stop_at_alignment(sentences, 
     tsv = tmp_path / "transcripts.tsv"
     tsv.write_text("# name<TAB>text\n" + "\n".join(rows) + "\n", encoding="utf-8")
     result = clone("--audio", str(folder), "--out", str(tmp_path / "v"), "--transcripts", str(tsv))
-    assert "stage 3 of 5 (align) is not implemented" in _one_error_line(result, code=3)
-    records = _manifest(tmp_path / "v.clone-work")
-    assert len(records) == 2 * N_SENTENCES
-    assert {record["source"]: record["text"] for record in records} == {
+    assert "stage 4 of 5 (adapt) is not implemented" in _one_error_line(result, code=3)
+    work = tmp_path / "v.clone-work"
+    prepared = _manifest(work)
+    assert len(prepared) == 2 * N_SENTENCES
+    assert {record["source"]: record["text"] for record in prepared} == {
         f"clip{index:02d}.wav": text for index, text in enumerate(_texts())
     }
+    aligned = read_manifest(work / "aligned")
+    assert len(aligned) == 2 * N_SENTENCES and f"{len(aligned)} utterances aligned" in result.stdout
+    base = load_voice("joe-nano")
+    for record in aligned:
+        frames = sf.info(work / "aligned" / record["path"]).frames // 256
+        assert sum(record["durations"]) == frames and min(record["durations"]) >= 1
+        assert len(record["durations"]) == len(record["phonemes"]) + 2  # ^ phonemes $
+    # The trainer reads the aligned dataset as it is: its own features, the teacher-given durations kept.
+    vocab = Vocabularies(base.phoneme_vocab, {"<none>": 0}, {"v": 0}, base.language)
+    utterances = load_utterances(read_records([work / "aligned"])[:4], vocab, progress=False)
+    for utterance in utterances:
+        assert utterance.durations is not None and int(utterance.durations.sum()) == utterance.n_frames
 
 
 def _write_noise_and_music(folder: Path, seconds: float = 70.0) -> None:
