@@ -68,7 +68,8 @@ def sound_clips(seconds: float, seed: int = 0) -> dict[str, np.ndarray]:
     hits = np.arange(0, n, RATE_HZ // 4)
     drums[hits] = rng.choice([1.0, 0.5], size=len(hits))
     drums = np.convolve(drums, rng.standard_normal(2000) * np.exp(-np.arange(2000) / 300), mode="same")
-    vibrato = _tone(330.0 * 2 ** (0.3 * np.sin(2 * np.pi * 5.5 * time_s) / 12)) + 0.02 * rng.standard_normal(n)
+    vibrato_hz = 330.0 * 2 ** (0.3 * np.sin(2 * np.pi * 5.5 * time_s) / 12)
+    vibrato = _tone(vibrato_hz) + 0.02 * rng.standard_normal(n)
     clips = {"noise: white": rng.standard_normal(n), "noise: brown": brown, "music: melody": melody,
              "music: chord": chord, "music: drums": drums, "music: sung vowel with vibrato": vibrato}
     return {name: _level(clip, -20.0) for name, clip in clips.items()}

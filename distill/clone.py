@@ -250,12 +250,13 @@ def _align(config: CloneConfig, base, report: PrepareReport, result: CloneResult
     graph = base.model_path("fp32")
     student = student_from_graph(graph, base.sample_rate_hz, base.hop_length).student
     frontend = Frontend(base.phoneme_vocab, base.language, base.phoneme_substitutions)
-    fit_alignment_projection(student, frontend)
+    fit = fit_alignment_projection(student, frontend)
     aligned, skipped = align_records(
         prepared_records(report), report.out_dir, config.work / ALIGNED, student, frontend,
-        base.config["files"][graph.name],
+        fit.reference_mean, base.config["files"][graph.name],
     )
-    return replace(result, aligned=len(aligned), aligned_dir=config.work / ALIGNED, align_skipped=tuple(skipped))
+    return replace(result, aligned=len(aligned), aligned_dir=config.work / ALIGNED,
+                   align_skipped=tuple(skipped))
 
 
 def _write_status(config: CloneConfig, result: CloneResult, stages_done: list[str]) -> None:

@@ -10,8 +10,9 @@ hold that layer (only training uses it). It is fitted back here from the base vo
 (:func:`fit_alignment_projection`): the base student speaks :data:`CALIBRATION_SENTENCES`, and a
 least-squares map from its token states to the mean log-mel of each token's frames replaces the
 projection. The means then live in the base speaker's spectrum; the user's utterance is shifted to
-the same mean log-mel per band (:func:`align_utterance`) before the search, which removes most of a
-new speaker's overall colour. Accuracy against known durations is measured by ``tests/test_clone_align.py``.
+the same mean log-mel per band (:func:`align_utterance`) before the search, against differences of
+level and overall colour. ``bench/bench_clone_align.py`` measures the boundaries found against the
+graph's own durations.
 
 The output is a dataset (docs/CONTRACTS.md, contract 4) that ``steptts distill train`` reads: one
 record per utterance, its audio copied, ``durations`` summing to the audio's frames.
@@ -101,26 +102,47 @@ def _inputs(ids: list[int], speaker_id: int = 0) -> tuple[torch.Tensor, ...]:
 
 
 def token_mel_means(mel: torch.Tensor, frame_mask: torch.Tensor, token_index: torch.Tensor, n_tokens: int):
-    """Mean log-mel of each token's frames: mel [B,F,80], mask and index [B,F] → ([B,T,80], frames [B,T])."""
+    """Mean log-mel of each token's frames.
+
+    mel [B,F,80], frame_mask and token_index [B,F] → (means [B,T,80], frames per token [B,T]).
+    """
     weights = frame_mask.to(mel.dtype)
     index = token_index.unsqueeze(-1).expand_as(mel)
-    sums = mel.new_zeros(mel.shape[0], n_tokens, mel.shape[-1]).scatter_add_(1, index, mel * weights[..., None])
+    sums = mel.new_zeros(mel.shape[0], n_tokens, mel.shape[-1])
+    sums.scatter_add_(1, index, mel * weights[..., None])
     counts = mel.new_zeros(mel.shape[0], n_tokens).scatter_add_(1, token_index, weights)
     return sums / counts.clamp_min(1e-6).unsqueeze(-1), counts
+
+
+@dataclass(frozen=True)
+class AlignmentFit:
+    """What fitting the projection gave."""
+
+    r_squared: float
+    """Share of the variance of the token means that the projection explains."""
+    reference_mean: torch.Tensor
+    """float [80]: the base voice's mean log-mel over its louder frames (utterances are shifted to it)."""
+    tokens: int
+    """Tokens the fit used."""
+
+
+def _louder_frames(mel: torch.Tensor) -> torch.Tensor:
+    """Frames of [F,80] whose mean log-mel is above the utterance's mean: speech rather than pauses."""
+    return mel[mel.mean(-1) > mel.mean()]
 
 
 @torch.no_grad()
 def fit_alignment_projection(
     student: Student, frontend: Frontend, sentences: tuple[str, ...] = CALIBRATION_SENTENCES
-) -> float:
-    """Replace ``student.align_projection`` by a fit to the student's own speech; returns the fit's R².
+) -> AlignmentFit:
+    """Replace ``student.align_projection`` by a fit to the student's own speech.
 
     For each sentence: token states [T,D] from :meth:`Student.encode`, audio from the student, its
     log-mel [F,80], and the mean log-mel of each token's frames [T,80] (tokens given no frame are
     skipped). Ridge least squares on all tokens gives the weight [80,D] and bias [80].
     """
     student.eval()
-    states_rows, mean_rows = [], []
+    states_rows, mean_rows, loud_frames = [], [], []
     for sentence in sentences:
         ids, _ = frontend.ids(frontend.phonemes(sentence)[1])
         inputs = _inputs(ids)
@@ -128,10 +150,11 @@ def fit_alignment_projection(
         mel = log_mel(audio)  # [1,F,80]
         states, token_mask = student.encode(*inputs[:4])
         _, frame_mask, token_index = regulate_length(states, durations, mel.shape[1])
-        per_band, counts = token_mel_means(mel, frame_mask, token_index, len(ids))
+        means, counts = token_mel_means(mel, frame_mask, token_index, len(ids))
         keep = (counts[0] > 0) & token_mask[0]
         states_rows.append(states[0][keep].double())
-        mean_rows.append(per_band[0][keep].double())
+        mean_rows.append(means[0][keep].double())
+        loud_frames.append(_louder_frames(mel[0]))
     states = torch.cat(states_rows)
     means = torch.cat(mean_rows)
     design = torch.cat([states, torch.ones(len(states), 1, dtype=torch.float64)], dim=1)
@@ -141,18 +164,20 @@ def fit_alignment_projection(
     r_squared = 1.0 - float((residual**2).sum() / ((means - means.mean(0)) ** 2).sum())
     student.align_projection.weight.copy_(solution[:-1].T.float())
     student.align_projection.bias.copy_(solution[-1].float())
-    return r_squared
+    return AlignmentFit(r_squared, torch.cat(loud_frames).mean(0), len(states))
 
 
 @torch.no_grad()
-def align_utterance(student: Student, ids: list[int], audio: np.ndarray, reference_mean: torch.Tensor) -> np.ndarray:
+def align_utterance(
+    student: Student, ids: list[int], audio: np.ndarray, reference_mean: torch.Tensor | None
+) -> np.ndarray:
     """Frames per token of one utterance.
 
     Args:
         student: with a fitted ``align_projection``.
         ids: token ids [T]. audio: float32 [S] at the student's rate.
-        reference_mean: float [80], the base voice's mean log-mel over speech (the utterance is
-            shifted to it band by band).
+        reference_mean: float [80], the base voice's mean log-mel over speech (the utterance's own
+            mean over its louder frames is moved onto it, band by band); None: no shift.
     Returns:
         int64 [T] durations summing to S // 256.
 
@@ -163,27 +188,13 @@ def align_utterance(student: Student, ids: list[int], audio: np.ndarray, referen
     n_frames, n_tokens = mel.shape[1], len(ids)
     if n_frames < n_tokens:
         raise AlignError(f"{n_frames} frames cannot hold {n_tokens} tokens")
-    loud = mel.mean(-1) > mel.mean()  # frames of speech rather than pauses
-    shift = 0.0
-    if reference_mean is not None and bool(loud.any()):
-        shift = reference_mean - mel[loud].mean(0)
+    loud = _louder_frames(mel[0])
+    shift = reference_mean - loud.mean(0) if reference_mean is not None and len(loud) else 0.0
     inputs = _inputs(ids)
     states, _ = student.encode(*inputs[:4])
     log_likelihood = gaussian_log_likelihood(student.align_projection(states), mel + shift)
     path = monotonic_alignment_search(log_likelihood, torch.tensor([n_tokens]), torch.tensor([n_frames]))
     return durations_from_path(path)[0].numpy()
-
-
-@torch.no_grad()
-def reference_log_mel(student: Student, frontend: Frontend, sentences: tuple[str, ...] = CALIBRATION_SENTENCES[:6]):
-    """The base voice's mean log-mel [80] over the louder half of its frames."""
-    frames = []
-    for sentence in sentences:
-        ids, _ = frontend.ids(frontend.phonemes(sentence)[1])
-        audio = student(*_inputs(ids))[0]
-        mel = log_mel(audio)[0]
-        frames.append(mel[mel.mean(-1) > mel.mean()])
-    return torch.cat(frames).mean(0)
 
 
 def aligned_id(prepared_id: str, base_sha256: str) -> str:
@@ -192,15 +203,16 @@ def aligned_id(prepared_id: str, base_sha256: str) -> str:
 
 
 def align_records(
-    records: list[dict], prepared_dir: Path, out_dir: Path, student: Student, frontend: Frontend, base_sha256: str
+    records: list[dict], prepared_dir: Path, out_dir: Path, student: Student, frontend: Frontend,
+    reference_mean: torch.Tensor, base_sha256: str,
 ) -> tuple[list[dict], list[tuple[str, str]]]:
     """Align prepared records (each with ``text``) into a dataset at ``out_dir``; resumable.
 
+    ``student`` has a fitted projection, ``reference_mean`` is :attr:`AlignmentFit.reference_mean`.
     Returns the aligned records and (source, reason) of each utterance left out.
     """
     import soundfile as sf
 
-    reference = reference_log_mel(student, frontend)
     aligned, skipped = [], []
     with DatasetWriter(out_dir) as writer:
         for record in records:
@@ -215,7 +227,7 @@ def align_records(
                 skipped.append((record["source"], "the transcript gives no phonemes"))
                 continue
             try:
-                durations = align_utterance(student, ids, audio, reference)
+                durations = align_utterance(student, ids, audio, reference_mean)
             except AlignError as error:
                 skipped.append((record["source"], str(error)))
                 continue

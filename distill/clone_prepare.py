@@ -1,11 +1,11 @@
-"""Clone stage 1, prepare: a user's recordings → checked utterances at the student's rate, resumable.
+"""Clone stage 1, prepare: a user's recordings → checked utterances at the base voice's rate, resumable.
 
 Each recording is decoded and downmixed (:mod:`distill.recordings`), its speech found, and cut at
 pauses into utterances: stretches of speech (at most ``MAX_STRETCH_S``) joined up to
 :data:`MAX_UTTERANCE_S` (with ``transcripts``, each recording stays one utterance: its transcript
-covers all of it). A piece is dropped, and the report says why, when it
-is clipped, too quiet, too short, beyond ``--max-minutes``, or when its whole recording is noise or
-music. What is kept is resampled to the base voice's rate, brought to a common loudness, and written as a dataset
+covers all of it). A piece is dropped, and the report says why, when it is clipped, too quiet, too
+short, beyond ``--max-minutes``, or when its whole recording is noise or music. What is kept is
+resampled to the base voice's rate, brought to a common loudness, and written as a dataset
 (``manifest.jsonl`` + FLAC, :class:`distill.dataset.DatasetWriter`): atomic, and a SIGKILL loses at
 most the recording in progress. ``sources.jsonl`` records each finished recording (name, sha256,
 what was kept and dropped); a resumed run skips those and gives the same folder.
