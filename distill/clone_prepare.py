@@ -147,6 +147,7 @@ class SourceSummary:
     dropped: list[Dropped] = field(default_factory=list)
     """Pieces left out, and why."""
     version: int = PREPARE_VERSION
+    """:data:`PREPARE_VERSION` that made it (an entry of another version is redone)."""
 
 
 @dataclass
