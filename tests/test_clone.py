@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -204,30 +205,35 @@ def _bad_input_cases(sentences, tmp_path: Path) -> dict[str, tuple[list[str], st
     tsv["unknown"].write_text("".join(f"c{i}\t{texts[i]}\n" for i in range(3)) + f"c9\t{texts[9]}\n")
     tsv["missing"].write_text("".join(f"c{i}.wav\t{texts[i]}\n" for i in range(2)))
     tsv["wrong"].write_text(f"c0\t{' '.join(texts)}\nc1\t{texts[1]}\nc2\t{texts[2]}\n")
-    out = ["--out", str(tmp_path / "voices" / "x")]
-    return {
-        "no audio": (["--audio", str(empty), *out], "no recordings in"),
-        "unsupported": (["--audio", str(empty / "readme.txt"), *out], "unsupported file type '.txt'"),
-        "missing path": (["--audio", str(tmp_path / "nowhere"), *out], "no such file or folder"),
-        "corrupt": (["--audio", str(corrupt), *out], "broken.wav: corrupt or undecodable audio"),
-        "under the minimum": (["--audio", str(short), *out], "a clone needs at least 60 s"),
-        "noise or music": (["--audio", str(noise), *out], "noise or music, not a voice"),
-        "transcript names no recording": (["--audio", str(clips), "--transcripts", str(tsv["unknown"]), *out],
+    cases = {
+        "no audio": (["--audio", str(empty)], "no recordings in"),
+        "unsupported": (["--audio", str(empty / "readme.txt")], "unsupported file type '.txt'"),
+        "missing path": (["--audio", str(tmp_path / "nowhere")], "no such file or folder"),
+        "corrupt": (["--audio", str(corrupt)], "broken.wav: corrupt or undecodable audio"),
+        "under the minimum": (["--audio", str(short)], "a clone needs at least 60 s"),
+        "noise or music": (["--audio", str(noise)], "noise or music, not a voice"),
+        "transcript names no recording": (["--audio", str(clips), "--transcripts", str(tsv["unknown"])],
                                           "'c9' is not among the recordings"),
-        "recording without transcript": (["--audio", str(clips), "--transcripts", str(tsv["missing"]), *out],
+        "recording without transcript": (["--audio", str(clips), "--transcripts", str(tsv["missing"])],
                                          "no transcript for 1 of 3 recordings, e.g. c2.wav"),
-        "transcript of other audio": (["--audio", str(clips), "--transcripts", str(tsv["wrong"]), *out],
+        "transcript of other audio": (["--audio", str(clips), "--transcripts", str(tsv["wrong"])],
                                       "does not match the audio"),
-        "language": (["--audio", str(short), "--language", "fr", *out], "unknown --language 'fr'"),
-        "max minutes": (["--audio", str(short), "--max-minutes", "0.5", *out],
+        "language": (["--audio", str(short), "--language", "fr"], "unknown --language 'fr'"),
+        "max minutes": (["--audio", str(short), "--max-minutes", "0.5"],
                         "under the minimum of 1 minute"),
-        "base": (["--audio", str(short), "--base", "no-such-voice", *out], "unknown voice 'no-such-voice'"),
+        "base": (["--audio", str(short), "--base", "no-such-voice"], "unknown voice 'no-such-voice'"),
     }
+    # Each case its own voice folder (and so work folder): the cases run at the same time.
+    return {case: ([*args, "--out", str(tmp_path / "voices" / f"case{index}")], needle)
+            for index, (case, (args, needle)) in enumerate(cases.items())}
 
 
 def test_bad_input_gives_one_line_and_exit_2(sentences, tmp_path) -> None:
-    for case, (args, needle) in _bad_input_cases(sentences, tmp_path).items():
-        line = _one_error_line(clone(*args))
+    cases = _bad_input_cases(sentences, tmp_path)
+    with ThreadPoolExecutor(max_workers=3) as pool:  # independent processes: overlap their start-up
+        results = dict(zip(cases, pool.map(lambda case: clone(*cases[case][0]), cases)))
+    for case, (_, needle) in cases.items():
+        line = _one_error_line(results[case])
         assert needle in line, (case, line)
 
 
