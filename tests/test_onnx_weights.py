@@ -16,6 +16,12 @@ from tests.conftest import REPO
 from tests.student_helpers import one_torch_thread  # noqa: F401 (autouse fixture)
 
 JOE_NANO = REPO / "voices" / "joe-nano"
+ARCHITECTURE = (
+    "n_symbols", "n_tags", "n_speakers", "d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "ffn_mult",
+    "ffn_kernel", "predictor_channels", "predictor_kernel", "vocoder_dim", "vocoder_hidden", "vocoder_layers",
+    "vocoder_kernel", "n_mels", "n_fft", "hop_length", "sample_rate", "max_log_magnitude",
+)
+"""StudentConfig fields that shape the graph (the rest only steer training)."""
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +73,7 @@ def test_round_trip_of_another_layout_is_exact(tmp_path) -> None:
     student = Student(make_config("tiny", n_symbols=20, n_tags=5, n_speakers=3)).eval()
     path = export_onnx(student, tmp_path / "model.onnx")
     loaded = student_from_graph(path, sample_rate_hz=22050, hop_length=256)
-    inferred = loaded.student.config
-    for field in ("n_symbols", "n_tags", "n_speakers", "d_model", "n_heads", "n_encoder_layers",
-                  "n_decoder_layers", "ffn_mult", "ffn_kernel", "predictor_channels", "predictor_kernel",
-                  "vocoder_dim", "vocoder_hidden", "vocoder_layers", "vocoder_kernel", "n_mels", "n_fft",
-                  "hop_length", "sample_rate", "max_log_magnitude"):
-        assert getattr(inferred, field) == getattr(student.config, field), field
+    assert loaded.student.config == student.config  # from the export's metadata
     original = student.state_dict()
     for name, value in loaded.student.state_dict().items():
         if name not in TRAINING_ONLY:
@@ -97,3 +98,17 @@ def _example(student: Student):
     from export.onnx_export import example_inputs
 
     return example_inputs(student)
+
+
+def test_a_new_export_carries_its_config_and_the_graph_alone_still_gives_it(tmp_path) -> None:
+    from distill.onnx_weights import CONFIG_METADATA_KEY, config_from_graph
+
+    student = Student(make_config("tiny", n_symbols=12, n_tags=3, n_speakers=2)).eval()
+    model = onnx.load(str(export_onnx(student, tmp_path / "model.onnx")))
+    assert config_from_graph(model, 22050, 256) == student.config  # training fields too, from the metadata
+    del model.metadata_props[:]
+    inferred = config_from_graph(model, 22050, 256)  # as from a graph exported before the metadata
+    for field in ARCHITECTURE:  # read from shapes and nodes, shared LayerNorm weights included
+        assert getattr(inferred, field) == getattr(student.config, field), field
+    assert inferred.vocoder_segment_frames != student.config.vocoder_segment_frames  # a default, not stored
+    assert CONFIG_METADATA_KEY == "steptts.student_config"
