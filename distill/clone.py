@@ -182,8 +182,8 @@ def _base_voice(config: CloneConfig):
     from steptts.voice import load_voice
 
     voice = load_voice(config.base)
-    speaks = str(voice.config.get("language", "en-us"))
-    languages = {str(code).split("-")[0] for code in voice.config.get("languages", [speaks])}
+    # A voice that lists its languages (Contract 5) is read by them, else by its espeak voice.
+    languages = {str(code).split("-")[0] for code in getattr(voice, "languages", None) or [voice.language]}
     wanted = {"en": {"en"}, "zh": {"zh", "cmn"}}[config.language]
     if not languages & wanted:
         raise CloneError(
@@ -244,6 +244,7 @@ def _align(config: CloneConfig, base, report: PrepareReport, result: CloneResult
     from distill.clone_align import Frontend, align_records, fit_alignment_projection
     from distill.clone_prepare import prepared_records
     from distill.onnx_weights import student_from_graph
+    from steptts.voice import sha256_file
 
     if config.language != "en":
         raise _not_built("align", result)  # the Mandarin frontend is not wired into cloning yet
@@ -253,7 +254,7 @@ def _align(config: CloneConfig, base, report: PrepareReport, result: CloneResult
     fit = fit_alignment_projection(student, frontend)
     aligned, skipped = align_records(
         prepared_records(report), report.out_dir, config.work / ALIGNED, student, frontend,
-        fit.reference_mean, base.config["files"][graph.name],
+        fit.reference_mean, sha256_file(graph),
     )
     return replace(result, aligned=len(aligned), aligned_dir=config.work / ALIGNED,
                    align_skipped=tuple(skipped))

@@ -60,7 +60,7 @@ def test_joe_nano_weights_match_onnxruntime_on_a_sentence(joe_nano) -> None:
 def test_joe_nano_parity_on_held_out_batch(joe_nano) -> None:
     """The same figures the exporter recorded in voice.json (tags, speed, overrides, ragged batch)."""
     weights, voice = joe_nano
-    feeds = held_out_feeds(voice.config["phoneme_vocab"], voice.tag_vocab, len(voice.speakers))
+    feeds = held_out_feeds(voice.phoneme_vocab.symbol_to_id, voice.tag_vocab, len(voice.speakers))
     parity = measure_parity(weights.student, voice.model_path(), feeds)
     assert parity.durations_match == 1.0
     assert parity.snr_db >= 30.0
