@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 
 from distill.model import Student
-from distill.onnx_weights import CONFIG_METADATA_KEY
 
 OPSET = 17
 INPUT_NAMES = (
@@ -85,6 +84,8 @@ def export_onnx(student: Student, path: Path, external_data: bool | None = None)
     one side file, ``path.name + '.data'``.
     """
     import onnx
+
+    from distill.onnx_weights import CONFIG_METADATA_KEY
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
