@@ -4,13 +4,14 @@ The stages, each resumable in the clone's work folder:
 
 1. prepare (:mod:`distill.clone_prepare`): decode, cut at pauses, drop clipped or silent pieces;
 2. transcribe: Whisper base through faster-whisper (skipped with ``--transcripts``);
-3. align: the runtime's frontend, then monotonic alignment search; the data engine's features;
+3. align (:mod:`distill.clone_align`): the runtime's frontend, then monotonic alignment search on the
+   data engine's log-mel, into a dataset whose other features the trainer computes as for any;
 4. adapt: fine-tune the base voice's student, whose weights come from its shipped graph
    (:mod:`distill.onnx_weights`);
 5. export a voice package.
 
-This version builds stage 1, and stage 3 for English recordings with ``--transcripts``; stage 2,
-4 and 5 stop the run with :class:`StageNotBuiltError` after the stages before have saved their work.
+This version builds stage 1, and stage 3 for English recordings with ``--transcripts``; stages
+2, 4 and 5 stop the run with :class:`StageNotBuiltError` after the stages before have saved their work.
 
 The work folder holds ``clone.json`` (the settings of a run whose stage 1 finished: a resumed run must
 give the same), ``prepared/`` (stage 1's dataset and report), ``aligned/`` (stage 3's dataset) and
