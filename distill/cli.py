@@ -242,3 +242,8 @@ def eval_command(
             f"\nTags: {report['tags']['passed']} bars passed, {report['tags']['failed']} failed "
             f"(see {Path(out) / 'tags.md'})"
         )
+
+
+from .clone_command import clone_command  # registered last; its heavy imports run inside it
+
+app.command("clone")(clone_command)

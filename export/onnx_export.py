@@ -8,9 +8,11 @@ student's length regulator and iSTFT are written so that it traces without data-
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import tempfile
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -60,6 +62,8 @@ def export_onnx(student: Student, path: Path, external_data: bool | None = None)
     """
     import onnx
 
+    from distill.onnx_weights import CONFIG_METADATA_KEY
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     student = student.eval().to("cpu", torch.float32)
@@ -84,6 +88,8 @@ def export_onnx(student: Student, path: Path, external_data: bool | None = None)
         # One copy of each constant: the exporter writes the shared (i)STFT basis once per use.
         model = onnx.load(str(traced), load_external_data=True)
         merge_duplicate_constants(model)
+        # The student's config travels with its weights, so a voice can be fine-tuned from its graph.
+        onnx.helper.set_model_props(model, {CONFIG_METADATA_KEY: json.dumps(asdict(student.config))})
         if not external_data:
             onnx.save_model(model, str(path))
             Path(f"{path}.data").unlink(missing_ok=True)
