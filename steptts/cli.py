@@ -1,4 +1,4 @@
-"""The `steptts` command: say, voices, tags, info; `distill …` and `export` from a source checkout.
+"""The `steptts` command: say, voices, tags, info, serve; `distill …` and `export` from a source checkout.
 
 User mistakes exit with code 2 and one line on stderr, never a traceback.
 """
@@ -178,6 +178,35 @@ def info(
     tts = TTS(voice=voice, provider=provider)
     typer.echo(f"voice: {tts.voice.name} ({tts.voice.path}), variant {tts.variant}")
     typer.echo(f"execution provider in use: {tts.provider}")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback unless told otherwise)."),
+    port: int = typer.Option(8000, help="TCP port."),
+    voice: list[str] = typer.Option([], "--voice", "-v", help="Voice to load (repeat for more; the first is "
+                                    "the default). Default: the embedded voice."),
+    max_concurrency: int = typer.Option(2, help="Syntheses running at once (worker threads)."),
+    queue: int = typer.Option(8, help="Requests that may wait for a worker; beyond it, 503."),
+    api_key: str | None = typer.Option(None, help="Bearer key required on /v1 (default: $STEPTTS_API_KEY)."),
+    max_input_chars: int = typer.Option(10_000, help="Longest input accepted, in characters."),
+    cors: list[str] = typer.Option([], "--cors", help="Origin allowed to call from a browser (repeatable)."),
+    provider: str = typer.Option("auto", help="auto (CUDA then CPU), cpu or cuda."),
+    threads: int = typer.Option(1, help="onnxruntime intra-op threads per synthesis."),
+) -> None:
+    """Serve OpenAI's and StepFun's speech API, a WebSocket and a playground over HTTP."""
+    import os
+
+    try:
+        from .server.config import API_KEY_ENV, ServerConfig
+        from .server.main import run
+    except ModuleNotFoundError as error:
+        _fail(f"`steptts serve` needs {error.name}: pip install 'steptts[cpu,server]'")
+    if max_concurrency < 1 or queue < 0 or max_input_chars < 1 or not 0 < port < 65536:
+        _fail("--max-concurrency and --max-input-chars must be >= 1, --queue >= 0, --port 1-65535")
+    run(ServerConfig(host=host, port=port, voices=tuple(voice), max_concurrency=max_concurrency, queue=queue,
+                     api_key=api_key or os.environ.get(API_KEY_ENV) or None, max_input_chars=max_input_chars,
+                     cors_origins=tuple(cors), provider=provider, threads=threads))
 
 
 # ----------------------------------------------------------------------------- source-checkout commands

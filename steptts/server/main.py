@@ -1,0 +1,37 @@
+"""Run a server: load the voices, then uvicorn until SIGINT or SIGTERM.
+
+On SIGTERM uvicorn stops accepting connections, lets the requests in flight finish (for up to
+``graceful_timeout_s``), runs the app's shutdown (the worker pool drains) and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from .config import ServerConfig
+
+
+def configure_logging() -> None:
+    """One line per request on stderr, from the ``steptts.server`` logger."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s steptts.server %(levelname)s %(message)s"))
+    logger = logging.getLogger("steptts.server")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def run(config: ServerConfig) -> None:
+    """Serve until stopped; the voices load before the port opens."""
+    import uvicorn
+
+    from .app import create_app
+
+    configure_logging()
+    app = create_app(config)
+    log = logging.getLogger("steptts.server")
+    log.info("listening on http://%s:%d (workers %d, queue %d, key %s)", config.host, config.port,
+             config.max_concurrency, config.queue, "required" if config.api_key else "not required")
+    uvicorn.run(app, host=config.host, port=config.port, access_log=False, log_level="warning",
+                timeout_graceful_shutdown=config.graceful_timeout_s)
