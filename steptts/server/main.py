@@ -6,8 +6,11 @@ On SIGTERM uvicorn stops accepting connections, lets the requests in flight fini
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
+import threading
 
 from .config import ServerConfig
 
@@ -33,5 +36,35 @@ def run(config: ServerConfig) -> None:
     log = logging.getLogger("steptts.server")
     log.info("listening on http://%s:%d (workers %d, queue %d, key %s)", config.host, config.port,
              config.max_concurrency, config.queue, "required" if config.api_key else "not required")
-    uvicorn.run(app, host=config.host, port=config.port, access_log=False, log_level="warning",
-                timeout_graceful_shutdown=config.graceful_timeout_s)
+    server_config = uvicorn.Config(app, host=config.host, port=config.port, access_log=False, log_level="warning",
+                                   timeout_graceful_shutdown=config.graceful_timeout_s)
+    _graceful_server_class()(server_config).run()
+    log.info("stopped")
+
+
+def _graceful_server_class():
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn's server, but a drained SIGTERM ends the process normally (exit 0) instead of
+        re-raising the signal; a second SIGINT or SIGTERM stops at once."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            original = {sig: signal.signal(sig, self._stop) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+        def _stop(self, _sig, _frame) -> None:
+            if self.should_exit:
+                self.force_exit = True
+            self.should_exit = True
+
+    return GracefulServer
