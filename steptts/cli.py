@@ -51,9 +51,13 @@ def say(
     pcm_format: str = typer.Option("f32", "--format", help="PCM sample format for --stream: f32 or s16."),
     base_url: str | None = typer.Option(None, help="Use a remote StepFun-compatible speech API instead."),
     model: str = typer.Option("step-tts-mini", help="Remote model name (with --base-url)."),
+    subtitles: Path | None = typer.Option(None, "--subtitles", help="Also write word-timed subtitles: a .srt "
+                                          "or .vtt file."),
 ) -> None:
     """Speak TEXT into a .wav/.flac file, or stream raw PCM to stdout."""
     import time
+
+    from .subtitles import check_subtitle_path, write_subtitles
 
     import numpy as np
 
@@ -69,6 +73,10 @@ def say(
     if not stream:
         output = output or Path("steptts.wav")
         check_output_path(output)
+    if subtitles is not None:
+        check_subtitle_path(subtitles)
+        if base_url:
+            _fail("--subtitles needs a local voice: the remote engine reports no word times")
     text = _read_text(text)
     if base_url:
         tts = TTS(engine="remote", base_url=base_url, model=model, remote_voice=voice)
@@ -76,7 +84,8 @@ def say(
         tts = TTS(voice=voice, provider=provider, threads=threads)
     controls = dict(speed=speed, pitch=pitch, energy=energy, emotion=emotion, intensity=intensity,
                     accent=accent, melody=melody, bpm=bpm)
-    chunks = tts.stream(text, **controls)
+    words = []
+    chunks = _collect_words(tts.stream(text, **controls), words)
     started = time.perf_counter()
     total = 0
     if stream:
@@ -93,9 +102,20 @@ def say(
                 writer.write(chunk.samples)
             total = writer.frames
     elapsed = time.perf_counter() - started
+    if subtitles is not None:
+        write_subtitles(subtitles, words)
     where = "stdout" if stream else str(output)
     typer.echo(f"steptts: {where}: {total / tts.sample_rate_hz:.2f} s of audio at {tts.sample_rate_hz} Hz "
                f"in {elapsed:.2f} s ({tts.provider})", err=True)
+
+
+def _collect_words(chunks, words: list):
+    """Pass chunks through, appending their words (on the whole audio's time line) to ``words``."""
+    offset_s = 0.0
+    for chunk in chunks:
+        words += [word.shifted(offset_s) for word in chunk.words]
+        offset_s += chunk.duration_s
+        yield chunk
 
 
 @app.command()
