@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..api import TTS
+from ..tags import TAG_SPECS
 from .config import ServerConfig
 from .errors import APIError
 
@@ -80,9 +81,20 @@ class VoiceRegistry:
                 "id": name, "name": name, "description": voice.config.get("description", ""),
                 "languages": voice.config.get("languages", [voice.language]),
                 "speakers": list(voice.speakers), "tags": voice.tag_keys,
+                "tag_names": {key: tag_name(key) for key in voice.tag_keys},
                 "sample_rate": voice.sample_rate_hz, "size_bytes": voice.size_bytes,
                 "provider": tts.provider, "default": name == self.default,
                 "aliases": [alias for alias, target in self.names.items()
                             if (target or self.default).partition(":")[0] == name],
             })
         return entries
+
+
+def tag_name(key: str) -> str:
+    """The English name of a tag key, as the text may write it: 高兴2 → happy2, 慢速1 → slow."""
+    for spec in TAG_SPECS:
+        if key == spec.canonical:
+            return spec.aliases[0] if spec.aliases and spec.kind != "accent" else key
+        if spec.has_intensity and key.startswith(spec.canonical) and key[len(spec.canonical):].isdigit():
+            return spec.aliases[0] + key[len(spec.canonical):]
+    return key
