@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from server_helpers import ServerProcess  # noqa: E402
+from server_helpers import ServerProcess
 
 TEXT = "The quick brown fox jumps over the lazy dog. A second sentence follows the first one here."
 

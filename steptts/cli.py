@@ -57,12 +57,11 @@ def say(
     """Speak TEXT into a .wav/.flac file, or stream raw PCM to stdout."""
     import time
 
-    from .subtitles import check_subtitle_path, write_subtitles
-
     import numpy as np
 
     from .api import TTS
     from .audio import AudioFileWriter, check_output_path
+    from .subtitles import check_subtitle_path, write_subtitles
 
     if stream and output is not None:
         _fail("use either -o FILE or --stream, not both")

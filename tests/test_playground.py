@@ -66,7 +66,7 @@ def test_playground_speaks_in_headless_chromium(server, tmp_path):
         assert duration > 1.0
         assert driver.find_element(By.ID, "status").text == "done"
         words = [span.text for span in driver.find_elements(By.CSS_SELECTOR, "#words span")]
-        assert words == "Good morning The playground streams speech to this page".split()
+        assert words == ["Good", "morning", "The", "playground", "streams", "speech", "to", "this", "page"]
         assert driver.find_element(By.ID, "download").get_attribute("href").startswith("blob:")
         resources = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
         assert all(name.startswith(server.url) for name in resources), resources
