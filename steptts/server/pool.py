@@ -80,6 +80,14 @@ class Slot:
         else:
             self._pool._release()
 
+    def when_idle(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` now, or (on the worker thread) when the step in progress returns."""
+        running = self._running
+        if running is not None and not running.done():
+            running.add_done_callback(lambda _: callback())
+        else:
+            callback()
+
     async def run(self, function: Callable[..., T], *args) -> T:
         """``function(*args)`` on a worker thread; the caller may be cancelled while it runs."""
         if self._released:

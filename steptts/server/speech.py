@@ -200,7 +200,7 @@ async def _encoded(plan: Plan, slot: Slot, watch: Watch, record: RequestRecord) 
         record.disconnected = True
     finally:
         slot.release()
-        encoder.close()
+        slot.when_idle(encoder.close)  # never close FFmpeg's state under a running push
 
 
 async def _sse(plan: Plan, slot: Slot, watch: Watch, record: RequestRecord, chars: int) -> AsyncIterator[bytes]:
