@@ -263,3 +263,12 @@ def test_websocket_speaks_text_as_it_arrives(server):
     for delta in audio:
         samples, rate = decode(base64.b64decode(delta["audio"]), "wav")
         assert len(samples) / rate == pytest.approx(delta["duration"], abs=1e-3) and delta["duration"] > 1.0
+
+
+def test_the_server_never_imports_torch():
+    code = ("import sys; import steptts.server.app, steptts.server.main; "
+            "assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.stdout.strip() == "ok", result.stderr
