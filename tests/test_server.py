@@ -272,3 +272,12 @@ def test_the_server_never_imports_torch():
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
                             check=False)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_serve_refuses_bad_options_and_a_taken_port_with_one_line(server):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    for args in (["--max-concurrency", "0"], ["--port", str(server.port)], ["--host", "no.such.host.invalid"]):
+        result = subprocess.run([sys.executable, "-m", "steptts", "serve", *args], env=env, capture_output=True,
+                                text=True, timeout=120, check=False)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("steptts: error:"), result.stderr

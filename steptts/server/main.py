@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 import sys
 import threading
 
+from ..errors import StepTTSError
 from .config import ServerConfig
 
 
@@ -31,6 +33,7 @@ def run(config: ServerConfig) -> None:
 
     from .app import create_app
 
+    check_address(config.host, config.port)
     configure_logging()
     app = create_app(config)
     log = logging.getLogger("steptts.server")
@@ -40,6 +43,21 @@ def run(config: ServerConfig) -> None:
                                    timeout_graceful_shutdown=config.graceful_timeout_s)
     _graceful_server_class()(server_config).run()
     log.info("stopped")
+
+
+def check_address(host: str, port: int) -> None:
+    """Raise StepTTSError (one line, exit 2) when ``host:port`` cannot be bound, before voices load."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise StepTTSError(f"cannot serve on {host}:{port}: {error.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise StepTTSError(f"cannot serve on {host}:{port}: {error.strerror}") from None
 
 
 def _graceful_server_class():
