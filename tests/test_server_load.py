@@ -72,7 +72,7 @@ def test_48_concurrent_clients_get_only_200_429_or_503_and_the_server_stays_heal
         results = list(pool.map(one, range(48)))
     statuses = [status for status, _ in results]
     assert set(statuses) <= {200, 429, 503}, statuses
-    assert statuses.count(200) >= 6  # 2 workers + 4 queued at least
+    assert statuses.count(200) >= 6 and statuses.count(503) >= 1  # 2 workers + 4 queued; the rest refused
     assert all(retry == "1" for status, retry in results if status == 503)
     wait_idle(server)
     after = httpx.post(f"{server.url}/v1/audio/speech", json={"input": SHORT}, headers=AUTH, timeout=60)
