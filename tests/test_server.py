@@ -250,11 +250,13 @@ def test_websocket_speaks_text_as_it_arrives(server):
             ws.send(json.dumps({"type": "tts.text.delta", "data": {"session_id": session, "text": text}}))
         before_done = []
         while not any(e["type"] == "tts.response.audio.delta" for e in before_done):
+            before_done.append(json.loads(ws.recv(timeout=30)))  # the first sentence, before any flush or done
+        ws.send(json.dumps({"type": "tts.text.flush", "data": {"session_id": session}}))
+        while before_done[-1]["type"] != "tts.text.flushed":
             before_done.append(json.loads(ws.recv(timeout=30)))
         ws.send(json.dumps({"type": "tts.text.done", "data": {"session_id": session}}))
-        after = []
-        while not after or after[-1]["type"] != "tts.response.audio.done":
-            after.append(json.loads(ws.recv(timeout=30)))
+        after = [json.loads(ws.recv(timeout=30))]
+    assert [e["type"] for e in after] == ["tts.response.audio.done"]
     events = before_done + after
     audio = [e["data"] for e in events if e["type"] == "tts.response.audio.delta"]
     spoken = [e["data"]["text"] for e in events if e["type"] == "tts.response.sentence.start"]

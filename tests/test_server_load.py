@@ -13,6 +13,7 @@ import soundfile as sf
 from server_helpers import ServerProcess
 
 KEY = "test-key-123"
+ORIGIN = "http://app.example"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 SHORT = "Hello there. This is a load test."
 LONG = " ".join(f"This is sentence number {n} of a much longer text." for n in range(1, 41))
@@ -20,7 +21,7 @@ LONG = " ".join(f"This is sentence number {n} of a much longer text." for n in r
 
 @pytest.fixture(scope="module")
 def server():
-    process = ServerProcess("--max-concurrency", "2", "--queue", "4", "--api-key", KEY)
+    process = ServerProcess("--max-concurrency", "2", "--queue", "4", "--api-key", KEY, "--cors", ORIGIN)
     yield process
     process.stop()
 
@@ -47,6 +48,18 @@ def test_key_is_required_on_v1(server):
     ok = httpx.post(f"{server.url}/v1/audio/speech", json={"input": SHORT, "response_format": "wav"}, headers=AUTH,
                     timeout=30)
     assert ok.status_code == 200 and sf.info(io.BytesIO(ok.content)).duration > 1.0
+
+
+def test_cors_preflight_and_allowed_origin(server):
+    preflight = httpx.options(f"{server.url}/v1/audio/speech", timeout=30, headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type"})
+    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == ORIGIN
+    other = httpx.options(f"{server.url}/v1/audio/speech", timeout=30, headers={
+        "Origin": "http://elsewhere.example", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in other.headers
+    voices = httpx.get(f"{server.url}/v1/audio/voices", headers={**AUTH, "Origin": ORIGIN}, timeout=30)
+    assert voices.headers["access-control-allow-origin"] == ORIGIN
 
 
 def test_openai_client_with_key(server):

@@ -61,7 +61,8 @@ class FrontDoor:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        if self.api_key and path not in OPEN_PATHS and not self._authorized(scope):
+        preflight = scope["type"] == "http" and scope.get("method") == "OPTIONS"  # CORS: carries no key
+        if self.api_key and path not in OPEN_PATHS and not preflight and not self._authorized(scope):
             error = APIError(401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
                              code="invalid_api_key")
             if scope["type"] == "websocket":
