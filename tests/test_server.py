@@ -180,8 +180,10 @@ def test_info_endpoints(server, client):
 def test_each_request_logs_one_line(server):
     response = httpx.post(f"{server.url}/v1/audio/speech", json={"input": TEXT, "response_format": "wav"}, timeout=60)
     request_id = response.headers["x-request-id"]
-    time.sleep(0.2)
-    lines = [line for line in server.log().splitlines() if f"id={request_id}" in line]
+    deadline = time.monotonic() + 10  # the line is written once the last byte has left
+    while not (lines := [line for line in server.log().splitlines() if f"id={request_id}" in line]):
+        assert time.monotonic() < deadline, "no log line"
+        time.sleep(0.05)
     assert len(lines) == 1
     assert "voice=joe-nano" in lines[0] and f"chars={len(TEXT)}" in lines[0] and "status=200" in lines[0]
     assert "ttfb_ms=" in lines[0] and float(lines[0].split("audio_s=")[1].split()[0]) > 2.0
