@@ -78,8 +78,9 @@ class VoiceRegistry:
         for name, tts in self.voices.items():
             voice = tts.voice
             entries.append({
-                "id": name, "name": name, "description": voice.config.get("description", ""),
-                "languages": voice.config.get("languages", [voice.language]),
+                "id": name, "name": name, "description": voice.description,
+                # a voice that declares its languages lists them; an older one speaks its espeak voice
+                "languages": list(getattr(voice, "languages", None) or [voice.language]),
                 "speakers": list(voice.speakers), "tags": voice.tag_keys,
                 "tag_names": {key: tag_name(key) for key in voice.tag_keys},
                 "sample_rate": voice.sample_rate_hz, "size_bytes": voice.size_bytes,
