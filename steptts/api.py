@@ -21,6 +21,7 @@ from .errors import StepTTSError, TagError, TextError
 from .frontend import Spoken, speak
 from .sentences import split_sentences
 from .tags import INTENSITIES, Tag, check_compatible, dedupe, parse_tags, resolve_tag
+from .words import Word, word_timings
 
 MAX_SYNTHESIZE_CHARS = 100_000
 """synthesize() keeps all audio in memory; beyond this, use stream() (which has no limit)."""
@@ -155,7 +156,7 @@ class TTS:
         chunks = list(self.stream(text, **controls))
         samples = np.concatenate([c.samples for c in chunks]) if chunks else np.zeros(0, np.float32)
         timings = [SentenceTiming(c.text, c.duration_s, c.compute_ms) for c in chunks]
-        return Audio(samples, self.sample_rate_hz, self.provider, timings)
+        return Audio(samples, self.sample_rate_hz, self.provider, timings, _joined_words(chunks))
 
     def stream(self, text: str, **controls) -> Iterator[Chunk]:
         """Yield audio sentence by sentence; the first chunk comes before later ones are computed.
@@ -252,21 +253,26 @@ class TTS:
             spoken = speak(sentence, language, substitutions, normalize=request.english)
             if not spoken.text.strip():
                 continue
+            words: list[Word] = []
             if self.remote is not None:
                 samples, rate, _ = self.remote.synthesize(spoken.text, list(request.tags), voice=request.speaker,
                                                           speed=request.speed, volume=_volume(request.energy_db))
                 if rate != self.sample_rate_hz:
                     raise StepTTSError(f"remote server answered at {rate} Hz, asked for {self.sample_rate_hz}")
             else:
-                samples, note_offset = self._render_local(spoken, request, note_offset)
+                samples, note_offset, tokens, durations = self._render_local(spoken, request, note_offset)
+                words = word_timings(spoken.text, tokens, durations, voice.hop_length / self.sample_rate_hz)
             elapsed_ms = (time.perf_counter() - started) * 1000.0
-            yield Chunk(samples, self.sample_rate_hz, index, spoken.text, elapsed_ms, self.provider)
+            yield Chunk(samples, self.sample_rate_hz, index, spoken.text, elapsed_ms, self.provider,
+                        tuple(words))
 
-    def _render_local(self, spoken: Spoken, request: Request, note_offset: int) -> tuple[np.ndarray, int]:
+    def _render_local(self, spoken: Spoken, request: Request,
+                      note_offset: int) -> tuple[np.ndarray, int, list[str], np.ndarray]:
+        """Audio of one sentence: (float32 [S] samples, next melody note, [T] tokens, int [T] frames)."""
         voice = self.voice
         ids, tokens = voice.phoneme_vocab.encode(spoken.phonemes)
         if len(ids) <= 2:
-            return np.zeros(0, np.float32), note_offset
+            return np.zeros(0, np.float32), note_offset, tokens, np.zeros(len(tokens), np.int64)
         by_control = voice.tag_controls
         tag_ids = np.array([voice.tag_vocab[t.key] for t in request.tags if t.key not in by_control], np.int64)
         speed, pitch, energy = request.speed, request.pitch_semitones, request.energy_db
@@ -281,7 +287,7 @@ class TTS:
         first = self.engine.run(ids_array, tag_ids, speaker_id, controls)
         music_key = request.music_tag
         if music_key is None:
-            return first.audio, note_offset
+            return first.audio, note_offset, tokens, first.durations
         frame_rate_hz = voice.sample_rate_hz / voice.hop_length
         pitch_override = None
         if music_key == "哼唱":
@@ -297,7 +303,17 @@ class TTS:
             bpm = request.bpm or 90.0
             duration_override = music.rap_overrides(tokens, first.durations, bpm, frame_rate_hz)
         second = self.engine.run(ids_array, tag_ids, speaker_id, controls, duration_override, pitch_override)
-        return second.audio, note_offset
+        return second.audio, note_offset, tokens, second.durations
+
+
+def _joined_words(chunks: list[Chunk]) -> list[Word]:
+    """The chunks' words on one time line: each chunk's shifted by the audio before it."""
+    words: list[Word] = []
+    offset_s = 0.0
+    for chunk in chunks:
+        words += [word.shifted(offset_s) for word in chunk.words]
+        offset_s += chunk.duration_s
+    return words
 
 
 def _rotate(melody: music.Melody, offset: int) -> music.Melody:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import StepTTSError
+from .words import Word
 
 AUDIO_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 
@@ -42,6 +43,8 @@ class Chunk:
     """Wall time to make this chunk, in milliseconds."""
     provider: str
     """onnxruntime execution provider that ran (or ``remote``)."""
+    words: tuple[Word, ...] = ()
+    """When each word is heard, in seconds from the start of this chunk (empty for the remote engine)."""
 
     @property
     def duration_s(self) -> float:
@@ -60,6 +63,9 @@ class Audio:
     """onnxruntime execution provider that actually ran (or ``remote``)."""
     timings: list[SentenceTiming] = field(default_factory=list)
     """Per-sentence timings, in order."""
+    words: list[Word] = field(default_factory=list)
+    """When each word is heard, in seconds from the start of the audio, from the graph's durations
+    (empty for the remote engine, which reports none)."""
 
     @property
     def duration_s(self) -> float:

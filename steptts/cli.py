@@ -1,4 +1,4 @@
-"""The `steptts` command: say, voices, tags, info; `distill …` and `export` run from a source checkout.
+"""The `steptts` command: say, voices, tags, info, serve; `distill …` and `export` run from a checkout.
 
 User mistakes exit with code 2 and one line on stderr, never a traceback.
 """
@@ -53,6 +53,8 @@ def say(
     pcm_format: str = typer.Option("f32", "--format", help="PCM sample format for --stream: f32 or s16."),
     base_url: str | None = typer.Option(None, help="Use a remote StepFun-compatible speech API instead."),
     model: str = typer.Option("step-tts-mini", help="Remote model name (with --base-url)."),
+    subtitles: Path | None = typer.Option(None, "--subtitles", help="Also write word-timed subtitles: a .srt "
+                                          "or .vtt file."),
 ) -> None:
     """Speak TEXT into a .wav/.flac file, or stream raw PCM to stdout."""
     import time
@@ -61,6 +63,7 @@ def say(
 
     from .api import TTS
     from .audio import AudioFileWriter, check_output_path
+    from .subtitles import check_subtitle_path, write_subtitles
 
     if stream and output is not None:
         _fail("use either -o FILE or --stream, not both")
@@ -71,6 +74,10 @@ def say(
     if not stream:
         output = output or Path("steptts.wav")
         check_output_path(output)
+    if subtitles is not None:
+        check_subtitle_path(subtitles)
+        if base_url:
+            _fail("--subtitles needs a local voice: the remote engine reports no word times")
     text = _read_text(text)
     if base_url:
         tts = TTS(engine="remote", base_url=base_url, model=model, remote_voice=voice)
@@ -78,7 +85,8 @@ def say(
         tts = TTS(voice=voice, provider=provider, threads=threads, variant=variant)
     controls = dict(speed=speed, pitch=pitch, energy=energy, emotion=emotion, intensity=intensity,
                     accent=accent, melody=melody, bpm=bpm)
-    chunks = tts.stream(text, **controls)
+    words = []
+    chunks = _collect_words(tts.stream(text, **controls), words)
     started = time.perf_counter()
     total = 0
     if stream:
@@ -95,9 +103,20 @@ def say(
                 writer.write(chunk.samples)
             total = writer.frames
     elapsed = time.perf_counter() - started
+    if subtitles is not None:
+        write_subtitles(subtitles, words)
     where = "stdout" if stream else str(output)
     typer.echo(f"steptts: {where}: {total / tts.sample_rate_hz:.2f} s of audio at {tts.sample_rate_hz} Hz "
                f"in {elapsed:.2f} s ({tts.provider}{', ' + tts.variant if tts.voice else ''})", err=True)
+
+
+def _collect_words(chunks, words: list):
+    """Pass chunks through, appending their words (on the whole audio's time line) to ``words``."""
+    offset_s = 0.0
+    for chunk in chunks:
+        words += [word.shifted(offset_s) for word in chunk.words]
+        offset_s += chunk.duration_s
+        yield chunk
 
 
 @app.command()
@@ -181,6 +200,33 @@ def info(
     tts = TTS(voice=voice, provider=provider, variant=variant)
     typer.echo(f"voice: {tts.voice.name} ({tts.voice.path}), variant {tts.variant}")
     typer.echo(f"execution provider in use: {tts.provider}")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback unless told otherwise)."),
+    port: int = typer.Option(8000, help="TCP port."),
+    voice: list[str] = typer.Option([], "--voice", "-v", help="Voice to load (repeat for more; the first is "
+                                    "the default). Default: the embedded voice."),
+    max_concurrency: int = typer.Option(2, help="Syntheses running at once (worker threads)."),
+    queue: int = typer.Option(8, help="Requests that may wait for a worker; beyond it, 503."),
+    api_key: str | None = typer.Option(None, help="Bearer key required on /v1 (default: $STEPTTS_API_KEY)."),
+    max_input_chars: int = typer.Option(10_000, help="Longest input accepted, in characters."),
+    cors: list[str] = typer.Option([], "--cors", help="Origin allowed to call from a browser (repeatable)."),
+    provider: str = typer.Option("auto", help="auto (CUDA then CPU), cpu or cuda."),
+    threads: int = typer.Option(1, help="onnxruntime intra-op threads per synthesis."),
+) -> None:
+    """Serve OpenAI's and StepFun's speech API, a WebSocket and a playground over HTTP."""
+    try:
+        from .server.config import API_KEY_ENV, ServerConfig
+        from .server.main import run
+    except ModuleNotFoundError as error:
+        _fail(f"`steptts serve` needs {error.name}: pip install 'steptts[cpu,server]'")
+    if max_concurrency < 1 or queue < 0 or max_input_chars < 1 or not 0 < port < 65536:
+        _fail("--max-concurrency and --max-input-chars must be >= 1, --queue >= 0, --port 1-65535")
+    run(ServerConfig(host=host, port=port, voices=tuple(voice), max_concurrency=max_concurrency, queue=queue,
+                     api_key=api_key or os.environ.get(API_KEY_ENV) or None, max_input_chars=max_input_chars,
+                     cors_origins=tuple(cors), provider=provider, threads=threads))
 
 
 # ----------------------------------------------------------------------------- source-checkout commands
