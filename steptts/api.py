@@ -1,7 +1,8 @@
 """The public API: :class:`TTS` turns text into audio with a voice package or a remote teacher.
 
-The pipeline (text → tags → sentences → normalized text → phonemes → ids) lives here; the
-:class:`~steptts.engine.Engine` only maps ids to audio.
+The pipeline (text → tags → sentences → language runs → normalized text → phonemes → ids) is driven
+here, with the text frontend in :mod:`steptts.languages`; the :class:`~steptts.engine.Engine` only
+maps ids to audio.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import g2p, music
+from . import music
 from .audio import Audio, Chunk, SentenceTiming
 from .errors import StepTTSError, TagError, TextError
-from .phonemes import substitute
-from .sentences import split_sentences
+from .languages import pipeline
+from .languages.base import TAG_LANGUAGES, language
+from .languages.runs import Run, split_runs
+from .lexicon import Lexicon
 from .tags import Tag, check_compatible, dedupe, parse_tags, resolve_tag
-from .textnorm import normalize_text
 
 MAX_SYNTHESIZE_CHARS = 100_000
 """synthesize() keeps all audio in memory; beyond this, use stream() (which has no limit)."""
@@ -37,12 +39,8 @@ class Request:
     speaker: str | None
     melody: music.Melody | None
     bpm: float | None
-
-    @property
-    def english(self) -> bool:
-        """The text frontend is English-only: other languages go to espeak-ng as written."""
-        voices = [t.spec.espeak_voice for t in self.tags if t.spec.espeak_voice]
-        return not voices or voices[0].startswith("en")
+    text: pipeline.TextSettings
+    """How this request's text becomes phonemes (languages, accent, the voice's substitutions)."""
 
     @property
     def music_tag(self) -> str | None:
@@ -85,6 +83,8 @@ class TTS:
             ``fp16`` or ``int8``.
         engine: ``local`` (the voice graph) or ``remote`` (a StepFun-compatible speech API).
         base_url, model, api_key, remote_voice: for ``engine="remote"``.
+        lexicon: a pronunciation lexicon (a TSV file, see :mod:`steptts.lexicon`, or a
+            :class:`~steptts.lexicon.Lexicon`): its words are said its way, over the G2P.
     """
 
     def __init__(
@@ -98,9 +98,16 @@ class TTS:
         model: str = "step-tts-mini",
         api_key: str | None = None,
         remote_voice: str | None = None,
+        lexicon: str | os.PathLike | Lexicon | None = None,
     ) -> None:
         if engine not in ("local", "remote"):
             raise StepTTSError(f"unknown engine '{engine}'; use 'local' or 'remote'")
+        if lexicon is not None and engine == "remote":
+            raise StepTTSError("lexicon= needs the local engine: a remote teacher does its own G2P")
+        if lexicon is not None and not isinstance(lexicon, Lexicon):
+            lexicon = Lexicon.load(lexicon)
+        self.lexicon = lexicon
+        self.lexicon_phonemizer = lexicon.phonemizer(pipeline.frontend_phonemes) if lexicon else None
         self.engine_kind = engine
         self.voice = None
         self.engine = None
@@ -155,6 +162,15 @@ class TTS:
         request, sentences = self._prepare(text, **controls)
         return self._generate(request, sentences)
 
+    def phonemize(self, text: str, **controls) -> list[pipeline.Utterance]:
+        """What :meth:`stream` would say, sentence by sentence: language runs, normalized text, phonemes.
+
+        Takes the same text (tags, SSML) and controls; nothing is synthesized. The way to debug a
+        pronunciation (``steptts phonemize``).
+        """
+        request, sentences = self._prepare(text, **controls)
+        return [pipeline.utterance(sentence, request.text, runs) for sentence, runs in sentences]
+
     @property
     def tag_keys(self) -> list[str]:
         """Tag keys this voice was trained on (all tags pass through for the remote engine)."""
@@ -164,7 +180,7 @@ class TTS:
     def _prepare(self, text: str, *, emotion: str | None = None, intensity: int | None = None,
                  speed: float = 1.0, pitch: float = 0.0, energy: float = 0.0, accent: str | None = None,
                  language: str | None = None, style: str | None = None, melody: str | None = None,
-                 bpm: float | None = None, speaker: str | None = None) -> tuple[Request, list[str]]:
+                 bpm: float | None = None, speaker: str | None = None) -> tuple[Request, list[tuple[str, list[Run]]]]:
         if not isinstance(text, str):
             raise TextError(f"text must be a string, got {type(text).__name__}")
         inline, body = parse_tags(text)
@@ -193,12 +209,39 @@ class TTS:
             if speaker is not None and speaker not in self.voice.speakers:
                 raise StepTTSError(f"voice '{self.voice.name}' has no speaker '{speaker}'; it has: "
                                    f"{', '.join(self.voice.speakers)}")
-        sentences = [s for s in split_sentences(body) if s.strip()]
+        settings = self._text_settings(tags)
+        sentences = self._sentences(body, settings)
+        request = Request(tuple(tags), float(speed), float(pitch), float(energy), speaker, parsed_melody,
+                          float(bpm) if bpm is not None else None, settings)
+        return request, sentences
+
+    def _text_settings(self, tags: list[Tag]) -> pipeline.TextSettings:
+        """Languages and accent of this request's text, from its tags and the voice."""
+        tag_language = next((TAG_LANGUAGES[t.key] for t in tags if t.key in TAG_LANGUAGES), None)
+        accent = next((t.spec.espeak_voice for t in tags if t.kind == "accent"), None)
+        voice_language = self.voice.language if self.voice is not None else "en-us"
+        default = tag_language or language(voice_language).code
+        english_variant = accent or (voice_language if voice_language.startswith("en") else "en-us")
+        if self.voice is None:
+            return pipeline.TextSettings(default, default if default in ("yue", "ja") else "zh", english_variant,
+                                         phonemizer=self.lexicon_phonemizer)
+        return pipeline.TextSettings(
+            default, default if default in ("yue", "ja") else "zh", english_variant,
+            frozenset(self.voice.languages), self.voice.name, self.voice.phoneme_substitutions,
+            self.lexicon_phonemizer)
+
+    def _sentences(self, body: str, settings: pipeline.TextSettings) -> list[tuple[str, list[Run]]]:
+        """Sentences of ``body`` with their language runs, each run's language checked against the voice."""
+        sentences = []
+        for sentence in pipeline.sentences(body, settings):
+            runs = split_runs(sentence, settings.default_language, settings.han_language)
+            for run in runs:
+                pipeline.check_spoken(run, settings)
+            if runs:
+                sentences.append((sentence, runs))
         if not sentences:
             raise TextError("nothing to say: the text has no speakable characters")
-        request = Request(tuple(tags), float(speed), float(pitch), float(energy), speaker, parsed_melody,
-                          float(bpm) if bpm is not None else None)
-        return request, sentences
+        return sentences
 
     def _check_voice_supports(self, tags: list[Tag]) -> None:
         for tag in tags:
@@ -207,26 +250,29 @@ class TTS:
                 raise TagError(f"voice '{self.voice.name}' was not trained on tag '{tag.key}'; "
                                f"its tags: {supported}")
 
-    def _generate(self, request: Request, sentences: list[str]) -> Iterator[Chunk]:
+    def _generate(self, request: Request, sentences: list[tuple[str, list[Run]]]) -> Iterator[Chunk]:
         note_offset = 0
-        for index, sentence in enumerate(sentences):
+        for index, (sentence, runs) in enumerate(sentences):
             started = time.perf_counter()
-            spoken = normalize_text(sentence) if request.english else sentence.strip()
-            if not spoken.strip():
-                continue
             if self.remote is not None:
+                spoken = pipeline.normalized(sentence, runs)
+                if not spoken.strip():
+                    continue
                 samples, rate, _ = self.remote.synthesize(spoken, list(request.tags), speed=request.speed)
                 if rate != self.sample_rate_hz:
                     raise StepTTSError(f"remote server answered at {rate} Hz, asked for {self.sample_rate_hz}")
             else:
-                samples, note_offset = self._render_local(spoken, request, note_offset)
+                said = pipeline.utterance(sentence, request.text, runs)
+                spoken = said.normalized
+                if not spoken.strip():
+                    continue
+                samples, note_offset = self._render_local(said.phonemes, spoken, request, note_offset)
             elapsed_ms = (time.perf_counter() - started) * 1000.0
             yield Chunk(samples, self.sample_rate_hz, index, spoken, elapsed_ms, self.provider)
 
-    def _render_local(self, spoken: str, request: Request, note_offset: int) -> tuple[np.ndarray, int]:
+    def _render_local(self, phonemes: str, spoken: str, request: Request,
+                      note_offset: int) -> tuple[np.ndarray, int]:
         voice = self.voice
-        language = next((t.spec.espeak_voice for t in request.tags if t.spec.espeak_voice), voice.language)
-        phonemes = substitute(g2p.phonemize(spoken, language), voice.phoneme_substitutions)
         ids, tokens = voice.phoneme_vocab.encode(phonemes)
         if len(ids) <= 2:
             return np.zeros(0, np.float32), note_offset

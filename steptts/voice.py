@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import VoiceError
+from .languages.base import voice_languages
 from .phonemes import PhonemeVocab
 
 SCHEMA_VERSION = 1
@@ -86,6 +87,11 @@ class Voice:
     def language(self) -> str:
         """espeak-ng voice used to phonemize untagged text."""
         return self.config.get("language", "en-us")
+
+    @property
+    def languages(self) -> list[str]:
+        """Language codes the voice speaks (``en``, ``zh``…): ``voice.json``'s ``languages``."""
+        return voice_languages(self.config)
 
     @property
     def phoneme_substitutions(self) -> dict[str, str]:
@@ -226,3 +232,14 @@ def list_voices() -> list[VoiceInfo]:
             except VoiceError as error:
                 seen[child.name] = VoiceInfo(child.name, child, 0, 0, [], "", problem=str(error))
     return list(seen.values())
+
+
+def voices_speaking(code: str) -> list[str]:
+    """Names of the installed, loadable voices that speak language ``code``."""
+    names = []
+    for info in list_voices():
+        if info.problem is None:
+            config = json.loads((info.path / VOICE_FILE).read_text(encoding="utf-8"))
+            if code in voice_languages(config):
+                names.append(info.name)
+    return names

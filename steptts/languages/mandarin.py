@@ -1,6 +1,8 @@
-"""Mandarin grapheme-to-phoneme: normalized Han text → IPA in the Kokoro-82M / misaki zh inventory.
+"""The Mandarin frontend: :func:`normalize` (in :mod:`steptts.languages.mandarin_norm`), :func:`split`
+and the grapheme-to-phoneme :func:`phonemize`: normalized Han text → IPA in the Kokoro-82M / misaki zh
+inventory.
 
-Steps, each through a maintained library:
+G2P steps, each through a maintained library:
 
 1. words and parts of speech: jieba's ``posseg`` (polyphones are resolved by word: 银行 / 行走);
 2. citation pinyin per word: pypinyin (``TONE3``, neutral tone written 5), with 一 and 不 set back to
@@ -27,6 +29,11 @@ import threading
 import warnings
 from dataclasses import dataclass
 
+from ..sentences import split_sentences
+from .mandarin_norm import normalize
+
+__all__ = ["Word", "normalize", "phonemize", "split", "syllable_ipa", "words"]
+
 HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 """Unicode ranges of Han characters read as Mandarin (CJK unified, extension A, compatibility)."""
 PUNCTUATION = frozenset(";:,.!?—…\"()“” ")
@@ -35,6 +42,8 @@ TONE_ARROWS = {"1": "→", "2": "↗", "3": "↓", "4": "↘", "5": ""}
 """Tone number (pinyin ``TONE3``) → the arrow misaki writes after the nucleus; 5 is the neutral tone."""
 NUMERALS = frozenset("零〇一二两三四五六七八九十百千万亿")
 """Characters that make a neighbouring 一 a digit (yi1): 十一, 一二零三, 二零二一."""
+ARITHMETIC = frozenset("加减乘除等")
+"""Operators (as the normalizer writes them) that make a neighbouring 一 a number: 一加一等于二."""
 NOT_ERHUA = frozenset({"女儿", "儿女", "婴儿", "幼儿", "孤儿", "男儿", "少儿", "患儿", "健儿", "婴幼儿", "胎儿",
                        "孙儿", "侄儿", "宠儿", "混血儿", "寄生儿", "新生儿", "产儿", "早产儿"})
 """Words ending in 儿 where 儿 is a syllable of its own ("child"), not the erhua suffix."""
@@ -108,6 +117,7 @@ def _keep_numeral_yi(text: str, syllables: list[str], citation: list[str]) -> No
         before = text[index - 1] if index else ""
         after = text[index + 1] if index + 1 < len(text) else ""
         if (before in NUMERALS or before == "第" or after in NUMERALS or after == "月"
+                or before in ARITHMETIC or after in ARITHMETIC
                 or (before == "月" and after in "日号")):
             syllables[index] = citation[index]
 
@@ -173,11 +183,17 @@ def _punctuation(text: str) -> str:
     return " ".join(_tools()[3].map_punctuation(text).split())
 
 
-def phonemize(text: str) -> str:
+def split(text: str) -> list[str]:
+    """Sentences of Mandarin text, cut after ``。！？`` (and ``. ! ?``); a long one at ``，；：、``."""
+    return split_sentences(text)
+
+
+def phonemize(text: str, variant: str | None = None) -> str:
     """Phonemes of normalized Mandarin text (Han characters and punctuation), for a voice or a teacher.
 
     ``你好，世界。`` → ``ni↗xau↓, ʂɨ↘ʨje↘.``. Raises ``ValueError`` naming any character that is
     neither Han nor punctuation: digits, Latin and symbols are the normalizer's job, never guessed here.
+    ``variant`` is ignored (one accent).
     """
     text = _punctuation(text)
     pieces = re.findall(f"[{HAN}]+|[^{HAN}]+", text)
