@@ -209,39 +209,11 @@ class TTS:
             if speaker is not None and speaker not in self.voice.speakers:
                 raise StepTTSError(f"voice '{self.voice.name}' has no speaker '{speaker}'; it has: "
                                    f"{', '.join(self.voice.speakers)}")
-        settings = self._text_settings(tags)
-        sentences = self._sentences(body, settings)
+        settings = text_settings(tags, self.voice, self.lexicon_phonemizer)
+        sentences = plan_sentences(body, settings)
         request = Request(tuple(tags), float(speed), float(pitch), float(energy), speaker, parsed_melody,
                           float(bpm) if bpm is not None else None, settings)
         return request, sentences
-
-    def _text_settings(self, tags: list[Tag]) -> pipeline.TextSettings:
-        """Languages and accent of this request's text, from its tags and the voice."""
-        tag_language = next((TAG_LANGUAGES[t.key] for t in tags if t.key in TAG_LANGUAGES), None)
-        accent = next((t.spec.espeak_voice for t in tags if t.kind == "accent"), None)
-        voice_language = self.voice.language if self.voice is not None else "en-us"
-        default = tag_language or language(voice_language).code
-        english_variant = accent or (voice_language if voice_language.startswith("en") else "en-us")
-        if self.voice is None:
-            return pipeline.TextSettings(default, default if default in ("yue", "ja") else "zh", english_variant,
-                                         phonemizer=self.lexicon_phonemizer)
-        return pipeline.TextSettings(
-            default, default if default in ("yue", "ja") else "zh", english_variant,
-            frozenset(self.voice.languages), self.voice.name, self.voice.phoneme_substitutions,
-            self.lexicon_phonemizer)
-
-    def _sentences(self, body: str, settings: pipeline.TextSettings) -> list[tuple[str, list[Run]]]:
-        """Sentences of ``body`` with their language runs, each run's language checked against the voice."""
-        sentences = []
-        for sentence in pipeline.sentences(body, settings):
-            runs = split_runs(sentence, settings.default_language, settings.han_language)
-            for run in runs:
-                pipeline.check_spoken(run, settings)
-            if runs:
-                sentences.append((sentence, runs))
-        if not sentences:
-            raise TextError("nothing to say: the text has no speakable characters")
-        return sentences
 
     def _check_voice_supports(self, tags: list[Tag]) -> None:
         for tag in tags:
@@ -307,6 +279,65 @@ class TTS:
             duration_override = music.rap_overrides(tokens, first.durations, bpm, frame_rate_hz)
         second = self.engine.run(ids_array, tag_ids, speaker_id, controls, duration_override, pitch_override)
         return second.audio, note_offset
+
+
+def text_settings(tags: list[Tag], voice=None, phonemizer: pipeline.Phonemizer | None = None,
+                  ) -> pipeline.TextSettings:
+    """Languages and accent of a request's text, from its tags and the voice (None: no voice's checks).
+
+    A language tag sets the language of text without letters and, for Cantonese and Japanese, of Han
+    characters; an accent tag sets English runs' espeak-ng voice.
+    """
+    tag_language = next((TAG_LANGUAGES[t.key] for t in tags if t.key in TAG_LANGUAGES), None)
+    accent = next((t.spec.espeak_voice for t in tags if t.kind == "accent"), None)
+    voice_language = voice.language if voice is not None else "en-us"
+    default = tag_language or language(voice_language).code
+    english_variant = accent or (voice_language if voice_language.startswith("en") else "en-us")
+    han = default if default in ("yue", "ja") else "zh"
+    if voice is None:
+        return pipeline.TextSettings(default, han, english_variant, phonemizer=phonemizer)
+    return pipeline.TextSettings(default, han, english_variant, frozenset(voice.languages), voice.name,
+                                 voice.phoneme_substitutions, phonemizer)
+
+
+def plan_sentences(body: str, settings: pipeline.TextSettings) -> list[tuple[str, list[Run]]]:
+    """Sentences of ``body`` (tags removed) with their language runs, each run's language checked."""
+    sentences = []
+    for sentence in pipeline.sentences(body, settings):
+        runs = split_runs(sentence, settings.default_language, settings.han_language)
+        for run in runs:
+            pipeline.check_spoken(run, settings)
+        if runs:
+            sentences.append((sentence, runs))
+    if not sentences:
+        raise TextError("nothing to say: the text has no speakable characters")
+    return sentences
+
+
+def phonemize(text: str, voice: str | Path | None = None, lexicon: str | Path | Lexicon | None = None,
+              **controls) -> list[pipeline.Utterance]:
+    """The sentences of ``text`` as a voice would say them, without synthesizing.
+
+    With ``voice``, that voice's languages are checked and its substitutions applied
+    (``TTS(voice).phonemize``); without, the language frontends alone (no onnxruntime needed).
+    Controls: ``language`` and ``accent`` tags, as keyword arguments.
+    """
+    if voice is not None:
+        return TTS(voice, lexicon=lexicon).phonemize(text, **controls)
+    if not isinstance(text, str):
+        raise TextError(f"text must be a string, got {type(text).__name__}")
+    if lexicon is not None and not isinstance(lexicon, Lexicon):
+        lexicon = Lexicon.load(lexicon)
+    inline, body = parse_tags(text)
+    tags = dedupe(inline + _controls_to_tags(None, None, controls.pop("accent", None),
+                                             controls.pop("language", None), None))
+    if controls:
+        raise StepTTSError(f"phonemize() takes language= and accent=, not {', '.join(sorted(controls))}")
+    check_compatible(tags)
+    if not body.strip():
+        raise TextError("nothing to say: the text is empty" + (" after its tags" if inline else ""))
+    settings = text_settings(tags, None, lexicon.phonemizer(pipeline.frontend_phonemes) if lexicon else None)
+    return [pipeline.utterance(sentence, settings, runs) for sentence, runs in plan_sentences(body, settings)]
 
 
 def _rotate(melody: music.Melody, offset: int) -> music.Melody:

@@ -51,6 +51,7 @@ def say(
     pcm_format: str = typer.Option("f32", "--format", help="PCM sample format for --stream: f32 or s16."),
     base_url: str | None = typer.Option(None, help="Use a remote StepFun-compatible speech API instead."),
     model: str = typer.Option("step-tts-mini", help="Remote model name (with --base-url)."),
+    lexicon: Path | None = typer.Option(None, help="Pronunciation lexicon: TSV of word, IPA or pinyin[, language]."),
 ) -> None:
     """Speak TEXT into a .wav/.flac file, or stream raw PCM to stdout."""
     import time
@@ -70,10 +71,12 @@ def say(
         output = output or Path("steptts.wav")
         check_output_path(output)
     text = _read_text(text)
+    if base_url and lexicon is not None:
+        _fail("--lexicon needs a local voice: a remote teacher does its own G2P")
     if base_url:
         tts = TTS(engine="remote", base_url=base_url, model=model, remote_voice=voice)
     else:
-        tts = TTS(voice=voice, provider=provider, threads=threads)
+        tts = TTS(voice=voice, provider=provider, threads=threads, lexicon=lexicon)
     controls = dict(speed=speed, pitch=pitch, energy=energy, emotion=emotion, intensity=intensity,
                     accent=accent, melody=melody, bpm=bpm)
     chunks = tts.stream(text, **controls)
@@ -96,6 +99,32 @@ def say(
     where = "stdout" if stream else str(output)
     typer.echo(f"steptts: {where}: {total / tts.sample_rate_hz:.2f} s of audio at {tts.sample_rate_hz} Hz "
                f"in {elapsed:.2f} s ({tts.provider})", err=True)
+
+
+@app.command()
+def phonemize(
+    text: str = typer.Argument(..., help="Text (tags, SSML) to phonemize; - reads stdin."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per sentence."),
+    voice: str | None = typer.Option(None, "--voice", "-v", help="Check this voice's languages and apply its "
+                                     "substitutions (default: the language frontends alone)."),
+    lexicon: Path | None = typer.Option(None, help="Pronunciation lexicon: TSV of word, IPA or pinyin[, language]."),
+    accent: str | None = typer.Option(None, help="Accent tag for English runs, e.g. British."),
+) -> None:
+    """Show each sentence's language runs, normalized text and phonemes (to debug a pronunciation)."""
+    import json
+
+    from .api import phonemize as phonemize_text
+
+    utterances = phonemize_text(_read_text(text), voice=voice, lexicon=lexicon, accent=accent)
+    if as_json:
+        typer.echo(json.dumps([u.to_json() for u in utterances], ensure_ascii=False, indent=1))
+        return
+    for index, said in enumerate(utterances, 1):
+        typer.echo(f"[{index}] {said.language}: {said.text}")
+        for run in said.runs:
+            typer.echo(f"    {run.language}  {run.normalized}  →  {run.phonemes}")
+        typer.echo(f"    normalized: {said.spoken}")
+        typer.echo(f"    phonemes:   {said.phonemes}")
 
 
 @app.command()

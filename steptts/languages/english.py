@@ -7,9 +7,14 @@ Phonemes are espeak-ng IPA (``docs/CONTRACTS.md``); ``variant`` is the espeak-ng
 
 from __future__ import annotations
 
+import logging
+
 from .. import g2p
+from ..phonemes import PUNCTUATION
 from ..sentences import split_sentences
 from ..textnorm import normalize_text
+
+log = logging.getLogger(__name__)
 
 CJK_PUNCTUATION = str.maketrans({"，": ", ", "。": ". ", "！": "! ", "？": "? ", "：": ": ", "；": "; ", "、": ", ",
                                  "（": " (", "）": ") ", "“": '"', "”": '"', "‘": "'", "’": "'"})
@@ -17,8 +22,17 @@ CJK_PUNCTUATION = str.maketrans({"，": ", ", "。": ". ", "！": "! ", "？": "
 
 
 def normalize(text: str) -> str:
-    """Written English → words (numbers, money, dates, abbreviations…), punctuation kept."""
-    return normalize_text(" ".join(text.translate(CJK_PUNCTUATION).split()))
+    """Written English → words (numbers, money, dates, abbreviations…), punctuation kept.
+
+    A mark left that English does not say (``※``, ``†``) is dropped with a warning: the policy of
+    :mod:`steptts.languages.runs`.
+    """
+    said = normalize_text(" ".join(text.translate(CJK_PUNCTUATION).split()))
+    dropped = [c for c in said if not (c.isalnum() or c.isspace() or c in PUNCTUATION or c in "—…")]
+    if not dropped:
+        return said
+    log.warning("English cannot say %s: dropped", " ".join(dict.fromkeys(dropped)))
+    return " ".join("".join(" " if c in dropped else c for c in said).split())
 
 
 def split(text: str) -> list[str]:
