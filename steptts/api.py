@@ -20,7 +20,6 @@ from .audio import Audio, Chunk, SentenceTiming
 from .errors import StepTTSError, TagError, TextError
 from .languages import pipeline
 from .languages.base import TAG_LANGUAGES, language
-from .languages.runs import Run, split_runs
 from .lexicon import Lexicon
 from .tags import Tag, check_compatible, dedupe, parse_tags, resolve_tag
 
@@ -168,8 +167,8 @@ class TTS:
         Takes the same text (tags, SSML) and controls; nothing is synthesized. The way to debug a
         pronunciation (``steptts phonemize``).
         """
-        request, sentences = self._prepare(text, **controls)
-        return [pipeline.utterance(sentence, request.text, runs) for sentence, runs in sentences]
+        request, planned = self._prepare(text, **controls)
+        return [pipeline.utterance(p.text, request.text, list(p.runs)) for p in planned if p.runs]
 
     @property
     def tag_keys(self) -> list[str]:
@@ -180,7 +179,7 @@ class TTS:
     def _prepare(self, text: str, *, emotion: str | None = None, intensity: int | None = None,
                  speed: float = 1.0, pitch: float = 0.0, energy: float = 0.0, accent: str | None = None,
                  language: str | None = None, style: str | None = None, melody: str | None = None,
-                 bpm: float | None = None, speaker: str | None = None) -> tuple[Request, list[tuple[str, list[Run]]]]:
+                 bpm: float | None = None, speaker: str | None = None) -> tuple[Request, list[pipeline.Planned]]:
         if not isinstance(text, str):
             raise TextError(f"text must be a string, got {type(text).__name__}")
         inline, body = parse_tags(text)
@@ -210,7 +209,10 @@ class TTS:
                 raise StepTTSError(f"voice '{self.voice.name}' has no speaker '{speaker}'; it has: "
                                    f"{', '.join(self.voice.speakers)}")
         settings = text_settings(tags, self.voice, self.lexicon_phonemizer)
-        sentences = plan_sentences(body, settings)
+        sentences = pipeline.plan(body, settings)
+        if self.remote is not None and any(p.pitch_semitones or p.energy_db for p in sentences):
+            raise StepTTSError("SSML pitch, volume and emphasis need the local engine: the remote API has "
+                               "no such controls")
         request = Request(tuple(tags), float(speed), float(pitch), float(energy), speaker, parsed_melody,
                           float(bpm) if bpm is not None else None, settings)
         return request, sentences
@@ -222,23 +224,30 @@ class TTS:
                 raise TagError(f"voice '{self.voice.name}' was not trained on tag '{tag.key}'; "
                                f"its tags: {supported}")
 
-    def _generate(self, request: Request, sentences: list[tuple[str, list[Run]]]) -> Iterator[Chunk]:
+    def _generate(self, request: Request, planned: list[pipeline.Planned]) -> Iterator[Chunk]:
         note_offset = 0
-        for index, (sentence, runs) in enumerate(sentences):
+        for index, item in enumerate(planned):
             started = time.perf_counter()
+            if item.pause_s > 0:
+                samples = np.zeros(round(item.pause_s * self.sample_rate_hz), np.float32)
+                yield Chunk(samples, self.sample_rate_hz, index, "", 0.0, self.provider)
+                continue
+            step = replace(request, speed=request.speed * item.speed,
+                           pitch_semitones=request.pitch_semitones + item.pitch_semitones,
+                           energy_db=request.energy_db + item.energy_db)
             if self.remote is not None:
-                spoken = pipeline.normalized(sentence, runs)
+                spoken = pipeline.normalized(item.text, list(item.runs))
                 if not spoken.strip():
                     continue
-                samples, rate, _ = self.remote.synthesize(spoken, list(request.tags), speed=request.speed)
+                samples, rate, _ = self.remote.synthesize(spoken, list(request.tags), speed=step.speed)
                 if rate != self.sample_rate_hz:
                     raise StepTTSError(f"remote server answered at {rate} Hz, asked for {self.sample_rate_hz}")
             else:
-                said = pipeline.utterance(sentence, request.text, runs)
+                said = pipeline.utterance(item.text, request.text, list(item.runs))
                 spoken = said.normalized
                 if not spoken.strip():
                     continue
-                samples, note_offset = self._render_local(said.phonemes, spoken, request, note_offset)
+                samples, note_offset = self._render_local(said.phonemes, spoken, step, note_offset)
             elapsed_ms = (time.perf_counter() - started) * 1000.0
             yield Chunk(samples, self.sample_rate_hz, index, spoken, elapsed_ms, self.provider)
 
@@ -300,20 +309,6 @@ def text_settings(tags: list[Tag], voice=None, phonemizer: pipeline.Phonemizer |
                                  voice.phoneme_substitutions, phonemizer)
 
 
-def plan_sentences(body: str, settings: pipeline.TextSettings) -> list[tuple[str, list[Run]]]:
-    """Sentences of ``body`` (tags removed) with their language runs, each run's language checked."""
-    sentences = []
-    for sentence in pipeline.sentences(body, settings):
-        runs = split_runs(sentence, settings.default_language, settings.han_language)
-        for run in runs:
-            pipeline.check_spoken(run, settings)
-        if runs:
-            sentences.append((sentence, runs))
-    if not sentences:
-        raise TextError("nothing to say: the text has no speakable characters")
-    return sentences
-
-
 def phonemize(text: str, voice: str | Path | None = None, lexicon: str | Path | Lexicon | None = None,
               **controls) -> list[pipeline.Utterance]:
     """The sentences of ``text`` as a voice would say them, without synthesizing.
@@ -337,7 +332,7 @@ def phonemize(text: str, voice: str | Path | None = None, lexicon: str | Path | 
     if not body.strip():
         raise TextError("nothing to say: the text is empty" + (" after its tags" if inline else ""))
     settings = text_settings(tags, None, lexicon.phonemizer(pipeline.frontend_phonemes) if lexicon else None)
-    return [pipeline.utterance(sentence, settings, runs) for sentence, runs in plan_sentences(body, settings)]
+    return [pipeline.utterance(p.text, settings, list(p.runs)) for p in pipeline.plan(body, settings) if p.runs]
 
 
 def _rotate(melody: music.Melody, offset: int) -> music.Melody:

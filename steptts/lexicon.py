@@ -24,19 +24,11 @@ from pathlib import Path
 
 from .errors import TextError
 from .languages.base import language
-from .languages.pipeline import Phonemizer
+from .languages.pipeline import Phonemizer, join_phonemes
 
 PINYIN = re.compile(r"^(?:[a-zü]+[1-5])(?:[ '-]?[a-zü]+[1-5])*$", re.IGNORECASE)
 """A pronunciation written as numbered pinyin (``chong2 qing4``, ``xi'an1``)."""
-_SYLLABLE = re.compile(r"[a-zü]+[1-5]", re.IGNORECASE)
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-
-
-def pinyin_phonemes(pinyin: str) -> str:
-    """Mandarin phonemes of numbered pinyin: ``chong2 qing4`` → ``ʈʂʰʊŋ↗ʨʰi↘ŋ`` (misaki's inventory)."""
-    from .languages.mandarin import syllable_ipa
-
-    return "".join(syllable_ipa(s.lower().replace("ü", "v")) for s in _SYLLABLE.findall(pinyin))
 
 
 @dataclass(frozen=True)
@@ -75,6 +67,8 @@ class Lexicon:
             except TextError as error:
                 raise TextError(f"{source}:{number}: {error}") from None
             if code == "zh" and PINYIN.match(pronunciation):
+                from .languages.mandarin import pinyin_phonemes
+
                 try:
                     pronunciation = pinyin_phonemes(pronunciation)
                 except (ValueError, KeyError):
@@ -111,15 +105,6 @@ class Lexicon:
                 pieces.append(words[match.group().casefold() if code == "en" else match.group()])
                 start = match.end()
             pieces.append(fallback(text[start:], code, variant) if text[start:].strip() else "")
-            return _join(pieces)
+            return join_phonemes(pieces)
 
         return phonemize
-
-
-def _join(pieces: list[str]) -> str:
-    """Phoneme pieces joined by a space, none before a piece that starts with punctuation."""
-    out = ""
-    for piece in (p.strip() for p in pieces):
-        if piece:
-            out += " " + piece if out and not unicodedata.category(piece[0]).startswith("P") else piece
-    return out

@@ -178,6 +178,15 @@ def syllable_ipa(syllable: str) -> str:
     return ipa + "ɻ"
 
 
+def pinyin_phonemes(pinyin: str) -> str:
+    """Phonemes of numbered pinyin (a lexicon entry, SSML ``<phoneme alphabet="pinyin">``):
+    ``chong2 qing4`` → ``ꭧʰʊ↗ŋʨʰi↘ŋ``. Raises ``ValueError`` for a syllable that is not pinyin."""
+    syllables = re.findall(r"[a-zü]+[1-5]", pinyin.lower())
+    if not syllables or re.sub(r"[a-zü]+[1-5]|[\s'-]", "", pinyin.lower()):
+        raise ValueError(f"not numbered pinyin: {pinyin!r}")
+    return "".join(syllable_ipa(s.replace("ü", "v")) for s in syllables)
+
+
 def _punctuation(text: str) -> str:
     """Full-width punctuation as misaki writes it (ASCII mark then a space), whitespace collapsed."""
     return " ".join(_tools()[3].map_punctuation(text).split())

@@ -7,8 +7,9 @@ phonemes are joined and reach the voice in one call, so code-switching sounds li
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import TextError
 from ..phonemes import substitute
@@ -56,8 +57,8 @@ class Utterance:
 
     @property
     def phonemes(self) -> str:
-        """The runs' phonemes joined by spaces: one phoneme string for the voice."""
-        return " ".join(run.phonemes for run in self.runs if run.phonemes)
+        """The runs' phonemes joined by spaces (none before punctuation): one phoneme string for the voice."""
+        return join_phonemes([run.phonemes for run in self.runs])
 
     @property
     def language(self) -> str:
@@ -71,6 +72,15 @@ class Utterance:
             "runs": [{"language": r.language, "text": r.text, "normalized": r.normalized, "phonemes": r.phonemes}
                      for r in self.runs],
         }
+
+
+def join_phonemes(pieces: list[str]) -> str:
+    """Phoneme strings joined by a space, none before one that starts with punctuation."""
+    out = ""
+    for piece in (p.strip() for p in pieces):
+        if piece:
+            out += " " + piece if out and not unicodedata.category(piece[0]).startswith("P") else piece
+    return out
 
 
 Phonemizer = Callable[[str, str, str], str]
@@ -121,13 +131,16 @@ def check_spoken(run: Run, settings: TextSettings) -> None:
 
 
 def speak_run(run: Run, settings: TextSettings) -> SpokenRun:
-    """Normalize and phonemize one run (its language already checked)."""
+    """Normalize and phonemize one run (its language already checked); given phonemes are kept."""
+    if run.phonemes is not None:
+        return SpokenRun(run.language, run.text, run.text, run.phonemes, run.space_before)
     frontend = LANGUAGES[run.language].frontend()
     normalized = frontend.normalize(run.text)
+    variant = run.variant or settings.english_variant
     if settings.phonemizer is not None:
-        phonemes = settings.phonemizer(normalized, run.language, settings.english_variant)
+        phonemes = settings.phonemizer(normalized, run.language, variant)
     else:
-        phonemes = frontend_phonemes(normalized, run.language, settings.english_variant)
+        phonemes = frontend_phonemes(normalized, run.language, variant)
     if run.language == "en":
         phonemes = substitute(phonemes, settings.substitutions)
     return SpokenRun(run.language, run.text, normalized, phonemes, run.space_before)
@@ -149,7 +162,8 @@ def utterance(sentence: str, settings: TextSettings | None = None, runs: list[Ru
 
 def normalized(sentence: str, runs: list[Run]) -> str:
     """The normalized text of a sentence's runs, joined as written (no phonemes: a remote teacher's input)."""
-    said = "".join((" " if run.space_before else "") + LANGUAGES[run.language].frontend().normalize(run.text)
+    said = "".join((" " if run.space_before else "")
+                   + (run.text if run.phonemes is not None else LANGUAGES[run.language].frontend().normalize(run.text))
                    for run in runs)
     return said.strip()
 
@@ -158,3 +172,112 @@ def sentences(text: str, settings: TextSettings | None = None) -> list[str]:
     """Sentences of ``text`` (tags removed), split by the default language's splitter."""
     settings = settings or TextSettings()
     return [s for s in language(settings.default_language).frontend().split(text) if s.strip()]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One synthesis call of a request: a sentence with its runs and controls, or a silence."""
+
+    text: str
+    """The sentence as written; empty for a silence."""
+    runs: tuple[Run, ...] = ()
+    """Its language runs, languages checked."""
+    pause_s: float = 0.0
+    """Seconds of silence instead of speech (SSML ``<break>``), when above 0."""
+    speed: float = 1.0
+    """Tempo multiplier on top of the request's (SSML ``<prosody rate>``, ``<emphasis>``)."""
+    pitch_semitones: float = 0.0
+    """Semitones added to the request's (SSML ``<prosody pitch>``)."""
+    energy_db: float = 0.0
+    """dB added to the request's (SSML ``<prosody volume>``, ``<emphasis>``)."""
+
+
+def plan(body: str, settings: TextSettings) -> list[Planned]:
+    """The synthesis calls of ``body`` (tags removed; plain text or SSML), each run's language checked.
+
+    Raises :class:`TextError` when nothing speakable is left, or for invalid SSML.
+    """
+    from .. import ssml
+
+    if ssml.is_ssml(body):
+        planned = _plan_ssml(ssml.parse(body, settings.default_language), settings)
+    else:
+        planned = []
+        for sentence in sentences(body, settings):
+            runs = split_runs(sentence, settings.default_language, settings.han_language)
+            if runs:
+                planned.append(Planned(sentence, tuple(runs)))
+    for item in planned:
+        for run in item.runs:
+            check_spoken(run, settings)
+    if not any(item.runs for item in planned):
+        raise TextError("nothing to say: the text has no speakable characters")
+    return planned
+
+
+def _piece_runs(piece, settings: TextSettings, previous: str | None) -> list[list[Run]]:
+    """Runs of an SSML piece, one list per sentence (its ``xml:lang`` and accent applied). Text
+    without letters takes the language of the run before it (``previous``)."""
+    if piece.phonemes is not None:
+        return [[Run(piece.language or previous or "en", piece.text.strip(), False, piece.phonemes)]]
+    default = piece.language or previous or settings.default_language
+    han = piece.language if piece.language in ("zh", "yue", "ja") else settings.han_language
+    out = []
+    for sentence in language(default).frontend().split(piece.text):
+        runs = split_runs(sentence, default, han)
+        if piece.variant:
+            runs = [replace(run, variant=piece.variant) if run.language == "en" else run for run in runs]
+        if runs:
+            out.append(runs)
+    return out
+
+
+def _join(runs: tuple[Run, ...], more: list[Run], spaced: bool) -> tuple[Run, ...]:
+    """``runs`` then ``more``, the first of ``more`` merged into the last of ``runs`` when both are text
+    of one language (so the normalizer and the G2P see the whole stretch)."""
+    if not runs:
+        return tuple(more)
+    first = replace(more[0], space_before=spaced)
+    last = runs[-1]
+    if (last.language == first.language and last.phonemes is None and first.phonemes is None
+            and last.variant == first.variant):
+        merged = replace(last, text=last.text + (" " if spaced else "") + first.text)
+        return (*runs[:-1], merged, *more[1:])
+    return (*runs, first, *more[1:])
+
+
+def _plan_ssml(pieces: list, settings: TextSettings) -> list[Planned]:
+    """SSML pieces grouped into sentences: a sentence ends at its mark, ``</s>``, a break or new controls."""
+    planned: list[Planned] = []
+    current: Planned | None = None
+    ended_with_space = False
+    for piece in pieces:
+        controls = (piece.speed, piece.pitch_semitones, piece.energy_db)
+        if current is not None and (piece.pause_s > 0 or controls != (current.speed, current.pitch_semitones,
+                                                                       current.energy_db)):
+            planned.append(current)
+            current = None
+        if piece.pause_s > 0:
+            planned.append(Planned("", pause_s=piece.pause_s))
+            continue
+        previous = current.runs[-1].language if current is not None and current.runs else None
+        spaced = ended_with_space or piece.text[:1].isspace()
+        for index, runs in enumerate(_piece_runs(piece, settings, previous)):
+            text = "".join((" " if run.space_before else "") + run.text for run in runs).strip()
+            if index == 0 and current is not None:
+                current = replace(current, text=current.text + (" " if spaced else "") + text,
+                                  runs=_join(current.runs, runs, spaced))
+            else:
+                if current is not None:
+                    planned.append(current)
+                current = Planned(text, tuple(runs), 0.0, *controls)
+            if text.rstrip("\"'”’)」』").endswith(tuple(TERMINAL_MARKS)):
+                planned.append(current)
+                current = None
+        ended_with_space = piece.text[-1:].isspace()
+        if piece.ends_sentence and current is not None:
+            planned.append(current)
+            current = None
+    if current is not None:
+        planned.append(current)
+    return planned

@@ -44,6 +44,10 @@ class Run:
     """The run's text as written, stripped."""
     space_before: bool = False
     """Whether whitespace separated it from the run before (so normalized runs rejoin as written)."""
+    phonemes: str | None = None
+    """Phonemes given for it (SSML ``<phoneme>``): said as they are, no normalization or G2P."""
+    variant: str | None = None
+    """espeak-ng voice of an English run's accent (SSML ``<lang xml:lang="en-GB">``); None: the request's."""
 
 
 def script_of(char: str, han: str = "zh") -> str:
