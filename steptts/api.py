@@ -19,7 +19,7 @@ from . import music
 from .audio import Audio, Chunk, SentenceTiming
 from .errors import StepTTSError, TagError, TextError
 from .languages import pipeline
-from .languages.base import TAG_LANGUAGES, language
+from .languages.base import LANGUAGES, TAG_LANGUAGES, language
 from .lexicon import Lexicon
 from .tags import Tag, check_compatible, dedupe, parse_tags, resolve_tag
 
@@ -134,6 +134,8 @@ class TTS:
         self.variant = variant
         self.provider = self.engine.provider
         self.sample_rate_hz = self.voice.sample_rate_hz
+        for code in self.voice.languages:  # so that the first sentence does not wait for jieba's dictionary
+            LANGUAGES[code].load()
 
     # ----------------------------------------------------------------------------------------- public
     def synthesize(self, text: str, **controls) -> Audio:

@@ -6,7 +6,9 @@ A frontend is a module with three functions; :class:`Frontend` is their signatur
 - ``split(text) -> list[str]``: sentences, each one synthesis call;
 - ``phonemize(text, variant) -> str``: normalized text → the phoneme string a voice reads, in the
   inventory ``docs/CONTRACTS.md`` fixes for that language (``variant`` is an espeak-ng voice for
-  English accents, ignored elsewhere).
+  English accents, ignored elsewhere);
+- optionally ``load()``: the module's slow start (Mandarin: jieba's dictionary), done when a voice
+  that speaks the language is opened rather than on its first sentence.
 
 Frontend modules are imported on first use, so English-only use never loads the Chinese libraries.
 
@@ -52,6 +54,12 @@ class Language:
     def frontend(self) -> ModuleType:
         """The frontend module, imported on first use."""
         return importlib.import_module(self.module)
+
+    def load(self) -> None:
+        """Do the frontend's slow start now (see the module docstring); nothing for most languages."""
+        load = getattr(self.frontend(), "load", None)
+        if load is not None:
+            load()
 
 
 LANGUAGES: dict[str, Language] = {

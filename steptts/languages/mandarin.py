@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from ..sentences import split_sentences
 from .mandarin_norm import normalize
 
-__all__ = ["Word", "normalize", "phonemize", "split", "syllable_ipa", "words"]
+__all__ = ["Word", "load", "normalize", "phonemize", "pinyin_phonemes", "split", "syllable_ipa", "words"]
 
 HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 """Unicode ranges of Han characters read as Mandarin (CJK unified, extension A, compatibility)."""
@@ -190,6 +190,12 @@ def pinyin_phonemes(pinyin: str) -> str:
 def _punctuation(text: str) -> str:
     """Full-width punctuation as misaki writes it (ASCII mark then a space), whitespace collapsed."""
     return " ".join(_tools()[3].map_punctuation(text).split())
+
+
+def load() -> None:
+    """Import the Chinese libraries and load jieba's dictionary now (seconds), not on the first sentence."""
+    _tools()
+    normalize("1")
 
 
 def split(text: str) -> list[str]:
