@@ -49,6 +49,7 @@ NOT_ERHUA = frozenset({"女儿", "儿女", "婴儿", "幼儿", "孤儿", "男儿
 """Words ending in 儿 where 儿 is a syllable of its own ("child"), not the erhua suffix."""
 
 _LOCK = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,12 @@ def _tools():
         from misaki.tone_sandhi import ToneSandhi
         from misaki.zh import ZHG2P
         from pypinyin import Style, lazy_pinyin
+        from pypinyin.constants import PINYIN_DICT
 
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
     to_pinyin = functools.partial(lazy_pinyin, style=Style.TONE3, neutral_tone_with_five=True)
-    return jieba.posseg, ToneSandhi(), to_pinyin, ZHG2P
+    return jieba.posseg, ToneSandhi(), to_pinyin, ZHG2P, PINYIN_DICT
 
 
 def _citation(word: str, pos: str, to_pinyin) -> list[str]:
@@ -96,16 +98,24 @@ def _citation(word: str, pos: str, to_pinyin) -> list[str]:
             syllables[index] = "bu4"
         elif char == "地" and word == "地" and pos == "uv":  # the adverbial particle: 慢慢地
             syllables[index] = "de5"
-        elif char == "得" and index > 0 and word not in DE2_WORDS and word[index - 1:index + 1] not in DE2_WORDS:
-            syllables[index] = "de5"  # the complement particle inside a word: 跑得快, 觉得
+        elif char == "得" and _particle_de(word, pos, index):
+            syllables[index] = "de5"  # the complement particle: 说得很好, 跑得快, 觉得
     return syllables
 
 
+def _particle_de(word: str, pos: str, index: int) -> bool:
+    """Whether the 得 at ``index`` of ``word`` is the particle de5 rather than the verb de2 (得到, 获得)."""
+    if word == "得":
+        return pos == "ud"
+    return index > 0 and word not in DE2_WORDS and word[index - 1:index + 1] not in DE2_WORDS
+
+
 def _keep_full_de(word: str, syllables: list[str], citation: list[str]) -> list[str]:
-    """得 read de2 in its citation (获得, 得到) stays de2: the sandhi's rule for a final 得 is the particle's."""
+    """The verb 得 (获得, 得到) stays de2 and the noun 地 (草地, 各地) di4: the neutral-tone rule for a
+    final 得 or 地 is the particles'."""
     for index, char in enumerate(word):
-        if char == "得" and citation[index] == "de2":
-            syllables[index] = "de2"
+        if char in "得地" and len(word) > 1 and citation[index] in ("de2", "di4"):
+            syllables[index] = citation[index]
     return syllables
 
 
@@ -137,7 +147,13 @@ def words(text: str, sandhi: bool = True) -> list[Word]:
     With ``sandhi=False`` the pinyin is the citation form (neutral tones kept, tone changes of 一, 不
     and the third tone not applied): what dictionaries and ``hsk_sentences.tsv`` write.
     """
-    posseg, tone_sandhi, to_pinyin, _ = _tools()
+    posseg, tone_sandhi, to_pinyin, _, readings = _tools()
+    unreadable = [char for char in text if ord(char) not in readings]
+    if unreadable:  # rare characters pypinyin has no reading for: the unspeakable-character policy
+        log.warning("no Mandarin reading for %s: dropped", " ".join(dict.fromkeys(unreadable)))
+        text = "".join(char for char in text if ord(char) in readings)
+    if not text:
+        return []
     with _LOCK:  # jieba's tokenizer caches are not safe to fill from two threads
         segments = [(pair.word, pair.flag) for pair in posseg.lcut(text)]
     segments = tone_sandhi.pre_merge_for_modify(segments)
