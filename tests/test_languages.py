@@ -194,3 +194,16 @@ def test_the_error_lists_the_voices_that_speak_the_language(zh_voices: Path, voi
     done = steptts("say", "你好，世界。", "--voice", "tiny-zh", "-o", str(zh_voices / "hi.wav"),
                    env={"STEPTTS_VOICES": str(zh_voices)})
     assert done.returncode == 0, done.stderr.decode()
+
+
+def test_english_never_loads_the_chinese_libraries_and_nothing_loads_torch() -> None:
+    code = ("import sys; from steptts import TTS; TTS(provider='cpu').synthesize('Hello there.'); "
+            "heavy = ('jieba', 'pypinyin', 'misaki', 'cn2an', 'opencc', 'torch'); "
+            "english = sorted(m for m in heavy if m in sys.modules); "
+            "from steptts import phonemize; phonemize('你好，世界。'); "
+            "print(english, 'torch' in sys.modules, 'jieba' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "False", "True"]
