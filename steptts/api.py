@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from .languages import pipeline
 from .languages.base import LANGUAGES, TAG_LANGUAGES, language
 from .lexicon import Lexicon
 from .tags import Tag, check_compatible, dedupe, parse_tags, resolve_tag
+
+if TYPE_CHECKING:
+    from .voice import Voice
 
 MAX_SYNTHESIZE_CHARS = 100_000
 """synthesize() keeps all audio in memory; beyond this, use stream() (which has no limit)."""
@@ -292,7 +296,7 @@ class TTS:
         return second.audio, note_offset
 
 
-def text_settings(tags: list[Tag], voice=None, phonemizer: pipeline.Phonemizer | None = None,
+def text_settings(tags: list[Tag], voice: Voice | None = None, phonemizer: pipeline.Phonemizer | None = None,
                   ) -> pipeline.TextSettings:
     """Languages and accent of a request's text, from its tags and the voice (None: no voice's checks).
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from ..errors import TextError
 from ..phonemes import substitute
 from .base import LANGUAGES, language
 from .runs import Run, split_runs
+
+if TYPE_CHECKING:
+    from ..ssml import Piece
 
 TERMINAL_MARKS = ".!?。！？…"
 """Sentence-final marks: not part of :attr:`Utterance.spoken`."""
@@ -215,7 +219,7 @@ def plan(body: str, settings: TextSettings) -> list[Planned]:
     return planned
 
 
-def _piece_runs(piece, settings: TextSettings, previous: str | None) -> list[list[Run]]:
+def _piece_runs(piece: Piece, settings: TextSettings, previous: str | None) -> list[list[Run]]:
     """Runs of an SSML piece, one list per sentence (its ``xml:lang`` and accent applied). Text
     without letters takes the language of the run before it (``previous``)."""
     if piece.phonemes is not None:
@@ -246,7 +250,7 @@ def _join(runs: tuple[Run, ...], more: list[Run], spaced: bool) -> tuple[Run, ..
     return (*runs, first, *more[1:])
 
 
-def _plan_ssml(pieces: list, settings: TextSettings) -> list[Planned]:
+def _plan_ssml(pieces: list[Piece], settings: TextSettings) -> list[Planned]:
     """SSML pieces grouped into sentences: a sentence ends at its mark, ``</s>``, a break or new controls."""
     planned: list[Planned] = []
     current: Planned | None = None
