@@ -85,3 +85,13 @@ def test_phonemes_are_all_in_kokoros_vocabulary() -> None:
 def test_unnormalized_text_is_refused() -> None:
     with pytest.raises(ValueError, match="2024"):
         mandarin.phonemize("会议在2024年")
+
+
+def test_phonemize_is_safe_across_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    lines = ["我们明天早上八点在学校门口集合。", "这家餐厅的饺子特别好吃。", "请问去火车站怎么走？",
+             "外面下着大雨，出门记得带伞。", "一点儿也不错，你说得很好。"] * 4
+    serial = [mandarin.phonemize(line) for line in lines]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(mandarin.phonemize, lines)) == serial

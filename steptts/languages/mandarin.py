@@ -154,16 +154,15 @@ def words(text: str, sandhi: bool = True) -> list[Word]:
         text = "".join(char for char in text if ord(char) in readings)
     if not text:
         return []
-    with _LOCK:  # jieba's tokenizer caches are not safe to fill from two threads
-        segments = [(pair.word, pair.flag) for pair in posseg.lcut(text)]
-    segments = tone_sandhi.pre_merge_for_modify(segments)
-    citations = [_citation(word, pos, to_pinyin) for word, pos in segments]
-    if not sandhi:
-        return [Word(word, tuple(_keep_full_de(word, tone_sandhi._neural_sandhi(word, pos, list(citation)),
-                                               citation)))
-                for (word, pos), citation in zip(segments, citations)]
-    changed = [_keep_full_de(word, tone_sandhi.modified_tone(word, pos, list(citation)), citation)
-               for (word, pos), citation in zip(segments, citations)]
+    with _LOCK:  # jieba's segmenters (posseg here, cut_for_search inside the sandhi) share caches
+        segments = tone_sandhi.pre_merge_for_modify([(pair.word, pair.flag) for pair in posseg.lcut(text)])
+        citations = [_citation(word, pos, to_pinyin) for word, pos in segments]
+        if not sandhi:
+            return [Word(word, tuple(_keep_full_de(word, tone_sandhi._neural_sandhi(word, pos, list(citation)),
+                                                   citation)))
+                    for (word, pos), citation in zip(segments, citations)]
+        changed = [_keep_full_de(word, tone_sandhi.modified_tone(word, pos, list(citation)), citation)
+                   for (word, pos), citation in zip(segments, citations)]
     flat_changed = [syllable for syllables in changed for syllable in syllables]
     flat_citation = [syllable for syllables in citations for syllable in syllables]
     if len(flat_changed) == len(text):
