@@ -64,6 +64,13 @@ def test_dev_zh_norm_is_not_empty() -> None:
         ("１２：３０", "十二点三十分"),  # full-width digits and colon
         ("會議在臺北舉行", "会议在台北举行"),  # Traditional input
         ("1+1=2", "一加一等于二"),
+        ("手机号码是138-1234-5678", "手机号码是一三八一二三四五六七八"),  # phone numbers
+        ("请拨打010-12345678", "请拨打零一零一二三四五六七八"),
+        ("人口1000000", "人口一百万"),  # a round number is a quantity
+        ("9:30-10:00", "九点三十分到十点"),  # ranges of times, percentages and years
+        ("10%-20%", "百分之十到百分之二十"),
+        ("2020-2024年", "二零二零年到二零二四年"),
+        ("$1,299.99", "一千二百九十九点九九美元"),
     ],
 )
 def test_normalization_classes(written: str, expected: str) -> None:

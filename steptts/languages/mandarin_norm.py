@@ -9,8 +9,9 @@ Han characters a reader says.
    ``2024/5/3`` the same;
 3. times and scores: ``9:30`` → 九点三十分, ``2:05`` → 两点零五分, ``3:2`` → 三比二 (a score when the
    second part is not two digits, or after 比分/比例/比);
-4. digit strings read digit by digit: after 号/号码/电话/房间/编号…, with a leading 0, or 7 digits and
-   more (1203 → 一二零三);
+4. digit strings read digit by digit: phone numbers (138-1234-5678, 010-12345678), after
+   号/号码/电话/房间/编号…, with a leading 0, 11 digits and more, or 7 and more that do not look like a
+   quantity (1203 → 一二零三; 1000000 → 一百万);
 5. money (``¥4,999`` → 四千九百九十九元, ``$5`` → 五美元), percent (百分之…), fractions (1/3 →
    三分之一), temperatures (``-5℃`` → 零下五摄氏度), ranges (3-5天 → 三到五天), negatives (负…),
    units (公里, ``kg`` → 公斤, ``km/h`` → 公里每小时, ``℃`` → 摄氏度);
@@ -38,7 +39,7 @@ _FULL_WIDTH_TABLE = str.maketrans(_FULL_WIDTH)
 MEASURE_WORDS = "个只本张条位件次天种台辆名家岁斤块元毛角分秒点小时周层棵杯瓶双对套把首节场部所间门架匹头"
 """Measure words before which the number 2 is read 两 (两个, 两点, 两岁)."""
 DIGIT_CUES = ("号码", "电话", "手机", "房间", "编号", "车次", "航班", "邮编", "密码", "尾号", "工号", "学号",
-              "账号", "卡号", "门牌", "房号", "号是", "号为", "分机", "热线")
+              "账号", "卡号", "门牌", "房号", "号是", "号为", "分机", "热线", "拨打", "致电", "验证码")
 """Words after which a number is read digit by digit (a phone, a room, an account)."""
 UNITS = {
     "km/h": "公里每小时", "m/s": "米每秒", "km²": "平方公里", "m²": "平方米", "㎡": "平方米", "m³": "立方米",
@@ -68,12 +69,15 @@ log = logging.getLogger(__name__)
 _NUMBER = r"\d+(?:\.\d+)?"
 _DATE = re.compile(r"(?<!\d)(\d{4})\s*(?:年|[-/.](?=\d{1,2}[-/.]\d{1,2}(?!\d)))(?:\s*(\d{1,2})\s*(?:月|[-/.])"
                    r"(?:\s*(\d{1,2})(?![\d.])\s*([日号])?)?)?")
+_PHONE = re.compile(r"(?<![\d-])(?:\+?86[- ]?)?(?:1\d{2}[- ]\d{4}[- ]\d{4}|0\d{2,3}-\d{7,8}|[48]00-\d{3}-\d{4})(?![\d-])")
+_YEAR_RANGE = re.compile(r"(?<!\d)(\d{4})\s*[-~～–—至到]\s*(\d{4})\s*年")
+_DASH_BETWEEN_NUMBERS = re.compile(r"(?<=[零一二三四五六七八九十百千万亿点分秒度两])\s*[-~～–—]\s*(?=[零一二三四五六七八九十百千万亿两负])")
 _MONTH_DAY = re.compile(r"(?<!\d)(\d{1,2})月(?:(\d{1,2})([日号]))?")
 _CLOCK = re.compile(r"(?<![\d:])(\d{1,2}):(\d{1,2})(?::(\d{2}))?(?![\d:])")
 _SCORE_CUE = re.compile(r"(比分|比例|比率|比数|比)\s*$")
 _DIGITS = re.compile(r"(?<![\d.])\d+(?![\d.])")
 _CURRENCY = re.compile(r"(US\$|HK\$|[¥$€£])\s*(" + _NUMBER + r")(万|亿)?")
-_PERCENT = re.compile(r"(-?" + _NUMBER + r")\s*([%‰])")
+_PERCENT = re.compile(r"((?<![\d%‰])-)?(" + _NUMBER + r")\s*([%‰])")
 _FRACTION = re.compile(r"(?<![\d/])(\d+)/(\d+)(?![\d/])")
 _TEMPERATURE = re.compile(r"(?<![\d])-(" + _NUMBER + r")\s*(℃|°C|℉|°F|度)")
 _RANGE = re.compile(r"(?<![\d.])(" + _NUMBER + r")\s*[-~～–—]\s*(" + _NUMBER + r")(?![\d.])")
@@ -148,7 +152,8 @@ def _digit_string(match: re.Match[str]) -> str:
     after = match.string[match.end():match.end() + 1]
     cued = any(before.endswith(cue) or cue in before for cue in DIGIT_CUES) or before.endswith("号")
     money = before.rstrip().endswith(tuple(CURRENCIES))
-    long_id = len(number) >= 7 and not money and (not after or after not in MEASURE_WORDS + "万亿元%‰")
+    quantity = number.endswith("000") or (after and after in MEASURE_WORDS + "万亿元%‰")
+    long_id = len(number) >= 11 or (len(number) >= 7 and not money and not quantity)
     if cued or long_id or (len(number) > 1 and number.startswith("0")):
         return digits(number)
     return number
@@ -160,10 +165,8 @@ def _currency(match: re.Match[str]) -> str:
 
 
 def _percent(match: re.Match[str]) -> str:
-    number, sign = match.groups()
-    negative = number.startswith("-")
-    said = ("百分之" if sign == "%" else "千分之") + cardinal(number.lstrip("-"))
-    return ("负" if negative else "") + said
+    minus, number, sign = match.groups()
+    return ("负" if minus else "") + ("百分之" if sign == "%" else "千分之") + cardinal(number)
 
 
 def _fraction(match: re.Match[str]) -> str:
@@ -206,6 +209,8 @@ def normalize(text: str) -> str:
     text = to_simplified(text).translate(_FULL_WIDTH_TABLE)
     text = re.sub(r"(?<=\d)：(?=\d)", ":", text)
     text = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", text)
+    text = _PHONE.sub(lambda match: digits(match.group(0).removeprefix("+")), text)
+    text = _YEAR_RANGE.sub(lambda match: digits(match.group(1)) + "年到" + digits(match.group(2)) + "年", text)
     text = _DATE.sub(_date, text)
     text = _MONTH_DAY.sub(_month_day, text)
     text = _CLOCK.sub(_clock, text)
@@ -215,6 +220,7 @@ def normalize(text: str) -> str:
         text = pattern.sub(say, text)
     text = _NEGATIVE.sub(lambda match: "负" + cardinal(match.group(1)), text)
     text = _CARDINAL.sub(_number, text)
+    text = _DASH_BETWEEN_NUMBERS.sub("到", text)  # ranges of times and percentages: 9:30-10:00
     text = "".join(SYMBOLS.get(char, char) for char in text).translate(PUNCTUATION_MARKS)
     return " ".join(_speakable(text).split())
 
