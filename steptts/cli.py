@@ -145,7 +145,19 @@ def voices() -> None:
         typer.echo(f"{info.name}{mark}  {info.sample_rate_hz} Hz  {info.size_bytes / 1e6:.1f} MB  {info.path}")
         if info.description:
             typer.echo(f"    {info.description}")
+        typer.echo("    languages: " + ", ".join(_languages(info.path)))
         typer.echo("    tags: " + (" ".join(info.tag_keys) or "none"))
+
+
+def _languages(folder: Path) -> list[str]:
+    """``code (Name)`` of each language the voice in ``folder`` speaks."""
+    import json
+
+    from .languages.base import LANGUAGES, voice_languages
+    from .voice import VOICE_FILE
+
+    config = json.loads((folder / VOICE_FILE).read_text(encoding="utf-8"))
+    return [f"{code} ({LANGUAGES[code].name})" for code in voice_languages(config)]
 
 
 @app.command()
