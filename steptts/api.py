@@ -216,6 +216,8 @@ class TTS:
                                    f"{', '.join(self.voice.speakers)}")
         settings = text_settings(tags, self.voice, self.lexicon_phonemizer)
         sentences = pipeline.plan(body, settings)
+        if any(not 0.25 <= float(speed) * p.speed <= 4.0 for p in sentences):
+            raise StepTTSError("speed times SSML's prosody rate must stay between 0.25 and 4")
         if self.remote is not None and any(p.pitch_semitones or p.energy_db for p in sentences):
             raise StepTTSError("SSML pitch, volume and emphasis need the local engine: the remote API has "
                                "no such controls")
