@@ -50,7 +50,7 @@ def data_command(
     from steptts.errors import StepTTSError
 
     from .corpus import CorpusConfig
-    from .datagen import DataConfig, format_report, run_datagen
+    from .data_engine import DataConfig, format_report, run_datagen
 
     if teacher == "piper":
         options = {"model_path": model}
@@ -127,7 +127,7 @@ def train_command(
         help="Start a new run from this checkpoint's weights and vocabularies (optimizer and schedule anew).",
     ),
 ) -> None:
-    """Train a student on datasets; under `torchrun --nproc_per_node N -m distill.train …` on N processes."""
+    """Train a student on datasets; under `torchrun --nproc_per_node N -m distill train …` on N processes."""
     import sys
 
     from steptts.errors import StepTTSError

@@ -8,6 +8,7 @@ length range, and keeps file then line order: the same files give the same corpu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,10 +46,21 @@ class CorpusLine:
 
 
 def _frontend() -> tuple[Callable[[str], str], Callable[[str], str]]:
-    """The runtime's normalizer and its spoken form (the dedupe key: case and punctuation ignored)."""
-    from steptts.textnorm import normalize_text, spoken_form
+    """The runtime's normalizer and the spoken form (the dedupe key: case and punctuation ignored)."""
+    from steptts.textnorm import normalize_text
 
     return normalize_text, spoken_form
+
+
+def spoken_form(text: str) -> str:
+    """Lowercase words only: punctuation removed (apostrophes inside words kept), whitespace collapsed.
+
+    "Meet me at seven o'clock, gate twelve!" → "meet me at seven o'clock gate twelve"
+    """
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"[^\w\s']|_", " ", text)
+    text = re.sub(r"(?<!\w)'|'(?!\w)", " ", text)
+    return " ".join(text.split())
 
 
 def _raw_lines(path: Path) -> Iterable[tuple[str, str]]:

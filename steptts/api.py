@@ -1,8 +1,9 @@
-"""The public API: :class:`TTS` turns text into audio with a voice package or a remote teacher.
+"""The public API: :class:`TTS` turns text into audio with a voice package or a remote engine.
 
-The pipeline (text → tags → sentences → language runs → normalized text → phonemes → ids) is driven
-here, with the text frontend in :mod:`steptts.languages`; the :class:`~steptts.engine.Engine` only
-maps ids to audio.
+The pipeline (text or SSML → tags → sentences → language runs → normalized text → phonemes → ids)
+is driven here, with the text frontend in :mod:`steptts.languages`; the
+:class:`~steptts.engine.Engine` only maps ids to audio, the :class:`~steptts.remote.RemoteEngine`
+sends text and controls to a speech server.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .errors import StepTTSError, TagError, TextError
 from .languages import pipeline
 from .languages.base import LANGUAGES, TAG_LANGUAGES, language
 from .lexicon import Lexicon
-from .tags import Tag, check_compatible, dedupe, parse_tags, resolve_tag
+from .tags import INTENSITIES, Tag, check_compatible, dedupe, parse_tags, resolve_tag
 
 if TYPE_CHECKING:
     from .voice import Voice
@@ -36,12 +37,19 @@ class Request:
     """Everything one synthesis call asks for, resolved and validated."""
 
     tags: tuple[Tag, ...]
+    """Inline tags and the tags of the keyword controls (emotion, accent, language, style), deduplicated."""
     speed: float
+    """Tempo multiplier (0.25–4): the duration is divided by it."""
     pitch_semitones: float
+    """Pitch shift in semitones (−24–24)."""
     energy_db: float
+    """Level change in dB (−20–20)."""
     speaker: str | None
+    """Speaker name of the voice (or the remote server's voice); None for the default."""
     melody: music.Melody | None
+    """The tune to sing (with the singing tag), or None for the voice's own."""
     bpm: float | None
+    """Tempo of singing or rap in beats per minute (30–300); None for the default."""
     text: pipeline.TextSettings
     """How this request's text becomes phonemes (languages, accent, the voice's substitutions)."""
 
@@ -58,7 +66,7 @@ def _controls_to_tags(emotion: str | None, intensity: int | None, accent: str | 
         if tag.kind != "emotion":
             raise TagError(f"emotion='{emotion}' is a {tag.kind} tag, not an emotion")
         if intensity is not None:
-            if intensity not in (1, 2):
+            if intensity not in INTENSITIES:
                 raise TagError(f"intensity must be 1 (mild) or 2 (strong), got {intensity}")
             tag = replace(tag, intensity=intensity)
         tags.append(tag)
@@ -111,17 +119,16 @@ class TTS:
             lexicon = Lexicon.load(lexicon)
         self.lexicon = lexicon
         self.lexicon_phonemizer = lexicon.phonemizer(pipeline.frontend_phonemes) if lexicon else None
-        self.engine_kind = engine
         self.voice = None
         self.engine = None
         self.remote = None
         if engine == "remote":
             if not base_url:
-                raise StepTTSError("engine='remote' needs base_url= (e.g. the StepFun API or `steptts serve`)")
-            from .remote import RemoteTeacher
+                raise StepTTSError("engine='remote' needs base_url= (the StepFun API or a server that speaks it)")
+            from .remote import RemoteEngine
 
             kwargs = {"voice": remote_voice} if remote_voice else {}
-            self.remote = RemoteTeacher(base_url, api_key=api_key, model=model, **kwargs)
+            self.remote = RemoteEngine(base_url, api_key=api_key, model=model, **kwargs)
             self.provider = "remote"
             self.sample_rate_hz = self.remote.sample_rate_hz
             return
@@ -207,8 +214,10 @@ class TTS:
             parsed_melody = music.parse_melody(melody, bpm if bpm is not None else 100.0)
         if bpm is not None and music_key is None:
             raise TagError("bpm= needs the singing or rap tag")
-        if bpm is not None and not 30 <= float(bpm) <= 300:
-            raise StepTTSError(f"bpm must be between 30 and 300, got {bpm}")
+        if bpm is not None and not music.MIN_BPM <= float(bpm) <= music.MAX_BPM:
+            raise StepTTSError(f"bpm must be between {music.MIN_BPM:g} and {music.MAX_BPM:g}, got {bpm}")
+        if self.remote is not None:
+            self._check_remote_supports(tags, float(speed), float(pitch), float(energy), melody, bpm)
         if self.voice is not None:
             self._check_voice_supports(tags)
             if speaker is not None and speaker not in self.voice.speakers:
@@ -218,9 +227,11 @@ class TTS:
         sentences = pipeline.plan(body, settings)
         if any(not 0.25 <= float(speed) * p.speed <= 4.0 for p in sentences):
             raise StepTTSError("speed times SSML's prosody rate must stay between 0.25 and 4")
-        if self.remote is not None and any(p.pitch_semitones or p.energy_db for p in sentences):
-            raise StepTTSError("SSML pitch, volume and emphasis need the local engine: the remote API has "
-                               "no such controls")
+        if self.remote is not None:  # SSML prosody reaches the server too, or raises here
+            prosody = {(p.speed, p.pitch_semitones, p.energy_db) for p in sentences if p.runs}
+            for controls in prosody - {(1.0, 0.0, 0.0)}:
+                self._check_remote_supports(tags, float(speed) * controls[0], float(pitch) + controls[1],
+                                            float(energy) + controls[2], melody, bpm)
         request = Request(tuple(tags), float(speed), float(pitch), float(energy), speaker, parsed_melody,
                           float(bpm) if bpm is not None else None, settings)
         return request, sentences
@@ -231,6 +242,27 @@ class TTS:
                 supported = ", ".join(self.voice.tag_keys) or "none"
                 raise TagError(f"voice '{self.voice.name}' was not trained on tag '{tag.key}'; "
                                f"its tags: {supported}")
+
+    def _check_remote_supports(self, tags: list[Tag], speed: float, pitch: float, energy: float,
+                               melody: str | None, bpm: float | None) -> None:
+        """Every control reaches the server or raises here, before the first request: tags as
+        ``voice_label`` or inline, speed, energy as ``volume``, speaker as the server's voice."""
+        from .remote import VOLUME_RANGE
+
+        refused = [name for name, given in (("pitch", pitch != 0.0), ("melody", melody is not None),
+                                            ("bpm", bpm is not None)) if given]
+        if refused:
+            raise StepTTSError(
+                f"the remote engine cannot render {', '.join(refused)}: its speech API takes emotion, "
+                "language and style tags, speed, energy (as its volume) and speaker (as its voice)"
+            )
+        volume = _volume(energy)
+        if not VOLUME_RANGE[0] <= volume <= VOLUME_RANGE[1]:
+            raise StepTTSError(
+                f"energy {energy:g} dB is volume ×{volume:.3g} for the remote engine, outside its "
+                f"{VOLUME_RANGE[0]:g}–{VOLUME_RANGE[1]:g}"
+            )
+        self.remote.check(tags, speed, volume)
 
     def _generate(self, request: Request, planned: list[pipeline.Planned]) -> Iterator[Chunk]:
         note_offset = 0
@@ -247,7 +279,8 @@ class TTS:
                 spoken = pipeline.normalized(item.text, list(item.runs))
                 if not spoken.strip():
                     continue
-                samples, rate, _ = self.remote.synthesize(spoken, list(request.tags), speed=step.speed)
+                samples, rate, _ = self.remote.synthesize(spoken, list(request.tags), voice=request.speaker,
+                                                          speed=step.speed, volume=_volume(step.energy_db))
                 if rate != self.sample_rate_hz:
                     raise StepTTSError(f"remote server answered at {rate} Hz, asked for {self.sample_rate_hz}")
             else:
@@ -349,6 +382,11 @@ def _rotate(melody: music.Melody, offset: int) -> music.Melody:
         return melody
     shift = offset % len(melody.notes)
     return replace(melody, notes=melody.notes[shift:] + melody.notes[:shift])
+
+
+def _volume(energy_db: float) -> float:
+    """The remote API's volume (a gain factor) for an energy change in dB."""
+    return round(10.0 ** (energy_db / 20.0), 4)
 
 
 def _available_providers() -> list[str]:

@@ -134,20 +134,30 @@ def check_spoken(run: Run, settings: TextSettings) -> None:
                     f"'{quoted}'; it speaks {spoken}; {where}")
 
 
-def speak_run(run: Run, settings: TextSettings) -> SpokenRun:
-    """Normalize and phonemize one run (its language already checked); given phonemes are kept."""
+def normalize_run(run: Run) -> str:
+    """The words said for a run: its language's normalizer (given phonemes: the run's text as written)."""
     if run.phonemes is not None:
-        return SpokenRun(run.language, run.text, run.text, run.phonemes, run.space_before)
-    frontend = LANGUAGES[run.language].frontend()
-    normalized = frontend.normalize(run.text)
+        return run.text
+    return LANGUAGES[run.language].frontend().normalize(run.text)
+
+
+def run_phonemes(run: Run, normalized: str, settings: TextSettings) -> str:
+    """Phonemes of a run's normalized text: given ones, else the lexicon's or the frontend's G2P, with
+    the voice's substitutions on English."""
+    if run.phonemes is not None:
+        return run.phonemes
     variant = run.variant or settings.english_variant
     if settings.phonemizer is not None:
         phonemes = settings.phonemizer(normalized, run.language, variant)
     else:
         phonemes = frontend_phonemes(normalized, run.language, variant)
-    if run.language == "en":
-        phonemes = substitute(phonemes, settings.substitutions)
-    return SpokenRun(run.language, run.text, normalized, phonemes, run.space_before)
+    return substitute(phonemes, settings.substitutions) if run.language == "en" else phonemes
+
+
+def speak_run(run: Run, settings: TextSettings) -> SpokenRun:
+    """Normalize and phonemize one run (its language already checked)."""
+    normalized = normalize_run(run)
+    return SpokenRun(run.language, run.text, normalized, run_phonemes(run, normalized, settings), run.space_before)
 
 
 def utterance(sentence: str, settings: TextSettings | None = None, runs: list[Run] | None = None) -> Utterance:
@@ -166,10 +176,7 @@ def utterance(sentence: str, settings: TextSettings | None = None, runs: list[Ru
 
 def normalized(sentence: str, runs: list[Run]) -> str:
     """The normalized text of a sentence's runs, joined as written (no phonemes: a remote teacher's input)."""
-    said = "".join((" " if run.space_before else "")
-                   + (run.text if run.phonemes is not None else LANGUAGES[run.language].frontend().normalize(run.text))
-                   for run in runs)
-    return said.strip()
+    return "".join((" " if run.space_before else "") + normalize_run(run) for run in runs).strip()
 
 
 def sentences(text: str, settings: TextSettings | None = None) -> list[str]:
