@@ -26,7 +26,7 @@ from .errors import (
 __version__ = "0.1.0"
 
 _LAZY = {
-    "TTS": "api", "synthesize": "api",
+    "TTS": "api", "synthesize": "api", "phonemize": "api", "Lexicon": "lexicon",
     "Audio": "audio", "Chunk": "audio", "SentenceTiming": "audio",
     "Voice": "voice", "VoiceInfo": "voice", "list_voices": "voice", "load_voice": "voice",
 }

@@ -1,6 +1,7 @@
 """The public API: :class:`TTS` turns text into audio with a voice package or a remote engine.
 
-The pipeline (text → tags → sentences → :func:`steptts.frontend.speak` → ids) lives here; the
+The pipeline (text or SSML → tags → sentences → language runs → normalized text → phonemes → ids)
+is driven here, with the text frontend in :mod:`steptts.languages`; the
 :class:`~steptts.engine.Engine` only maps ids to audio, the :class:`~steptts.remote.RemoteEngine`
 sends text and controls to a speech server.
 """
@@ -12,16 +13,21 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import music
 from .audio import Audio, Chunk, SentenceTiming
 from .errors import StepTTSError, TagError, TextError
-from .frontend import Spoken, speak
-from .sentences import split_sentences
+from .languages import pipeline
+from .languages.base import LANGUAGES, TAG_LANGUAGES, language
+from .lexicon import Lexicon
 from .tags import INTENSITIES, Tag, check_compatible, dedupe, parse_tags, resolve_tag
 from .words import Word, word_timings
+
+if TYPE_CHECKING:
+    from .voice import Voice
 
 MAX_SYNTHESIZE_CHARS = 100_000
 """synthesize() keeps all audio in memory; beyond this, use stream() (which has no limit)."""
@@ -45,12 +51,8 @@ class Request:
     """The tune to sing (with the singing tag), or None for the voice's own."""
     bpm: float | None
     """Tempo of singing or rap in beats per minute (30–300); None for the default."""
-
-    @property
-    def english(self) -> bool:
-        """The text frontend is English-only: other languages go to espeak-ng as written."""
-        voices = [t.spec.espeak_voice for t in self.tags if t.spec.espeak_voice]
-        return not voices or voices[0].startswith("en")
+    text: pipeline.TextSettings
+    """How this request's text becomes phonemes (languages, accent, the voice's substitutions)."""
 
     @property
     def music_tag(self) -> str | None:
@@ -93,6 +95,8 @@ class TTS:
             ``fp16`` or ``int8``.
         engine: ``local`` (the voice graph) or ``remote`` (a StepFun-compatible speech API).
         base_url, model, api_key, remote_voice: for ``engine="remote"``.
+        lexicon: a pronunciation lexicon (a TSV file, see :mod:`steptts.lexicon`, or a
+            :class:`~steptts.lexicon.Lexicon`): its words are said its way, over the G2P.
     """
 
     def __init__(
@@ -106,9 +110,16 @@ class TTS:
         model: str = "step-tts-mini",
         api_key: str | None = None,
         remote_voice: str | None = None,
+        lexicon: str | os.PathLike | Lexicon | None = None,
     ) -> None:
         if engine not in ("local", "remote"):
             raise StepTTSError(f"unknown engine '{engine}'; use 'local' or 'remote'")
+        if lexicon is not None and engine == "remote":
+            raise StepTTSError("lexicon= needs the local engine: a remote teacher does its own G2P")
+        if lexicon is not None and not isinstance(lexicon, Lexicon):
+            lexicon = Lexicon.load(lexicon)
+        self.lexicon = lexicon
+        self.lexicon_phonemizer = lexicon.phonemizer(pipeline.frontend_phonemes) if lexicon else None
         self.voice = None
         self.engine = None
         self.remote = None
@@ -140,6 +151,8 @@ class TTS:
         """The graph variant that actually runs: ``fp32``, ``fp16`` or ``int8``."""
         self.provider = self.engine.provider
         self.sample_rate_hz = self.voice.sample_rate_hz
+        for code in self.voice.languages:  # so that the first sentence does not wait for jieba's dictionary
+            LANGUAGES[code].load()
 
     # ----------------------------------------------------------------------------------------- public
     def synthesize(self, text: str, **controls) -> Audio:
@@ -167,6 +180,15 @@ class TTS:
         request, sentences = self._prepare(text, **controls)
         return self._generate(request, sentences)
 
+    def phonemize(self, text: str, **controls) -> list[pipeline.Utterance]:
+        """What :meth:`stream` would say, sentence by sentence: language runs, normalized text, phonemes.
+
+        Takes the same text (tags, SSML) and controls; nothing is synthesized. The way to debug a
+        pronunciation (``steptts phonemize``).
+        """
+        request, planned = self._prepare(text, **controls)
+        return [pipeline.utterance(p.text, request.text, list(p.runs)) for p in planned if p.runs]
+
     @property
     def tag_keys(self) -> list[str]:
         """Tag keys this voice was trained on (all tags pass through for the remote engine)."""
@@ -176,7 +198,7 @@ class TTS:
     def _prepare(self, text: str, *, emotion: str | None = None, intensity: int | None = None,
                  speed: float = 1.0, pitch: float = 0.0, energy: float = 0.0, accent: str | None = None,
                  language: str | None = None, style: str | None = None, melody: str | None = None,
-                 bpm: float | None = None, speaker: str | None = None) -> tuple[Request, list[str]]:
+                 bpm: float | None = None, speaker: str | None = None) -> tuple[Request, list[pipeline.Planned]]:
         if not isinstance(text, str):
             raise TextError(f"text must be a string, got {type(text).__name__}")
         inline, body = parse_tags(text)
@@ -207,11 +229,17 @@ class TTS:
             if speaker is not None and speaker not in self.voice.speakers:
                 raise StepTTSError(f"voice '{self.voice.name}' has no speaker '{speaker}'; it has: "
                                    f"{', '.join(self.voice.speakers)}")
-        sentences = [s for s in split_sentences(body) if s.strip()]
-        if not sentences:
-            raise TextError("nothing to say: the text has no speakable characters")
+        settings = text_settings(tags, self.voice, self.lexicon_phonemizer)
+        sentences = pipeline.plan(body, settings)
+        if any(not 0.25 <= float(speed) * p.speed <= 4.0 for p in sentences):
+            raise StepTTSError("speed times SSML's prosody rate must stay between 0.25 and 4")
+        if self.remote is not None:  # SSML prosody reaches the server too, or raises here
+            prosody = {(p.speed, p.pitch_semitones, p.energy_db) for p in sentences if p.runs}
+            for controls in prosody - {(1.0, 0.0, 0.0)}:
+                self._check_remote_supports(tags, float(speed) * controls[0], float(pitch) + controls[1],
+                                            float(energy) + controls[2], melody, bpm)
         request = Request(tuple(tags), float(speed), float(pitch), float(energy), speaker, parsed_melody,
-                          float(bpm) if bpm is not None else None)
+                          float(bpm) if bpm is not None else None, settings)
         return request, sentences
 
     def _check_voice_supports(self, tags: list[Tag]) -> None:
@@ -242,35 +270,42 @@ class TTS:
             )
         self.remote.check(tags, speed, volume)
 
-    def _generate(self, request: Request, sentences: list[str]) -> Iterator[Chunk]:
+    def _generate(self, request: Request, planned: list[pipeline.Planned]) -> Iterator[Chunk]:
         note_offset = 0
-        voice = self.voice
-        language = next((t.spec.espeak_voice for t in request.tags if t.spec.espeak_voice),
-                        voice.language if voice is not None else "en-us")
-        substitutions = voice.phoneme_substitutions if voice is not None else {}
-        for index, sentence in enumerate(sentences):
+        for index, item in enumerate(planned):
             started = time.perf_counter()
-            spoken = speak(sentence, language, substitutions, normalize=request.english)
-            if not spoken.text.strip():
+            if item.pause_s > 0:
+                samples = np.zeros(round(item.pause_s * self.sample_rate_hz), np.float32)
+                yield Chunk(samples, self.sample_rate_hz, index, "", 0.0, self.provider)
                 continue
             words: list[Word] = []
+            step = replace(request, speed=request.speed * item.speed,
+                           pitch_semitones=request.pitch_semitones + item.pitch_semitones,
+                           energy_db=request.energy_db + item.energy_db)
             if self.remote is not None:
-                samples, rate, _ = self.remote.synthesize(spoken.text, list(request.tags), voice=request.speaker,
-                                                          speed=request.speed, volume=_volume(request.energy_db))
+                spoken = pipeline.normalized(item.text, list(item.runs))
+                if not spoken.strip():
+                    continue
+                samples, rate, _ = self.remote.synthesize(spoken, list(request.tags), voice=request.speaker,
+                                                          speed=step.speed, volume=_volume(step.energy_db))
                 if rate != self.sample_rate_hz:
                     raise StepTTSError(f"remote server answered at {rate} Hz, asked for {self.sample_rate_hz}")
             else:
-                samples, note_offset, tokens, durations = self._render_local(spoken, request, note_offset)
-                words = word_timings(spoken.text, tokens, durations, voice.hop_length / self.sample_rate_hz)
+                said = pipeline.utterance(item.text, request.text, list(item.runs))
+                spoken = said.normalized
+                if not spoken.strip():
+                    continue
+                samples, note_offset, tokens, durations = self._render_local(said.phonemes, spoken, step,
+                                                                             note_offset)
+                words = word_timings(spoken, tokens, durations, self.voice.hop_length / self.sample_rate_hz)
             elapsed_ms = (time.perf_counter() - started) * 1000.0
-            yield Chunk(samples, self.sample_rate_hz, index, spoken.text, elapsed_ms, self.provider,
-                        tuple(words))
+            yield Chunk(samples, self.sample_rate_hz, index, spoken, elapsed_ms, self.provider, tuple(words))
 
-    def _render_local(self, spoken: Spoken, request: Request,
+    def _render_local(self, phonemes: str, spoken: str, request: Request,
                       note_offset: int) -> tuple[np.ndarray, int, list[str], np.ndarray]:
         """Audio of one sentence: (float32 [S] samples, next melody note, [T] tokens, int [T] frames)."""
         voice = self.voice
-        ids, tokens = voice.phoneme_vocab.encode(spoken.phonemes)
+        ids, tokens = voice.phoneme_vocab.encode(phonemes)
         if len(ids) <= 2:
             return np.zeros(0, np.float32), note_offset, tokens, np.zeros(len(tokens), np.int64)
         by_control = voice.tag_controls
@@ -295,7 +330,7 @@ class TTS:
             if request.melody is not None:  # a user's tune carries on across sentences
                 melody = _rotate(request.melody, note_offset)
             else:
-                melody = music.default_melody(spoken.text, n_syllables, request.bpm)
+                melody = music.default_melody(spoken, n_syllables, request.bpm)
             duration_override, pitch_override = music.singing_overrides(
                 tokens, first.durations, melody, frame_rate_hz)
             note_offset += n_syllables
@@ -314,6 +349,51 @@ def _joined_words(chunks: list[Chunk]) -> list[Word]:
         words += [word.shifted(offset_s) for word in chunk.words]
         offset_s += chunk.duration_s
     return words
+
+
+def text_settings(tags: list[Tag], voice: Voice | None = None, phonemizer: pipeline.Phonemizer | None = None,
+                  ) -> pipeline.TextSettings:
+    """Languages and accent of a request's text, from its tags and the voice (None: no voice's checks).
+
+    A language tag sets the language of text without letters and, for Cantonese and Japanese, of Han
+    characters; an accent tag sets English runs' espeak-ng voice.
+    """
+    tag_language = next((TAG_LANGUAGES[t.key] for t in tags if t.key in TAG_LANGUAGES), None)
+    accent = next((t.spec.espeak_voice for t in tags if t.kind == "accent"), None)
+    voice_language = voice.language if voice is not None else "en-us"
+    default = tag_language or language(voice_language).code
+    english_variant = accent or (voice_language if voice_language.startswith("en") else "en-us")
+    han = default if default in ("yue", "ja") else "zh"
+    if voice is None:
+        return pipeline.TextSettings(default, han, english_variant, phonemizer=phonemizer)
+    return pipeline.TextSettings(default, han, english_variant, frozenset(voice.languages), voice.name,
+                                 voice.phoneme_substitutions, phonemizer)
+
+
+def phonemize(text: str, voice: str | Path | None = None, lexicon: str | Path | Lexicon | None = None,
+              **controls) -> list[pipeline.Utterance]:
+    """The sentences of ``text`` as a voice would say them, without synthesizing.
+
+    With ``voice``, that voice's languages are checked and its substitutions applied
+    (``TTS(voice).phonemize``); without, the language frontends alone (no onnxruntime needed).
+    Controls: ``language`` and ``accent`` tags, as keyword arguments.
+    """
+    if voice is not None:
+        return TTS(voice, lexicon=lexicon).phonemize(text, **controls)
+    if not isinstance(text, str):
+        raise TextError(f"text must be a string, got {type(text).__name__}")
+    if lexicon is not None and not isinstance(lexicon, Lexicon):
+        lexicon = Lexicon.load(lexicon)
+    inline, body = parse_tags(text)
+    tags = dedupe(inline + _controls_to_tags(None, None, controls.pop("accent", None),
+                                             controls.pop("language", None), None))
+    if controls:
+        raise StepTTSError(f"phonemize() takes language= and accent=, not {', '.join(sorted(controls))}")
+    check_compatible(tags)
+    if not body.strip():
+        raise TextError("nothing to say: the text is empty" + (" after its tags" if inline else ""))
+    settings = text_settings(tags, None, lexicon.phonemizer(pipeline.frontend_phonemes) if lexicon else None)
+    return [pipeline.utterance(p.text, settings, list(p.runs)) for p in pipeline.plan(body, settings) if p.runs]
 
 
 def _rotate(melody: music.Melody, offset: int) -> music.Melody:

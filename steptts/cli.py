@@ -55,6 +55,7 @@ def say(
     model: str = typer.Option("step-tts-mini", help="Remote model name (with --base-url)."),
     subtitles: Path | None = typer.Option(None, "--subtitles", help="Also write word-timed subtitles: a .srt "
                                           "or .vtt file."),
+    lexicon: Path | None = typer.Option(None, help="Pronunciation lexicon: TSV of word, IPA or pinyin[, language]."),
 ) -> None:
     """Speak TEXT into a .wav/.flac file, or stream raw PCM to stdout."""
     import time
@@ -79,10 +80,12 @@ def say(
         if base_url:
             _fail("--subtitles needs a local voice: the remote engine reports no word times")
     text = _read_text(text)
+    if base_url and lexicon is not None:
+        _fail("--lexicon needs a local voice: a remote teacher does its own G2P")
     if base_url:
         tts = TTS(engine="remote", base_url=base_url, model=model, remote_voice=voice)
     else:
-        tts = TTS(voice=voice, provider=provider, threads=threads, variant=variant)
+        tts = TTS(voice=voice, provider=provider, threads=threads, variant=variant, lexicon=lexicon)
     controls = dict(speed=speed, pitch=pitch, energy=energy, emotion=emotion, intensity=intensity,
                     accent=accent, melody=melody, bpm=bpm)
     words = []
@@ -120,6 +123,32 @@ def _collect_words(chunks, words: list):
 
 
 @app.command()
+def phonemize(
+    text: str = typer.Argument(..., help="Text (tags, SSML) to phonemize; - reads stdin."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per sentence."),
+    voice: str | None = typer.Option(None, "--voice", "-v", help="Check this voice's languages and apply its "
+                                     "substitutions (default: the language frontends alone)."),
+    lexicon: Path | None = typer.Option(None, help="Pronunciation lexicon: TSV of word, IPA or pinyin[, language]."),
+    accent: str | None = typer.Option(None, help="Accent tag for English runs, e.g. British."),
+) -> None:
+    """Show each sentence's language runs, normalized text and phonemes (to debug a pronunciation)."""
+    import json
+
+    from .api import phonemize as phonemize_text
+
+    utterances = phonemize_text(_read_text(text), voice=voice, lexicon=lexicon, accent=accent)
+    if as_json:
+        typer.echo(json.dumps([u.to_json() for u in utterances], ensure_ascii=False, indent=1))
+        return
+    for index, said in enumerate(utterances, 1):
+        typer.echo(f"[{index}] {said.language}: {said.text}")
+        for run in said.runs:
+            typer.echo(f"    {run.language}  {run.normalized}  →  {run.phonemes}")
+        typer.echo(f"    normalized: {said.spoken}")
+        typer.echo(f"    phonemes:   {said.phonemes}")
+
+
+@app.command()
 def voices() -> None:
     """List installed voices with sample rate, size and tags."""
     from .voice import default_voice_name, list_voices, search_paths
@@ -137,7 +166,15 @@ def voices() -> None:
         typer.echo(f"{info.name}{mark}  {info.sample_rate_hz} Hz  {info.size_bytes / 1e6:.1f} MB  {info.path}")
         if info.description:
             typer.echo(f"    {info.description}")
+        typer.echo("    languages: " + ", ".join(_languages(info.languages)))
         typer.echo("    tags: " + (" ".join(info.tag_keys) or "none"))
+
+
+def _languages(codes: tuple[str, ...]) -> list[str]:
+    """``code (Name)`` of each language code."""
+    from .languages.base import LANGUAGES
+
+    return [f"{code} ({LANGUAGES[code].name})" for code in codes]
 
 
 @app.command()

@@ -1,16 +1,21 @@
-"""The text frontend: one sentence → the words said and their phonemes.
+"""The text frontend for one sentence, as the data engine and the evaluation call it: the words said
+and their phonemes.
 
-One function, :func:`speak`, serves synthesis (:class:`steptts.TTS`), the evaluation's teacher system
-and the tag evaluation, so that what is measured is what users run.
+A thin call into :mod:`steptts.languages.pipeline`, the functions :class:`steptts.TTS` speaks through
+(language runs, each language's normalizer and G2P, the voice's substitutions), so that what is
+rendered and measured is what users run. It takes an espeak-ng voice, as the teachers name languages.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .g2p import phonemize
-from .phonemes import substitute
-from .textnorm import normalize_text
+from .languages.base import language as language_of
+from .languages.pipeline import TextSettings, join_phonemes, normalize_run, run_phonemes
+from .languages.runs import Run, split_runs
+
+HAN_LANGUAGES = ("zh", "yue", "ja")
+"""Languages whose text Han characters are (a sentence in one of them reads its Han in it)."""
 
 
 @dataclass
@@ -18,20 +23,22 @@ class Spoken:
     """A sentence as a voice says it. ``phonemes`` are computed on first use (espeak-ng is the cost)."""
 
     text: str
-    """The words said: English normalized (numbers, symbols, abbreviations spelled out), other
-    languages as written, stripped."""
+    """The words said: each language run normalized (numbers, symbols, units written out), joined."""
     language: str
-    """espeak-ng voice that phonemizes it (``en-us``, ``en-gb-scotland``, ``cmn``…)."""
-    substitutions: dict[str, str] = field(default_factory=dict, repr=False)
-    """The voice's table of unlearned symbols → what it says instead."""
+    """espeak-ng voice of the sentence's language (``en-us``, ``en-gb-scotland``, ``cmn``…)."""
+    runs: list[tuple[Run, str]] = field(default_factory=list, repr=False)
+    """Each language run with its normalized text."""
+    settings: TextSettings = field(default_factory=TextSettings, repr=False)
+    """Languages, accent and the voice's substitutions the phonemes are made with."""
     _phonemes: str | None = field(default=None, init=False, repr=False)
     """Cache of :attr:`phonemes`."""
 
     @property
     def phonemes(self) -> str:
-        """IPA (NFD) of :attr:`text` in :attr:`language`, after the substitutions; '' for no text."""
+        """Phonemes of :attr:`text` in its languages' inventories (docs/CONTRACTS.md), after the
+        substitutions; '' for no text."""
         if self._phonemes is None:
-            self._phonemes = substitute(phonemize(self.text, self.language), self.substitutions)
+            self._phonemes = join_phonemes([run_phonemes(run, said, self.settings) for run, said in self.runs])
         return self._phonemes
 
 
@@ -43,11 +50,15 @@ def speak(
 
     Args:
         sentence: one sentence, tags already removed.
-        language: espeak-ng voice for the phonemes.
-        substitutions: the voice's ``phoneme_substitutions`` (None: none).
-        normalize: rewrite written English into words; None decides by ``language`` (English voices).
+        language: espeak-ng voice of its language: the language of text without letters and of Han
+            characters (``cmn`` → Mandarin, ``yue`` → Cantonese), the accent of its English.
+        substitutions: the voice's ``phoneme_substitutions`` (None: none), for English runs.
+        normalize: False when ``sentence`` is normalized already; None or True normalizes each run.
     """
-    if normalize is None:
-        normalize = language.startswith("en")
-    text = normalize_text(sentence) if normalize else sentence.strip()
-    return Spoken(text, language, dict(substitutions or {}))
+    code = language_of(language).code
+    settings = TextSettings(code, code if code in HAN_LANGUAGES else "zh",
+                            language if code == "en" else "en-us", substitutions=dict(substitutions or {}))
+    runs = split_runs(sentence, settings.default_language, settings.han_language)
+    said = [(run, run.text if normalize is False else normalize_run(run)) for run in runs]
+    text = "".join((" " if run.space_before else "") + words for run, words in said).strip()
+    return Spoken(text, language, said, settings)

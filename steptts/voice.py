@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .errors import VoiceError
 from .graph import HOP_LENGTH
+from .languages.base import voice_languages
 from .phonemes import PhonemeVocab
 
 SCHEMA_VERSION = 1
@@ -73,6 +74,9 @@ class Voice:
     """Samples per duration frame."""
     language: str
     """espeak-ng voice used to phonemize untagged text (``en-us``)."""
+    languages: list[str]
+    """Language codes the voice speaks (``en``, ``zh``…): ``voice.json``'s ``languages``, else derived
+    from ``language`` and its language tags (:func:`steptts.languages.base.voice_languages`)."""
     phoneme_vocab: PhonemeVocab
     """Phoneme symbol → graph token id."""
     tag_vocab: dict[str, int]
@@ -178,6 +182,7 @@ def _parse(folder: Path, config: dict) -> Voice:
         sample_rate_hz=int(config["sample_rate"]),
         hop_length=int(config.get("hop_length", HOP_LENGTH)),
         language=str(config.get("language", "en-us")),
+        languages=voice_languages(config),
         phoneme_vocab=PhonemeVocab(dict(config["phoneme_vocab"])),
         tag_vocab={str(k): int(v) for k, v in config["tag_vocab"].items()},
         speakers={str(k): int(v) for k, v in config["speakers"].items()},
@@ -221,6 +226,8 @@ class VoiceInfo:
     """One line about the voice."""
     problem: str | None = None
     """Why the voice cannot be used, or None when it loads."""
+    languages: tuple[str, ...] = ()
+    """Language codes it speaks (see :attr:`Voice.languages`)."""
 
 
 def list_voices() -> list[VoiceInfo]:
@@ -235,7 +242,12 @@ def list_voices() -> list[VoiceInfo]:
             try:
                 voice = load_voice(child)
                 seen[child.name] = VoiceInfo(voice.name, child, voice.sample_rate_hz, voice.size_bytes,
-                                             voice.tag_keys, voice.description)
+                                             voice.tag_keys, voice.description, languages=tuple(voice.languages))
             except VoiceError as error:
                 seen[child.name] = VoiceInfo(child.name, child, 0, 0, [], "", problem=str(error))
     return list(seen.values())
+
+
+def voices_speaking(code: str) -> list[str]:
+    """Names of the installed, loadable voices that speak language ``code``."""
+    return [info.name for info in list_voices() if info.problem is None and code in info.languages]
