@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from distill.alignment import durations_from_path, gaussian_log_likelihood, monotonic_alignment_search
-from distill.dataset import DatasetWriter
+from distill.dataset_store import DatasetWriter
 from distill.features import HOP, log_mel
 from distill.model import Student, regulate_length
 from steptts.errors import StepTTSError

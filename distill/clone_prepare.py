@@ -6,7 +6,7 @@ pauses into utterances: stretches of speech (at most ``MAX_STRETCH_S``) joined u
 covers all of it). A piece is dropped, and the report says why, when it is clipped, too quiet, too
 short, beyond ``--max-minutes``, or when its whole recording is noise or music. What is kept is
 resampled to the base voice's rate, brought to a common loudness, and written as a dataset
-(``manifest.jsonl`` + FLAC, :class:`distill.dataset.DatasetWriter`): atomic, and a SIGKILL loses at
+(``manifest.jsonl`` + FLAC, :class:`distill.dataset_store.DatasetWriter`): atomic, and a SIGKILL loses at
 most the recording in progress. ``sources.jsonl`` records each finished recording (name, sha256,
 what was kept and dropped); a resumed run skips those and gives the same folder.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.dataset import DatasetWriter, read_manifest
+from distill.dataset_store import DatasetWriter, read_manifest
 from distill.recordings import (
     AUDIO_SUFFIXES,
     MIN_SPEECH_SHARE,

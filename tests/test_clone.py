@@ -20,7 +20,7 @@ import pytest
 import soundfile as sf
 
 from distill.clone_prepare import MIN_SPEECH_S
-from distill.dataset import read_manifest
+from distill.dataset_store import read_manifest
 from distill.recordings import read_recording, resample
 from tests.conftest import ARCTIC, REPO
 
@@ -139,7 +139,7 @@ def test_clipped_and_silent_pieces_are_dropped_and_reported(sentences, tmp_path)
 
 
 def test_transcripts_keep_recordings_whole_and_align_them_for_the_trainer(sentences, tmp_path) -> None:
-    from distill.data import Vocabularies, load_utterances, read_records
+    from distill.training_data import Vocabularies, load_utterances, read_records
     from steptts.voice import load_voice
 
     folder = tmp_path / "clips"
