@@ -1,49 +1,35 @@
 """The torch student back from its fp32 graph, for a voice whose training checkpoint is not at hand.
 
-The exporter keeps most parameter names as initializer names. The weights of ``nn.Linear`` layers are
-stored transposed under anonymous names (``onnx::MatMul_…``); the MatMul node that reads each one is
-named after its module (``/decoder/layers.0/qkv/MatMul`` → ``decoder.layers.0.qkv.weight``). Only
-the alignment projection is absent: it serves training alone, and the rebuilt student gets a fresh
-one. ``load_state_dict`` checks every shape, so a graph of another preset fails loudly.
+The parameter names are read by :func:`distill.onnx_weights.named_weights`, the one place that maps
+the exporter's initializers (kept names, Identity aliases, transposed MatMul weights) back to the
+state dict. Only the alignment projection is absent: it serves training alone, and the rebuilt
+student gets a fresh one. ``load_state_dict`` checks every shape, so a graph of another preset fails
+loudly.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from distill.model import Student, make_config
+from distill.onnx_weights import TRAINING_ONLY, named_weights
 
-TRAINING_ONLY = ("align_projection.weight", "align_projection.bias")
-"""Parameters the inference graph does not contain."""
-
-
-def _state_from_graph(model) -> dict[str, torch.Tensor]:
-    """Parameter name → tensor, for every parameter the graph holds."""
-    from onnx import numpy_helper
-
-    initializers = {tensor.name: tensor for tensor in model.graph.initializer}
-    state: dict[str, torch.Tensor] = {}
-    for name, tensor in initializers.items():
-        if not name.startswith("onnx::"):
-            state[name] = torch.from_numpy(numpy_helper.to_array(tensor).copy())
-    for node in model.graph.node:
-        if node.op_type != "MatMul" or len(node.input) < 2 or not node.input[1].startswith("onnx::"):
-            continue
-        weight = initializers.get(node.input[1])
-        if weight is None:
-            continue
-        module = node.name.strip("/").rsplit("/", 1)[0].replace("/", ".")
-        state[f"{module}.weight"] = torch.from_numpy(numpy_helper.to_array(weight).T.copy())
-    return state
+__all__ = ["TRAINING_ONLY", "student_from_graph"]
 
 
 def student_from_graph(graph_path: str | Path, preset: str) -> Student:
-    """The student of ``preset`` whose weights the fp32 graph at ``graph_path`` holds (eval mode, CPU)."""
+    """The student of ``preset`` whose weights the fp32 graph at ``graph_path`` holds (eval mode, CPU).
+
+    Unlike :func:`distill.onnx_weights.student_from_graph`, which infers the config from the graph,
+    this checks the graph against a named preset: a graph of another preset fails loudly.
+    """
     import onnx
 
-    state = _state_from_graph(onnx.load(str(graph_path)))
+    weights, _ = named_weights(onnx.load(str(graph_path)))
+    state = {name: torch.from_numpy(np.array(value, dtype=np.float32)) for name, value in weights.items()}
     config = make_config(
         preset,
         n_symbols=state["phoneme_embedding.weight"].shape[0],
