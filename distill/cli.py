@@ -9,7 +9,7 @@ app = typer.Typer(help="Distil a student from a teacher: make data, train, evalu
 
 @app.command("data")
 def data_command(
-    teacher: str = typer.Option("piper", "--teacher", help="piper, espeak or remote."),
+    teacher: str = typer.Option("piper", "--teacher", help="piper, espeak, remote or kokoro."),
     texts: list[str] = typer.Option(
         ..., "--texts", help="Corpus files: text (a line each) or TSV (id<TAB>text); more may follow it."
     ),
@@ -23,9 +23,11 @@ def data_command(
         "default", "--tag-plan", help="default, none, or a JSON file tag → fraction."
     ),
     seed: int = typer.Option(0, "--seed", help="Seeds tag assignment and audio edits."),
-    model: str = typer.Option(None, "--model", help="piper: the voice's .onnx; remote: the model name."),
+    model: str = typer.Option(
+        None, "--model", help="piper: the voice's .onnx; remote: the model name; kokoro: an .onnx."
+    ),
     voice: str = typer.Option(
-        None, "--voice", help="Speaker (piper), server voice (remote), language (espeak)."
+        None, "--voice", help="Speaker (piper; kokoro: jm_kumo…), server voice (remote), language (espeak)."
     ),
     base_url: str = typer.Option(
         None, "--base-url", help="remote: the speech API, e.g. https://api.stepfun.com."
@@ -52,7 +54,7 @@ def data_command(
     from .corpus import CorpusConfig
     from .datagen import DataConfig, format_report, run_datagen
 
-    if teacher == "piper":
+    if teacher in ("piper", "kokoro"):
         options = {"model_path": model}
     elif teacher == "espeak":
         options = {"language": voice}

@@ -8,6 +8,7 @@ with ``audio`` float32 [S] in [-1, 1] and ``durations`` frames per token of
   the graph's ``/Ceil_output_0``; renders speed and English accents natively.
 - :class:`EspeakTeacher`: espeak-ng's own formant synthesis, for languages the neural teacher lacks.
 - :class:`RemoteTeacherAdapter`: the Step-Audio speech API through :mod:`steptts.remote`.
+- :class:`distill.kokoro_teacher.KokoroTeacher`: Kokoro-82M, Mandarin and English, white-box durations.
 
 Teachers load their model lazily on first use, so the data engine can ask a teacher for its name,
 settings and natively rendered tags in the parent process and build the real thing in each worker.
@@ -20,94 +21,41 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
-from steptts.errors import StepTTSError, TagError, TeacherError, VoiceError
+from steptts.errors import StepTTSError, TeacherError, VoiceError
 from steptts.g2p import ESPEAK_OUTPUT_FIXES
 from steptts.phonemes import ENGLISH_ACCENT_FALLBACKS, substitute
 from steptts.tags import Tag, resolve_tag
 
-TEACHER_SAMPLE_RATE_HZ = 22050
-"""Every teacher's output is brought to this rate: the student's rate and Piper's."""
-HOP_LENGTH = 256
-"""Samples per duration frame at 22050 Hz."""
+from .teacher_base import (
+    HOP_LENGTH,
+    TEACHER_SAMPLE_RATE_HZ,
+    Rendering,
+    Teacher,
+    check_rendered,
+    language_of,
+    resample,
+    speed_factor_of,
+)
 
-
-@dataclass
-class Rendering:
-    """One utterance rendered by a teacher, with what the data engine records about it."""
-
-    audio: np.ndarray
-    """float32 [S], in [-1, 1]."""
-    sample_rate_hz: int
-    durations: list[int] | None
-    """Frames (hop 256) per token of ``tokenize(phonemes)``; None from a black-box teacher."""
-    phonemes: str
-    """The IPA the teacher rendered (white box) or the phonemes of the text in ``language``."""
-    language: str
-    """The espeak-ng voice that phonemized the text, e.g. ``en-us``, ``en-gb-scotland``."""
-
-
-@runtime_checkable
-class Teacher(Protocol):
-    """What the data engine needs from a teacher."""
-
-    name: str
-    """Short name recorded in each dataset record, e.g. ``piper:en_US-joe-medium``."""
-    white_box: bool
-    """True when the teacher gives per-token durations (audio edits of singing and rap need them)."""
-
-    def settings(self) -> dict[str, Any]:
-        """Everything that changes the teacher's output (hashed into each record's id)."""
-        ...
-
-    def default_voice(self) -> str:
-        """Speaker name recorded when no voice is asked for."""
-        ...
-
-    def load(self) -> None:
-        """Load the model now (otherwise the first synthesis does); raises when it cannot run."""
-        ...
-
-    def renders(self, tag_key: str) -> bool:
-        """True when the teacher renders this tag itself (no audio edit needed)."""
-        ...
-
-    def synthesize(
-        self, text: str, tags: list[Tag], voice: str | None
-    ) -> tuple[np.ndarray, int, list[int] | None]:
-        """Audio float32 [S], its sample rate in Hz, and per-token durations (hop 256) or None."""
-        ...
-
-    def render(self, text: str, tags: list[Tag], voice: str | None) -> Rendering:
-        """:meth:`synthesize` plus the phonemes and language the durations refer to."""
-        ...
-
-
-def language_of(tags: list[Tag], default: str) -> str:
-    """The espeak-ng voice that phonemizes text under ``tags`` (a language or accent tag), else default."""
-    for tag in tags:
-        if tag.kind in ("language", "accent") and tag.spec.espeak_voice:
-            return tag.spec.espeak_voice
-    return default
-
-
-def speed_factor_of(tags: list[Tag]) -> float:
-    """Tempo multiplier of the speed tag among ``tags`` (1.0 when none)."""
-    for tag in tags:
-        if tag.kind == "speed" and tag.spec.speed_factor:
-            return float(tag.spec.speed_factor)
-    return 1.0
-
-
-def _check_rendered(teacher: Teacher, tags: list[Tag]) -> None:
-    # A tag the teacher cannot render must never be dropped silently: the data engine edits those.
-    for tag in tags:
-        if not teacher.renders(tag.key):
-            raise TagError(f"teacher '{teacher.name}' cannot render tag '{tag.key}' itself")
-
+__all__ = [
+    "HOP_LENGTH",
+    "TEACHER_KINDS",
+    "TEACHER_SAMPLE_RATE_HZ",
+    "EspeakTeacher",
+    "PiperTeacher",
+    "RemoteTeacherAdapter",
+    "Rendering",
+    "Teacher",
+    "TeacherConfigError",
+    "language_of",
+    "make_teacher",
+    "resample",
+    "speed_factor_of",
+]
 
 # --------------------------------------------------------------------------------------------------
 # Piper
@@ -290,7 +238,7 @@ class PiperTeacher:
     def render(self, text: str, tags: list[Tag], voice: str | None) -> Rendering:
         from steptts.g2p import phonemize
 
-        _check_rendered(self, tags)
+        check_rendered(self, tags)
         language = language_of(tags, self.language)
         phonemes = substitute(phonemize(text, language), self.phoneme_substitutions)
         audio, durations, kept = self.synthesize_phonemes(phonemes, voice, speed_factor_of(tags))
@@ -461,7 +409,7 @@ class EspeakTeacher:
     def render(self, text: str, tags: list[Tag], voice: str | None) -> Rendering:
         from steptts.g2p import phonemize
 
-        _check_rendered(self, tags)
+        check_rendered(self, tags)
         language = language_of(tags, voice or self.language)
         audio, sample_rate_hz = self._synth(text, language, speed_factor_of(tags))
         audio = resample(audio, sample_rate_hz, TEACHER_SAMPLE_RATE_HZ)
@@ -476,19 +424,6 @@ class EspeakTeacher:
 
 # --------------------------------------------------------------------------------------------------
 # Remote (Step-Audio API)
-
-
-def resample(audio: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
-    """float32 [S] resampled with a polyphase filter (identity when the rates match)."""
-    if from_hz == to_hz:
-        return np.asarray(audio, dtype=np.float32)
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    divisor = gcd(int(from_hz), int(to_hz))
-    out = resample_poly(np.asarray(audio, dtype=np.float64), to_hz // divisor, from_hz // divisor)
-    return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
 # Step-Audio's own tag set: emotions, speeds, singing, rap, languages and dialects. Accents are ours.
@@ -557,7 +492,7 @@ class RemoteTeacherAdapter:
     def render(self, text: str, tags: list[Tag], voice: str | None) -> Rendering:
         from steptts.g2p import phonemize
 
-        _check_rendered(self, tags)
+        check_rendered(self, tags)
         audio, sample_rate_hz, _ = self.client().synthesize(text, tags=tuple(tags), voice=voice or self.voice)
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         if audio.size == 0:
@@ -576,11 +511,11 @@ class RemoteTeacherAdapter:
 # --------------------------------------------------------------------------------------------------
 
 
-TEACHER_KINDS = ("piper", "espeak", "remote")
+TEACHER_KINDS = ("piper", "espeak", "remote", "kokoro")
 
 
 def make_teacher(kind: str, **options: Any) -> Teacher:
-    """Build a teacher by kind (``piper``, ``espeak``, ``remote``); options go to its constructor.
+    """Build a teacher by kind (``piper``, ``espeak``, ``remote``, ``kokoro``); options go to its constructor.
 
     Options that are None are left to the teacher's defaults.
     """
@@ -594,6 +529,10 @@ def make_teacher(kind: str, **options: Any) -> Teacher:
             if "base_url" not in options:
                 raise TeacherConfigError("the remote teacher needs --base-url")
             return RemoteTeacherAdapter(**options)
+        if kind == "kokoro":
+            from .kokoro_teacher import KokoroTeacher
+
+            return KokoroTeacher(**options)
     except TypeError as error:
         raise TeacherConfigError(f"bad option for the {kind} teacher: {error}") from None
     raise TeacherConfigError(f"unknown teacher '{kind}'; choose one of: {', '.join(TEACHER_KINDS)}")

@@ -1,0 +1,107 @@
+"""What every teacher shares: the rate and hop it delivers, what a rendering holds, the protocol.
+
+Teachers (:mod:`distill.teachers`, :mod:`distill.kokoro_teacher`) build on this module and never on
+each other, so the registry in :mod:`distill.teachers` can name them all without an import cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from steptts.errors import TagError
+from steptts.tags import Tag
+
+TEACHER_SAMPLE_RATE_HZ = 22050
+"""Every teacher's output is brought to this rate: the student's rate and Piper's."""
+HOP_LENGTH = 256
+"""Samples per duration frame at 22050 Hz."""
+
+
+@dataclass
+class Rendering:
+    """One utterance rendered by a teacher, with what the data engine records about it."""
+
+    audio: np.ndarray
+    """float32 [S], in [-1, 1]."""
+    sample_rate_hz: int
+    durations: list[int] | None
+    """Frames (hop 256) per token of ``tokenize(phonemes)``; None from a black-box teacher."""
+    phonemes: str
+    """The IPA the teacher rendered (white box) or the phonemes of the text in ``language``."""
+    language: str
+    """The espeak-ng voice that phonemized the text, e.g. ``en-us``, ``en-gb-scotland``."""
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """What the data engine needs from a teacher."""
+
+    name: str
+    """Short name recorded in each dataset record, e.g. ``piper:en_US-joe-medium``."""
+    white_box: bool
+    """True when the teacher gives per-token durations (audio edits of singing and rap need them)."""
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes the teacher's output (hashed into each record's id)."""
+        ...
+
+    def default_voice(self) -> str:
+        """Speaker name recorded when no voice is asked for."""
+        ...
+
+    def load(self) -> None:
+        """Load the model now (otherwise the first synthesis does); raises when it cannot run."""
+        ...
+
+    def renders(self, tag_key: str) -> bool:
+        """True when the teacher renders this tag itself (no audio edit needed)."""
+        ...
+
+    def synthesize(
+        self, text: str, tags: list[Tag], voice: str | None
+    ) -> tuple[np.ndarray, int, list[int] | None]:
+        """Audio float32 [S], its sample rate in Hz, and per-token durations (hop 256) or None."""
+        ...
+
+    def render(self, text: str, tags: list[Tag], voice: str | None) -> Rendering:
+        """:meth:`synthesize` plus the phonemes and language the durations refer to."""
+        ...
+
+
+def language_of(tags: list[Tag], default: str) -> str:
+    """The espeak-ng voice that phonemizes text under ``tags`` (a language or accent tag), else default."""
+    for tag in tags:
+        if tag.kind in ("language", "accent") and tag.spec.espeak_voice:
+            return tag.spec.espeak_voice
+    return default
+
+
+def speed_factor_of(tags: list[Tag]) -> float:
+    """Tempo multiplier of the speed tag among ``tags`` (1.0 when none)."""
+    for tag in tags:
+        if tag.kind == "speed" and tag.spec.speed_factor:
+            return float(tag.spec.speed_factor)
+    return 1.0
+
+
+def check_rendered(teacher: Teacher, tags: list[Tag]) -> None:
+    # A tag the teacher cannot render must never be dropped silently: the data engine edits those.
+    for tag in tags:
+        if not teacher.renders(tag.key):
+            raise TagError(f"teacher '{teacher.name}' cannot render tag '{tag.key}' itself")
+
+
+def resample(audio: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
+    """float32 [S] resampled with a polyphase filter (identity when the rates match)."""
+    if from_hz == to_hz:
+        return np.asarray(audio, dtype=np.float32)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    divisor = gcd(int(from_hz), int(to_hz))
+    out = resample_poly(np.asarray(audio, dtype=np.float64), to_hz // divisor, from_hz // divisor)
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
