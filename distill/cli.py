@@ -20,7 +20,7 @@ def data_command(
     limit: int = typer.Option(None, "--limit", help="Use only the first N corpus lines."),
     workers: int = typer.Option(2, "--workers", help="Worker processes, each with its own teacher."),
     tag_plan: str = typer.Option(
-        "default", "--tag-plan", help="default, none, or a JSON file tag → fraction."
+        "default", "--tag-plan", help="default, mandarin (no accents), none, or a JSON file tag → fraction."
     ),
     seed: int = typer.Option(0, "--seed", help="Seeds tag assignment and audio edits."),
     model: str = typer.Option(

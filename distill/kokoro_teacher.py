@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from steptts.errors import TeacherError, VoiceError
+from steptts.errors import TagError, TeacherError, VoiceError
 from steptts.phonemes import tokenize
 from steptts.tags import Tag, resolve_tag
 
@@ -317,6 +317,8 @@ class KokoroTeacher:
         check_rendered(self, tags)
         default = MANDARIN if is_mandarin(text) else "en-us"
         language = language_of(tags, default)
+        if default == MANDARIN and language != MANDARIN:
+            raise TagError(f"a Mandarin line cannot be read under '{language}' (an English tag): {text!r}")
         phonemes, table = self.phonemize(text, language)
         audio, durations, kept = self.synthesize_phonemes(phonemes, table, voice, speed_factor_of(tags))
         if len(durations) != len(tokenize(kept)):
