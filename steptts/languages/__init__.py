@@ -1,0 +1,1 @@
+"""Language frontends: one module per language, each owning normalize, split and phonemize."""

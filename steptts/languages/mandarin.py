@@ -1,0 +1,193 @@
+"""Mandarin grapheme-to-phoneme: normalized Han text → IPA in the Kokoro-82M / misaki zh inventory.
+
+Steps, each through a maintained library:
+
+1. words and parts of speech: jieba's ``posseg`` (polyphones are resolved by word: 银行 / 行走);
+2. citation pinyin per word: pypinyin (``TONE3``, neutral tone written 5), with 一 and 不 set back to
+   their citation tones (pypinyin's phrase table writes some of them already changed);
+3. tone changes: misaki's ``ToneSandhi`` (PaddleSpeech's rules): neutral tones (particles, suffixes,
+   reduplication, a word list), 不 (bu2 before a fourth tone), 一 (yi2 before a fourth tone, yi4 before
+   the others, yi1 in numbers and ordinals) and the third tone (3-3 → 2-3 within a prosodic word);
+   then 一 stays yi1 next to a numeral and before 月 (dates: 十一月, 一月);
+4. erhua: a word ending in a neutral 儿 that is not a noun of its own (女儿, 婴儿) loses the 儿
+   syllable and its previous syllable takes an ``ɻ`` coda (its ``n`` or ``i`` coda dropped);
+5. IPA: misaki's ``pinyin_to_ipa`` and its tone arrows, exactly what Kokoro-82M was trained on:
+   tone 1 ``→``, 2 ``↗``, 3 ``↓``, 4 ``↘``, neutral none, the arrow after the syllable's nucleus.
+
+Words are separated by a space, as misaki does; full-width punctuation becomes the ASCII mark and a
+space. The heavy imports (jieba loads its dictionary in about a second) happen on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+import warnings
+from dataclasses import dataclass
+
+HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+"""Unicode ranges of Han characters read as Mandarin (CJK unified, extension A, compatibility)."""
+PUNCTUATION = frozenset(";:,.!?—…\"()“” ")
+"""Symbols of Kokoro's vocabulary that are not phonemes; kept in the phoneme string as they are."""
+TONE_ARROWS = {"1": "→", "2": "↗", "3": "↓", "4": "↘", "5": ""}
+"""Tone number (pinyin ``TONE3``) → the arrow misaki writes after the nucleus; 5 is the neutral tone."""
+NUMERALS = frozenset("零〇一二两三四五六七八九十百千万亿")
+"""Characters that make a neighbouring 一 a digit (yi1): 十一, 一二零三, 二零二一."""
+NOT_ERHUA = frozenset({"女儿", "儿女", "婴儿", "幼儿", "孤儿", "男儿", "少儿", "患儿", "健儿", "婴幼儿", "胎儿",
+                       "孙儿", "侄儿", "宠儿", "混血儿", "寄生儿", "新生儿", "产儿", "早产儿"})
+"""Words ending in 儿 where 儿 is a syllable of its own ("child"), not the erhua suffix."""
+
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Word:
+    """One segmented word of Mandarin text and its pinyin."""
+
+    text: str
+    """The word's Han characters."""
+    pinyin: tuple[str, ...]
+    """One ``TONE3`` syllable per spoken syllable (``hao3``, ``le5``); an erhua syllable ends in ``r``
+    before its tone (``wanr2``) and stands for two characters."""
+
+
+DE2_WORDS = frozenset({"获得", "取得", "赢得", "博得", "习得", "心得", "难得", "所得", "应得", "不得", "自得",
+                       "求得", "得到", "得失", "得意", "得分", "得体", "得力", "得罪"})
+"""Words where 得 keeps its full reading de2; after the first character it is otherwise the particle."""
+
+
+@functools.lru_cache(maxsize=1)
+def _tools():
+    """jieba's part-of-speech cutter, misaki's tone sandhi and IPA, and pypinyin, imported on first use."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # jieba 0.42 imports pkg_resources, deprecated in setuptools
+        import jieba
+        import jieba.posseg
+        from misaki.tone_sandhi import ToneSandhi
+        from misaki.zh import ZHG2P
+        from pypinyin import Style, lazy_pinyin
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    to_pinyin = functools.partial(lazy_pinyin, style=Style.TONE3, neutral_tone_with_five=True)
+    return jieba.posseg, ToneSandhi(), to_pinyin, ZHG2P
+
+
+def _citation(word: str, pos: str, to_pinyin) -> list[str]:
+    """Citation-tone ``TONE3`` syllables of ``word``, one per character."""
+    syllables = to_pinyin(word)
+    for index, char in enumerate(word):
+        if char == "嗯":  # pypinyin has no initial-less, final-less syllable: 嗯 is the syllabic n
+            syllables[index] = "n2"
+        elif char == "一" and not syllables[index].endswith("5"):
+            syllables[index] = "yi1"
+        elif char == "不" and not syllables[index].endswith("5"):
+            syllables[index] = "bu4"
+        elif char == "地" and word == "地" and pos == "uv":  # the adverbial particle: 慢慢地
+            syllables[index] = "de5"
+        elif char == "得" and index > 0 and word not in DE2_WORDS and word[index - 1:index + 1] not in DE2_WORDS:
+            syllables[index] = "de5"  # the complement particle inside a word: 跑得快, 觉得
+    return syllables
+
+
+def _keep_full_de(word: str, syllables: list[str], citation: list[str]) -> list[str]:
+    """得 read de2 in its citation (获得, 得到) stays de2: the sandhi's rule for a final 得 is the particle's."""
+    for index, char in enumerate(word):
+        if char == "得" and citation[index] == "de2":
+            syllables[index] = "de2"
+    return syllables
+
+
+def _keep_numeral_yi(text: str, syllables: list[str], citation: list[str]) -> None:
+    """一 read as a digit keeps tone 1 (in place): next to a numeral, after 第, or in a date (一月, 月一日)."""
+    for index, char in enumerate(text):
+        if char != "一":
+            continue
+        before = text[index - 1] if index else ""
+        after = text[index + 1] if index + 1 < len(text) else ""
+        if (before in NUMERALS or before == "第" or after in NUMERALS or after == "月"
+                or (before == "月" and after in "日号")):
+            syllables[index] = citation[index]
+
+
+def _erhua(word: str, pos: str, syllables: list[str]) -> list[str]:
+    """A final 儿 suffix merged into the syllable before it (玩儿 → ``wanr2``)."""
+    if (len(word) < 2 or len(syllables) != len(word) or word[-1] != "儿" or word in NOT_ERHUA
+            or word[-2:] in NOT_ERHUA or pos in {"a", "j", "nr"} or syllables[-1] not in {"er2", "er5"}):
+        return syllables
+    previous = syllables[-2]
+    return [*syllables[:-2], previous[:-1] + "r" + previous[-1]]
+
+
+def words(text: str, sandhi: bool = True) -> list[Word]:
+    """Han words of ``text`` (a run of Han characters, no punctuation) with their pinyin.
+
+    With ``sandhi=False`` the pinyin is the citation form (neutral tones kept, tone changes of 一, 不
+    and the third tone not applied): what dictionaries and ``hsk_sentences.tsv`` write.
+    """
+    posseg, tone_sandhi, to_pinyin, _ = _tools()
+    with _LOCK:  # jieba's tokenizer caches are not safe to fill from two threads
+        segments = [(pair.word, pair.flag) for pair in posseg.lcut(text)]
+    segments = tone_sandhi.pre_merge_for_modify(segments)
+    citations = [_citation(word, pos, to_pinyin) for word, pos in segments]
+    if not sandhi:
+        return [Word(word, tuple(_keep_full_de(word, tone_sandhi._neural_sandhi(word, pos, list(citation)),
+                                               citation)))
+                for (word, pos), citation in zip(segments, citations)]
+    changed = [_keep_full_de(word, tone_sandhi.modified_tone(word, pos, list(citation)), citation)
+               for (word, pos), citation in zip(segments, citations)]
+    flat_changed = [syllable for syllables in changed for syllable in syllables]
+    flat_citation = [syllable for syllables in citations for syllable in syllables]
+    if len(flat_changed) == len(text):
+        _keep_numeral_yi(text, flat_changed, flat_citation)
+    result, start = [], 0
+    for word, pos in segments:
+        syllables = flat_changed[start:start + len(word)]
+        start += len(word)
+        result.append(Word(word, tuple(_erhua(word, pos, syllables))))
+    return result
+
+
+@functools.lru_cache(maxsize=4096)
+def syllable_ipa(syllable: str) -> str:
+    """IPA of one ``TONE3`` syllable in misaki's inventory: ``hao3`` → ``xau↓``, ``wanr2`` → ``wa↗ɻ``."""
+    zh_g2p = _tools()[3]
+    erhua = len(syllable) > 2 and syllable[-2] == "r" and syllable[:-2] not in {"e", ""}
+    base = syllable[:-2] + syllable[-1] if erhua else syllable
+    ipa = zh_g2p.py2ipa(base).replace(chr(815), "")  # misaki drops the non-syllabic mark as well
+    if not erhua:
+        return ipa
+    arrow = TONE_ARROWS[syllable[-1]]
+    head, _, coda = ipa.rpartition(arrow) if arrow else (ipa, "", "")
+    if arrow and coda == "n":
+        return head + arrow + "ɻ"
+    if arrow and not coda and head.endswith(("ai", "ei", "wei")):
+        return head[:-1] + arrow + "ɻ"
+    return ipa + "ɻ"
+
+
+def _punctuation(text: str) -> str:
+    """Full-width punctuation as misaki writes it (ASCII mark then a space), whitespace collapsed."""
+    return " ".join(_tools()[3].map_punctuation(text).split())
+
+
+def phonemize(text: str) -> str:
+    """Phonemes of normalized Mandarin text (Han characters and punctuation), for a voice or a teacher.
+
+    ``你好，世界。`` → ``ni↗xau↓, ʂɨ↘ʨje↘.``. Raises ``ValueError`` naming any character that is
+    neither Han nor punctuation: digits, Latin and symbols are the normalizer's job, never guessed here.
+    """
+    text = _punctuation(text)
+    pieces = re.findall(f"[{HAN}]+|[^{HAN}]+", text)
+    out = []
+    for piece in pieces:
+        if re.match(f"[{HAN}]", piece):
+            out.append(" ".join("".join(syllable_ipa(s) for s in word.pinyin) for word in words(piece)))
+            continue
+        strange = sorted(set(piece) - PUNCTUATION)
+        if strange:
+            raise ValueError(f"not normalized Mandarin: {''.join(strange)!r} in {text[:40]!r}")
+        out.append(piece)
+    return "".join(out).strip()
