@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steptts.errors import StepTTSError
+from steptts.languages.mandarin import HAN
 
 HELD_OUT_NAMES = frozenset({"dev_en.txt", "dev_norm.tsv"})
 """Development files kept out of every training corpus (with every file named ``dev_*``)."""
 HELD_OUT_PREFIX = "dev_"
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN = re.compile(f"[{HAN}]")
 _LATIN_OR_DIGIT = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 
 

@@ -15,7 +15,7 @@ The student's contract (``docs/CONTRACTS.md``) is tokens ``^ p1 … pN $`` of th
 writes, and frames of hop 256 at 22050 Hz. So the teacher:
 
 1. phonemizes with the runtime's frontends: English with espeak-ng IPA, Mandarin with
-   :func:`steptts.languages.mandarin.phonemize`;
+   :func:`steptts.languages.mandarin.phonemize` (misaki's zh symbols with tone arrows, Kokoro's own);
 2. maps those symbols onto Kokoro's (:data:`KOKORO_IPA`: a diphthong or an affricate is one Kokoro
    symbol), remembering which runtime symbols each Kokoro token came from;
 3. gives each runtime symbol its share of its Kokoro token's time (``^`` takes the leading pad,
@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from steptts.errors import TagError, TeacherError, VoiceError
+from steptts.languages import mandarin
 from steptts.phonemes import tokenize
 from steptts.tags import Tag, resolve_tag
 
@@ -86,7 +87,7 @@ KOKORO_IPA: dict[str, str] = {
 """espeak-ng IPA → Kokoro's (misaki's) English symbols, where they differ: its diphthongs and
 affricates are single symbols, its rhotic vowel is two; the longest key matches first."""
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN = re.compile(f"[{mandarin.HAN}]")
 _FRAME_RATIO = KOKORO_FRAME_SAMPLES * TEACHER_SAMPLE_RATE_HZ / (KOKORO_SAMPLE_RATE_HZ * HOP_LENGTH)
 """Student frames (hop 256 at 22050 Hz) per Kokoro frame (600 samples at 24 kHz): 2.1533."""
 
@@ -220,7 +221,7 @@ class KokoroTeacher:
             "voices_sha256": self._voices_sha256,
             "style_row": "len(ids)",
             # What turns text into the symbols it reads: a change re-renders a resumed dataset.
-            "phonemes": {"kokoro_ipa": KOKORO_IPA, "mandarin": _mandarin_version()},
+            "phonemes": {"kokoro_ipa": KOKORO_IPA, "mandarin": _mandarin_versions()},
         }
 
     def default_voice(self) -> str:
@@ -277,7 +278,10 @@ class KokoroTeacher:
     def phonemize(self, text: str, language: str) -> tuple[str, dict[str, str]]:
         """The runtime's phonemes of ``text`` in ``language`` and the table that maps them to Kokoro's."""
         if language == MANDARIN:
-            return _mandarin_phonemize(text), {}
+            try:
+                return mandarin.phonemize(text), {}
+            except ValueError as error:  # digits or Latin left in: the corpus must normalize them first
+                raise TeacherError(str(error)) from None
         from steptts.g2p import phonemize
 
         return phonemize(text, language), KOKORO_IPA
@@ -333,27 +337,16 @@ class KokoroTeacher:
 
 
 # --------------------------------------------------------------------------------------------------
-# Mandarin: the runtime's frontend (never a second G2P here)
 
 
-def _mandarin_module():
-    try:
-        from steptts.languages import mandarin
-    except ImportError as error:
-        raise TeacherError(
-            f"Mandarin needs the runtime's Mandarin frontend (steptts.languages.mandarin): {error}"
-        ) from None
-    return mandarin
+def _mandarin_versions() -> dict[str, str]:
+    """The libraries behind the runtime's Mandarin phonemes (a new version re-renders a resumed dataset)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-
-def _mandarin_phonemize(text: str) -> str:
-    return _mandarin_module().phonemize(text)
-
-
-def _mandarin_version() -> str:
-    """What identifies the Mandarin G2P's output (recorded in the settings, so a change re-renders)."""
-    try:
-        module = _mandarin_module()
-    except TeacherError:
-        return "unavailable"
-    return str(getattr(module, "VERSION", "1"))
+    versions = {}
+    for package in ("misaki", "pypinyin", "jieba"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "missing"
+    return versions

