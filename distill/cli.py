@@ -37,6 +37,9 @@ def data_command(
     ),
     max_retries: int = typer.Option(None, "--max-retries", help="remote: retries per item (default 5)."),
     timeout_s: float = typer.Option(None, "--timeout-s", help="remote: time-out per request in seconds."),
+    tone_edit: float = typer.Option(
+        None, "--tone-edit", help="kokoro: pull Mandarin F0 toward each syllable's tone (0–1, default 0)."
+    ),
     min_chars: int = typer.Option(3, "--min-chars", help="Shortest normalized line kept."),
     max_chars: int = typer.Option(400, "--max-chars", help="Longest normalized line kept."),
     allow_dev: bool = typer.Option(
@@ -54,8 +57,13 @@ def data_command(
     from .corpus import CorpusConfig
     from .datagen import DataConfig, format_report, run_datagen
 
-    if teacher in ("piper", "kokoro"):
+    if tone_edit is not None and teacher != "kokoro":
+        typer.echo("steptts: error: --tone-edit is an option of --teacher kokoro", err=True)
+        raise typer.Exit(2)
+    if teacher == "piper":
         options = {"model_path": model}
+    elif teacher == "kokoro":
+        options = {"model_path": model, "tone_strength": tone_edit}
     elif teacher == "espeak":
         options = {"language": voice}
         voice = None

