@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from distill.datagen import DataConfig, run_datagen
+from distill.data_engine import DataConfig, run_datagen
 
 DATA = REPO.parent / "shared" / "data"
 

@@ -37,8 +37,8 @@ def sample_lines(count: int) -> dict[str, list[str]]:
 def measure(voices: list[str], lines: dict[str, list[str]], threads: int) -> list[dict]:
     """Per voice: WER/CER over ``lines`` and what Whisper heard."""
     from distill.asr_scores import error_rate
+    from distill.dsp import resample
     from distill.kokoro_teacher import KokoroTeacher
-    from distill.teachers import resample
     from distill.whisper_judge import WHISPER_RATE_HZ, DecodeSettings, WhisperJudge
 
     judge = WhisperJudge(DecodeSettings(threads=threads))
@@ -51,7 +51,7 @@ def measure(voices: list[str], lines: dict[str, list[str]], threads: int) -> lis
             heard = []
             for text in texts:
                 rendering = teacher.render(text, [], voice)
-                audio = resample(rendering.audio, rendering.sample_rate_hz, WHISPER_RATE_HZ)
+                audio = resample(rendering.audio, rendering.sample_rate_hz, WHISPER_RATE_HZ, clip=True)
                 heard.append(judge.transcribe(audio, language))
             row[language] = error_rate(language, texts, heard)
             row["heard"][language] = heard

@@ -42,8 +42,7 @@ def lj_lines(count: int, first: int = LJ_FIRST_LINE) -> list[str]:
 
 def held_out_sets(lj_count: int) -> dict[str, list[str]]:
     """The benches' line sets: the 20 dev lines (first sentence of each) and ``lj_count`` LJ lines."""
-    from distill.evaluate import read_texts
-    from distill.tag_eval import first_sentences
+    from distill.report import first_sentences, read_texts
 
     return {"dev20": first_sentences(read_texts(SHARED_DATA / "dev_en.txt"), 20), f"lj{lj_count}": lj_lines(lj_count)}
 
@@ -53,7 +52,8 @@ def transcribe_sets(sets: dict[str, list[str]], render, sample_rate_hz: int, rec
 
     Returns (WER per set and ``all`` of them together, speech duration in seconds per line).
     """
-    from distill.evaluate import reference_words, speech_duration_s, word_error_rate
+    from distill.judges import reference_words, word_error_rate
+    from distill.measures import speech_duration_s
 
     wer, durations, all_refs, all_hyps = {}, [], [], []
     for name, sentences in sets.items():
@@ -71,7 +71,8 @@ def transcribe_sets(sets: dict[str, list[str]], render, sample_rate_hz: int, rec
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from distill.evaluate import SpeechRecognizer, make_student
+    from distill.judges import SpeechRecognizer
+    from distill.systems import make_student
     from steptts.voice import default_voice_name
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -25,9 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from steptts.tags import speed_duration_factors
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
-TAG_DURATIONS = {"快速1": 0.87, "快速2": 0.75}
+TAG_DURATIONS = {key: factor for key, factor in speed_duration_factors().items() if key.startswith("快速")}
 """Duration factor each fast tag asks for (the #6 table)."""
 
 
@@ -55,7 +57,8 @@ def main() -> None:
     sys.path.insert(0, str(REPO / "bench"))
     from bench_tag_wer import held_out_sets, transcribe_sets
 
-    from distill.evaluate import SpeechRecognizer, TeacherSystem, make_student
+    from distill.judges import SpeechRecognizer
+    from distill.systems import TeacherSystem, make_student
     from steptts.voice import default_voice_name
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

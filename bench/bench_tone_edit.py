@@ -65,9 +65,9 @@ def contours(audio: np.ndarray, sylls, low_hz: float, high_hz: float) -> dict[st
 
 def run(voices: list[str], texts: list[str], strength: float) -> dict:
     from distill.asr_scores import mandarin_cer
+    from distill.dsp import resample
     from distill.edits import analysis_f0
     from distill.kokoro_teacher import KokoroTeacher
-    from distill.teachers import resample
     from distill.tone_edit import RANGE_PERCENTILES, apply_tone_edit, syllables
     from distill.whisper_judge import WHISPER_RATE_HZ, WhisperJudge
 
@@ -86,7 +86,7 @@ def run(voices: list[str], texts: list[str], strength: float) -> dict:
             for name, audio in (("before", rendering.audio), ("after", edited.audio)):
                 for key, points in contours(audio, sylls, low_hz, high_hz).items():
                     per[name].setdefault(key, []).extend(points)
-                per["heard"][name].append(judge.transcribe(resample(audio, 22050, WHISPER_RATE_HZ), "zh"))
+                per["heard"][name].append(judge.transcribe(resample(audio, 22050, WHISPER_RATE_HZ, clip=True), "zh"))
         summary = {
             "cer_before": mandarin_cer(texts, per["heard"]["before"]),
             "cer_after": mandarin_cer(texts, per["heard"]["after"]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 app = typer.Typer(help="Distil a student from a teacher: make data, train, evaluate.", no_args_is_help=True)
@@ -55,27 +57,13 @@ def data_command(
     from steptts.errors import StepTTSError
 
     from .corpus import CorpusConfig
-    from .datagen import DataConfig, format_report, run_datagen
+    from .data_engine import DataConfig, format_report, run_datagen
 
     if tone_edit is not None and teacher != "kokoro":
         typer.echo("steptts: error: --tone-edit is an option of --teacher kokoro", err=True)
         raise typer.Exit(2)
-    if teacher == "piper":
-        options = {"model_path": model}
-    elif teacher == "kokoro":
-        options = {"model_path": model, "tone_strength": tone_edit}
-    elif teacher == "espeak":
-        options = {"language": voice}
-        voice = None
-    else:
-        options = {
-            "base_url": base_url,
-            "api_key": api_key,
-            "model": model,
-            "voice": voice,
-            "max_retries": max_retries,
-            "timeout_s": timeout_s,
-        }
+    remote = {"base_url": base_url, "api_key": api_key, "max_retries": max_retries, "timeout_s": timeout_s}
+    options, voice = _teacher_options(teacher, model, voice, tone_edit, remote)
     config = DataConfig(
         texts=[Path(t) for t in [*texts, *(more_texts or [])]],
         out_dir=Path(out),
@@ -97,6 +85,20 @@ def data_command(
     typer.echo(format_report(report, Path(out)))
     raise typer.Exit(report.exit_code)
 
+
+
+def _teacher_options(
+    teacher: str, model: str | None, voice: str | None, tone_edit: float | None, remote: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """The teacher's constructor options from ``steptts distill data``'s flags, and the voice the data
+    engine records (None for espeak, whose ``--voice`` is its language)."""
+    if teacher == "piper":
+        return {"model_path": model}, voice
+    if teacher == "kokoro":
+        return {"model_path": model, "tone_strength": tone_edit}, voice
+    if teacher == "espeak":
+        return {"language": voice}, None
+    return {**remote, "model": model, "voice": voice}, voice
 
 @app.command("train")
 def train_command(
@@ -137,7 +139,7 @@ def train_command(
         help="Start a new run from this checkpoint's weights and vocabularies (optimizer and schedule anew).",
     ),
 ) -> None:
-    """Train a student on datasets; under `torchrun --nproc_per_node N -m distill.train …` on N processes."""
+    """Train a student on datasets; under `torchrun --nproc_per_node N -m distill train …` on N processes."""
     import sys
 
     from steptts.errors import StepTTSError

@@ -63,7 +63,7 @@ def _frontend() -> tuple[Callable[[str], str], Callable[[str], str]]:
 
     A Mandarin line goes to :func:`_normalize_mandarin`, any other to the English normalizer.
     """
-    from steptts.textnorm import normalize_text, spoken_form
+    from steptts.textnorm import normalize_text
 
     def normalize(raw: str) -> str:
         return _normalize_mandarin(raw) if _HAN.search(raw) else normalize_text(raw)
@@ -77,6 +77,17 @@ def _normalize_mandarin(raw: str) -> str:
     if _LATIN_OR_DIGIT.search(raw):
         return ""
     return raw.strip()
+
+
+def spoken_form(text: str) -> str:
+    """Lowercase words only: punctuation removed (apostrophes inside words kept), whitespace collapsed.
+
+    "Meet me at seven o'clock, gate twelve!" → "meet me at seven o'clock gate twelve"
+    """
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"[^\w\s']|_", " ", text)
+    text = re.sub(r"(?<!\w)'|'(?!\w)", " ", text)
+    return " ".join(text.split())
 
 
 def _raw_lines(path: Path) -> Iterable[tuple[str, str]]:

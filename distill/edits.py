@@ -29,15 +29,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from distill.dsp import midi_to_hz, pyworld
 from steptts import music
 from steptts.errors import StepTTSError
+from steptts.graph import HOP_LENGTH as HOP
+from steptts.tags import speed_duration_factors
 
 VERSION = 2
 """Version of the edit stage, hashed into edited records' ids: a dataset made by an older stage is
 re-edited, not reused. 1 analysed F0 with dio + stonemask (octave jumps baked into the audio);
 2 with pYIN + harvest (:func:`analysis_f0`)."""
-HOP = 256
-"""Samples per duration frame (hop 256 at 22050 Hz)."""
 F0_FLOOR_HZ = 50.0
 F0_CEIL_HZ = 600.0
 """Analysis range of the F0 trackers (the input is speech; edits may move it higher)."""
@@ -96,8 +97,8 @@ EMOTION_EDITS: dict[str, EmotionEdit] = {
     "撒娇2": EmotionEdit(3.6, 2.0, 1.10, 0.0, 1.0),
 }
 
-SPEED_FACTORS: dict[str, float] = {"慢速1": 1.15, "慢速2": 1.35, "快速1": 0.87, "快速2": 0.75}
-"""Duration factor of each speed tag (the tag table's tempo multipliers, inverted)."""
+SPEED_FACTORS: dict[str, float] = speed_duration_factors()
+"""Duration factor of each speed tag (the tag table's, :func:`steptts.tags.speed_duration_factors`)."""
 
 SING_BPM_RANGE = (80, 110)
 RAP_BPM_RANGE = (85, 100)
@@ -202,6 +203,7 @@ class _World:
     ap: np.ndarray
     """float64 [F, B], aperiodicity in [0, 1]."""
     sample_rate_hz: int
+    """Rate of the analysed audio in Hertz."""
     measured_voiced: np.ndarray | None = None
     """bool [F]: frames the evaluation's tracker calls voiced (the source only), for level matching."""
 
@@ -210,16 +212,8 @@ class _World:
         return 1000.0 * HOP / self.sample_rate_hz
 
 
-def _pyworld():
-    """pyworld, imported on first use (its ``__init__`` needs ``pkg_resources``: the train and eval
-    extras pin ``setuptools<81``)."""
-    import pyworld
-
-    return pyworld
-
-
 def _analyze(audio: np.ndarray, sample_rate_hz: int) -> _World:
-    pw = _pyworld()
+    pw = pyworld()
     signal = np.ascontiguousarray(audio, dtype=np.float64)
     n_frames = len(signal) // HOP + 1
     times_s = np.arange(n_frames) * HOP / sample_rate_hz
@@ -240,7 +234,7 @@ def analysis_f0(signal: np.ndarray, sample_rate_hz: int) -> tuple[np.ndarray, np
 
     The low Piper voice (65–130 Hz, weak fundamental) defeats WORLD's trackers alone: dio misses
     most voiced frames and jumps a fifth or an octave up; harvest finds the voiced frames but
-    doubles the pitch of many vowels. The pYIN-style tracker of :mod:`distill.evaluate` (the one the
+    doubles the pitch of many vowels. The pYIN-style tracker of :mod:`distill.pitch` (the one the
     evaluation measures with) gets the pitch right but drops some creaky vowels. So: pYIN's value
     where it is voiced; elsewhere harvest's voicing, its value folded by octaves onto the pYIN
     contour around it; nothing voiced in silence (a neural vocoder leaves a faint buzz at its frame
@@ -248,7 +242,7 @@ def analysis_f0(signal: np.ndarray, sample_rate_hz: int) -> tuple[np.ndarray, np
     """
     from distill.pitch import f0_contour
 
-    pw = _pyworld()
+    pw = pyworld()
     n_frames = len(signal) // HOP + 1
     frame_period_ms = 1000.0 * HOP / sample_rate_hz
     harvest, _ = pw.harvest(
@@ -283,7 +277,7 @@ def frame_level_db(audio: np.ndarray, n_frames: int) -> np.ndarray:
 
 
 def _synthesize(world: _World, n_samples: int) -> np.ndarray:
-    pw = _pyworld()
+    pw = pyworld()
     out = pw.synthesize(
         np.ascontiguousarray(world.f0),
         np.ascontiguousarray(np.exp(world.log_sp)),
@@ -549,7 +543,7 @@ def _melody_f0(
     since_s = (index - onset) / frame_rate_hz
     fade = np.clip(since_s / VIBRATO_ONSET_S, 0.0, 1.0)
     vibrato = depth_cents / 100.0 * fade * np.sin(2.0 * np.pi * VIBRATO_HZ * index / frame_rate_hz + phase)
-    f0 = music.midi_to_hz(glided + vibrato)
+    f0 = midi_to_hz(glided + vibrato)
     f0 = np.concatenate([f0, f0[-1:]])  # the closing WORLD frame
     return np.where(voiced_f0 > 0, f0, 0.0)
 

@@ -13,11 +13,13 @@ import math
 import numpy as np
 import torch
 
+from distill.dsp import A4_HZ, A4_MIDI
+from steptts.graph import HOP_LENGTH as HOP
+from steptts.graph import SAMPLE_RATE_HZ
+
 FEATURES_VERSION = 3
 """Bumped whenever extract_features changes its output (2: YIN F0 replaced WORLD dio; 3: pYIN replaced
 YIN); feature caches are keyed on it."""
-SAMPLE_RATE_HZ = 22050
-HOP = 256
 N_FFT = 1024
 N_MELS = 80
 MEL_FMIN_HZ = 0.0
@@ -125,5 +127,5 @@ def extract_features(audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) ->
 
 
 def hz_to_midi(f0_hz: torch.Tensor) -> torch.Tensor:
-    """MIDI note number 69 + 12·log2(f / 440) of positive frequencies (any shape)."""
-    return 69.0 + 12.0 * torch.log2(f0_hz.clamp_min(1.0) / 440.0)
+    """MIDI note numbers of positive frequencies (any shape): :func:`distill.dsp.hz_to_midi` on tensors."""
+    return A4_MIDI + 12.0 * torch.log2(f0_hz.clamp_min(1.0) / A4_HZ)

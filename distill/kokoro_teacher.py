@@ -39,15 +39,16 @@ from typing import Any
 
 import numpy as np
 
-from steptts.errors import TagError, TeacherError, VoiceError
+from steptts.errors import TagError, VoiceError
 from steptts.languages import mandarin
 from steptts.phonemes import tokenize
 from steptts.tags import Tag, resolve_tag
 
 from .teacher_base import (
     HOP_LENGTH,
-    TEACHER_SAMPLE_RATE_HZ,
+    SAMPLE_RATE_HZ,
     Rendering,
+    TeacherError,
     check_rendered,
     language_of,
     resample,
@@ -88,7 +89,7 @@ KOKORO_IPA: dict[str, str] = {
 affricates are single symbols, its rhotic vowel is two; the longest key matches first."""
 
 _HAN = re.compile(f"[{mandarin.HAN}]")
-_FRAME_RATIO = KOKORO_FRAME_SAMPLES * TEACHER_SAMPLE_RATE_HZ / (KOKORO_SAMPLE_RATE_HZ * HOP_LENGTH)
+_FRAME_RATIO = KOKORO_FRAME_SAMPLES * SAMPLE_RATE_HZ / (KOKORO_SAMPLE_RATE_HZ * HOP_LENGTH)
 """Student frames (hop 256 at 22050 Hz) per Kokoro frame (600 samples at 24 kHz): 2.1533."""
 
 
@@ -323,7 +324,7 @@ class KokoroTeacher:
         if audio.size != KOKORO_FRAME_SAMPLES * int(frames.sum()):
             raise TeacherError(f"Kokoro gave {audio.size} samples for {int(frames.sum())} frames of 600")
         durations = student_durations(frames, mapped.groups)
-        audio = resample(audio, KOKORO_SAMPLE_RATE_HZ, TEACHER_SAMPLE_RATE_HZ)
+        audio = resample(audio, KOKORO_SAMPLE_RATE_HZ, SAMPLE_RATE_HZ, clip=True)
         expected = sum(durations) * HOP_LENGTH  # differs from the resampled length by under one hop
         audio = np.pad(audio, (0, max(0, expected - audio.size)))[:expected]
         return audio, durations, mapped.phonemes
@@ -342,9 +343,9 @@ class KokoroTeacher:
         if self.tone_strength and language == MANDARIN:
             from .tone_edit import apply_tone_edit
 
-            edited = apply_tone_edit(audio, TEACHER_SAMPLE_RATE_HZ, durations, kept, text, self.tone_strength)
+            edited = apply_tone_edit(audio, SAMPLE_RATE_HZ, durations, kept, text, self.tone_strength)
             audio, ops = edited.audio, edited.ops
-        return Rendering(audio, TEACHER_SAMPLE_RATE_HZ, durations, kept, language, ops)
+        return Rendering(audio, SAMPLE_RATE_HZ, durations, kept, language, ops)
 
     def synthesize(
         self, text: str, tags: list[Tag], voice: str | None

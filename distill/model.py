@@ -36,10 +36,12 @@ from distill.losses import (
     mel_l1_loss,
     multi_resolution_stft_loss,
 )
+from distill.dsp import midi_to_hz
 from steptts.errors import StepTTSError
+from steptts.graph import HOP_LENGTH, SAMPLE_RATE_HZ
 
 PITCH_CENTRE_MIDI = 60.0  # pitch values are fed to the network as (midi - 60) / 12: octaves from C4
-PITCH_CENTRE_HZ = 440.0 * 2.0 ** ((PITCH_CENTRE_MIDI - 69.0) / 12.0)  # C4, 261.6 Hz
+PITCH_CENTRE_HZ = float(midi_to_hz(PITCH_CENTRE_MIDI))  # C4, 261.6 Hz
 ENERGY_CENTRE = -4.0  # energy (log RMS) is fed as (energy + 4) / 2
 ENERGY_SCALE = 2.0
 DEFAULT_MIDI = 48.0  # stand-in pitch for an utterance with no voiced frame at all
@@ -76,8 +78,8 @@ class StudentConfig:
     vocoder_kernel: int = 7  # depthwise conv kernel
     n_mels: int = 80  # log-mel bands (features.N_MELS)
     n_fft: int = 1024  # iSTFT size of the vocoder head
-    hop_length: int = 256  # samples per frame
-    sample_rate: int = 22050  # Hz
+    hop_length: int = HOP_LENGTH  # samples per frame
+    sample_rate: int = SAMPLE_RATE_HZ  # Hz
     max_log_magnitude: float = 7.0  # clip of the vocoder's log-magnitude before exp (stability)
     vocoder_segment_frames: int = 64  # frames per vocoder training segment
     vocoder_predicted_from_step: int = 3000  # from this step half the segments use predicted features

@@ -1,6 +1,6 @@
 """Pitch tracking shared by the features, the audio edits and the evaluation.
 
-:func:`f0_contour` is a pYIN-style tracker (Mauch & Dixon 2014, written here). On the low Piper joe
+:func:`f0_contour` is a pYIN-style tracker (Mauch & Dixon 2014, implemented in this module). On the low Piper joe
 voice (65–130 Hz, weak fundamental) WORLD's dio and harvest jump octaves and YIN alone flips octaves
 and voicing; this tracker does neither, at ~0.07 s of CPU per second of audio.
 """
@@ -66,7 +66,7 @@ def f0_contour(
 ) -> np.ndarray:
     """F0 in Hz per frame, 0 where unvoiced: audio [S] → float64 [F], frame ``i`` at ``i * frame_period_ms``.
 
-    A pYIN-style tracker (Mauch & Dixon 2014, written here): every dip of YIN's normalised
+    A pYIN-style tracker (Mauch & Dixon 2014, implemented in this module): every dip of YIN's normalised
     difference is a pitch candidate, weighted by how many thresholds (Beta(2, 18) prior) would
     pick it first; a Viterbi search over 20-cent pitch states and a voiced/unvoiced switch then
     picks the smoothest likely track, and each voiced frame takes its exact candidate. Chosen by

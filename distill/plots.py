@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from distill.measures import hz_to_semitones
+
 Track = tuple[str, np.ndarray, int]
 """(label, audio float32 [S], sample_rate_hz)."""
 
@@ -40,7 +42,7 @@ def _log_mel(audio: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     """The training log-mel of ``audio`` (resampled to 22050 Hz): float32 [frames, 80]."""
     import torch
 
-    from distill.evaluate import resample
+    from distill.dsp import resample
     from distill.features import SAMPLE_RATE_HZ, log_mel
 
     audio = resample(audio, sample_rate_hz, SAMPLE_RATE_HZ)
@@ -51,9 +53,9 @@ def _log_mel(audio: np.ndarray, sample_rate_hz: int) -> np.ndarray:
 def plot_line_pair(path: Path, tracks: Sequence[Track], title: str = "") -> Path:
     """One panel per track, top to bottom: log-mel spectrogram with its F0 contour over it.
 
-    The F0 (:func:`distill.evaluate.f0_contour`, right axis, Hz) is drawn where voiced. Returns ``path``.
+    The F0 (:func:`distill.pitch.f0_contour`, right axis, Hz) is drawn where voiced. Returns ``path``.
     """
-    from distill.evaluate import FRAME_PERIOD_MS, f0_contour
+    from distill.pitch import FRAME_PERIOD_MS, f0_contour
     from distill.features import HOP, MEL_FMAX_HZ, SAMPLE_RATE_HZ
 
     figure = _figure(10.0, 3.0 * len(tracks))
@@ -96,7 +98,7 @@ def plot_f0_contours(
     for label, f0 in contours:
         f0 = np.asarray(f0, dtype=np.float64)
         times = np.arange(len(f0)) * frame_period_ms / 1000.0
-        semitones = np.where(f0 > 0, 12.0 * np.log2(np.where(f0 > 0, f0, 1.0) / 440.0), np.nan)
+        semitones = np.where(f0 > 0, hz_to_semitones(np.where(f0 > 0, f0, 1.0)), np.nan)
         axes.plot(times, semitones, label=label, linewidth=1.3)
     axes.set_xlabel("time (s)")
     axes.set_ylabel("F0 (semitones re A4)")

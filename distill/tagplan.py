@@ -52,7 +52,9 @@ class TagPlan:
     """Tag key → fraction of lines; the remainder ``1 - sum`` is neutral."""
 
     name: str
+    """``default``, ``none`` or the plan file's path."""
     fractions: dict[str, float] = field(default_factory=dict)
+    """Tag key → fraction of the lines rendered under it."""
     neutralized: frozenset[str] = frozenset()
     """Keys whose lines stay neutral (a teacher cannot make them); the other lines keep their tags."""
 

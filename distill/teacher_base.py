@@ -1,7 +1,9 @@
-"""What every teacher shares: the rate and hop it delivers, what a rendering holds, the protocol.
+"""What every teacher shares: its error, what a rendering holds, the protocol, the tag helpers.
 
 Teachers (:mod:`distill.teachers`, :mod:`distill.kokoro_teacher`) build on this module and never on
 each other, so the registry in :mod:`distill.teachers` can name them all without an import cycle.
+The rate and hop every teacher delivers are the graph's (:mod:`steptts.graph`); resampling is
+:func:`distill.dsp.resample`.
 """
 
 from __future__ import annotations
@@ -11,13 +13,26 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from steptts.errors import TagError
+from distill.dsp import resample
+from steptts.errors import RenderError, TagError
+from steptts.graph import HOP_LENGTH, SAMPLE_RATE_HZ
 from steptts.tags import Tag
 
-TEACHER_SAMPLE_RATE_HZ = 22050
-"""Every teacher's output is brought to this rate: the student's rate and Piper's."""
-HOP_LENGTH = 256
-"""Samples per duration frame at 22050 Hz."""
+__all__ = [
+    "HOP_LENGTH",
+    "SAMPLE_RATE_HZ",
+    "Rendering",
+    "Teacher",
+    "TeacherError",
+    "check_rendered",
+    "language_of",
+    "resample",
+    "speed_factor_of",
+]
+
+
+class TeacherError(RenderError):
+    """A teacher failed to render an utterance (``retryable`` and ``status`` as in RenderError)."""
 
 
 @dataclass
@@ -27,6 +42,7 @@ class Rendering:
     audio: np.ndarray
     """float32 [S], in [-1, 1]."""
     sample_rate_hz: int
+    """Rate of ``audio`` in Hertz."""
     durations: list[int] | None
     """Frames (hop 256) per token of ``tokenize(phonemes)``; None from a black-box teacher."""
     phonemes: str
@@ -90,20 +106,8 @@ def speed_factor_of(tags: list[Tag]) -> float:
 
 
 def check_rendered(teacher: Teacher, tags: list[Tag]) -> None:
+    """Raise TagError for the first of ``tags`` the teacher cannot render itself."""
     # A tag the teacher cannot render must never be dropped silently: the data engine edits those.
     for tag in tags:
         if not teacher.renders(tag.key):
             raise TagError(f"teacher '{teacher.name}' cannot render tag '{tag.key}' itself")
-
-
-def resample(audio: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
-    """float32 [S] resampled with a polyphase filter (identity when the rates match)."""
-    if from_hz == to_hz:
-        return np.asarray(audio, dtype=np.float32)
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    divisor = gcd(int(from_hz), int(to_hz))
-    out = resample_poly(np.asarray(audio, dtype=np.float64), to_hz // divisor, from_hz // divisor)
-    return np.clip(out, -1.0, 1.0).astype(np.float32)

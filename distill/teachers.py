@@ -25,32 +25,48 @@ from typing import Any
 
 import numpy as np
 
-from steptts.errors import StepTTSError, TeacherError, VoiceError
+from steptts.errors import RemoteError, StepTTSError, VoiceError
 from steptts.g2p import ESPEAK_OUTPUT_FIXES
-from steptts.phonemes import ENGLISH_ACCENT_FALLBACKS, substitute
 from steptts.tags import Tag, resolve_tag
 
 from .teacher_base import (
     HOP_LENGTH,
-    TEACHER_SAMPLE_RATE_HZ,
+    SAMPLE_RATE_HZ,
     Rendering,
     Teacher,
+    TeacherError,
     check_rendered,
     language_of,
     resample,
     speed_factor_of,
 )
 
+ENGLISH_ACCENT_FALLBACKS: dict[str, str] = {
+    "ɒ": "ɑ", "r": "ɹ", "ʍ": "w", "ʉ": "u", "ʲ": "j",
+    "aɪ": "aɪ", "aʊ": "aʊ", "aː": "ɑː", "a": "æ",
+}
+"""What a voice that learned from en-us speech (a Piper en-us teacher, and so its students) says for
+what espeak-ng's en-gb and en-gb-scotland write and its en-us never does (symbols counted on 3,000
+LJ Speech and ARCTIC lines, the contexts of ``a`` on 400 LJ Speech lines). It never heard the
+symbols ``ɒ r ʍ ʉ ʲ``: each becomes its nearest en-us symbol. It heard ``a`` only as the start of
+``aɪ`` and ``aʊ``, so it glides on a lone ``a`` ("back" was heard as "bike", "cancelled" as
+"council"): the diphthongs stay, a long ``aː`` becomes ``ɑː`` and a short ``a`` becomes ``æ``. The
+rest of an accent (other vowel qualities, length, non-rhotic r, …) stays as espeak-ng writes it.
+The exporter writes the same table into a student's voice.json."""
+
 __all__ = [
+    "ENGLISH_ACCENT_FALLBACKS",
     "HOP_LENGTH",
+    "SAMPLE_RATE_HZ",
     "TEACHER_KINDS",
-    "TEACHER_SAMPLE_RATE_HZ",
     "EspeakTeacher",
     "PiperTeacher",
     "RemoteTeacherAdapter",
     "Rendering",
     "Teacher",
     "TeacherConfigError",
+    "TeacherError",
+    "check_rendered",
     "language_of",
     "make_teacher",
     "resample",
@@ -75,8 +91,11 @@ class PiperTeacher:
     config_path: str | Path | None = None
     """The voice's ``.onnx.json``; None: ``<model_path>.json``."""
     noise_scale: float = 0.0
+    """VITS noise of the prior (0: deterministic)."""
     length_scale: float = 1.0
+    """Duration multiplier (> 1 is slower)."""
     noise_w: float = 0.0
+    """Noise of the stochastic duration predictor (0: deterministic)."""
     threads: int = 1
     """onnxruntime intra-op threads (1 per worker process: workers give the parallelism)."""
 
@@ -236,11 +255,12 @@ class PiperTeacher:
         return durations
 
     def render(self, text: str, tags: list[Tag], voice: str | None) -> Rendering:
-        from steptts.g2p import phonemize
+        """``text`` (normalized) → audio, through the runtime's frontend with this voice's substitutions."""
+        from steptts.frontend import speak
 
         check_rendered(self, tags)
         language = language_of(tags, self.language)
-        phonemes = substitute(phonemize(text, language), self.phoneme_substitutions)
+        phonemes = speak(text, language, self.phoneme_substitutions, normalize=False).phonemes
         audio, durations, kept = self.synthesize_phonemes(phonemes, voice, speed_factor_of(tags))
         return Rendering(audio, self.sample_rate_hz, durations, kept, language)
 
@@ -412,8 +432,8 @@ class EspeakTeacher:
         check_rendered(self, tags)
         language = language_of(tags, voice or self.language)
         audio, sample_rate_hz = self._synth(text, language, speed_factor_of(tags))
-        audio = resample(audio, sample_rate_hz, TEACHER_SAMPLE_RATE_HZ)
-        return Rendering(audio, TEACHER_SAMPLE_RATE_HZ, None, phonemize(text, language), language)
+        audio = resample(audio, sample_rate_hz, SAMPLE_RATE_HZ, clip=True)
+        return Rendering(audio, SAMPLE_RATE_HZ, None, phonemize(text, language), language)
 
     def synthesize(
         self, text: str, tags: list[Tag], voice: str | None
@@ -438,13 +458,19 @@ class RemoteTeacherAdapter:
     """
 
     base_url: str
+    """The speech API, ``http(s)://host[:port]``."""
     api_key: str | None = None
+    """Bearer key; None: ``$STEPFUN_API_KEY``."""
     model: str = "step-tts-mini"
+    """The server's model name."""
     voice: str | None = None
     """Server voice; None: the client's default."""
     sample_rate_hz: int = 24000
+    """Rate asked of the server in Hertz (resampled to 22050 Hz)."""
     timeout_s: float = 60.0
+    """Limit of one request in seconds."""
     max_retries: int = 5
+    """Retries per item after the first attempt."""
 
     def __post_init__(self) -> None:
         self.name = f"remote:{self.model}"
@@ -472,12 +498,12 @@ class RemoteTeacherAdapter:
     def client(self):
         with self._lock:
             if self._client is None:
-                from steptts.remote import RemoteTeacher
+                from steptts.remote import RemoteEngine
 
                 options: dict[str, Any] = {}
                 if self.voice:
                     options["voice"] = self.voice
-                self._client = RemoteTeacher(
+                self._client = RemoteEngine(
                     self.base_url,
                     api_key=self.api_key,
                     model=self.model,
@@ -493,13 +519,18 @@ class RemoteTeacherAdapter:
         from steptts.g2p import phonemize
 
         check_rendered(self, tags)
-        audio, sample_rate_hz, _ = self.client().synthesize(text, tags=tuple(tags), voice=voice or self.voice)
+        try:
+            audio, sample_rate_hz, _ = self.client().synthesize(
+                text, tags=tuple(tags), voice=voice or self.voice
+            )
+        except RemoteError as error:
+            raise TeacherError(str(error), retryable=error.retryable, status=error.status) from None
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         if audio.size == 0:
             raise TeacherError("the remote teacher returned empty audio", retryable=True)
-        audio = resample(audio, int(sample_rate_hz), TEACHER_SAMPLE_RATE_HZ)
+        audio = resample(audio, int(sample_rate_hz), SAMPLE_RATE_HZ, clip=True)
         language = language_of(tags, "en-us")
-        return Rendering(audio, TEACHER_SAMPLE_RATE_HZ, None, phonemize(text, language), language)
+        return Rendering(audio, SAMPLE_RATE_HZ, None, phonemize(text, language), language)
 
     def synthesize(
         self, text: str, tags: list[Tag], voice: str | None

@@ -1,10 +1,10 @@
 """The student trainer: one loop, on one CPU process or under ``torchrun`` (DDP or FSDP2).
 
-    python -m distill.train --data DATA --preset nano --out RUN
-    torchrun --nproc_per_node 2 -m distill.train --data DATA --preset nano --out RUN
-    torchrun --nproc_per_node 8 -m distill.train --data DATA --preset 3b --out RUN   # FSDP2
+    python -m distill train --data DATA --preset nano --out RUN
+    torchrun --nproc_per_node 2 -m distill train --data DATA --preset nano --out RUN
+    torchrun --nproc_per_node 8 -m distill train --data DATA --preset 3b --out RUN   # FSDP2
 
-Every rank sees its shard of the same global batches (see :mod:`distill.data`), so the loss curve
+Every rank sees its shard of the same global batches (see :mod:`distill.training_data`), so the loss curve
 does not depend on the world size. ``RUN/checkpoint.pt`` holds everything needed to resume
 exactly where the run stopped (model, optimizer, schedule, step, RNG states, data position) and
 everything export needs (config, vocabularies, provenance).
@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from distill import data
+from distill import training_data
 from distill.model import PRESETS, Student, config_from_checkpoint, make_config, upgrade_checkpoint
 from steptts.errors import StepTTSError
 
@@ -59,13 +60,13 @@ class TrainConfig:
     lr: float = 1e-3  # peak learning rate
     warmup_steps: int = 500  # linear warm-up, capped at a tenth of the run
     min_lr_ratio: float = 0.05  # the cosine decays to lr * min_lr_ratio
-    weight_decay: float = 0.01
+    weight_decay: float = 0.01  # AdamW decoupled weight decay
     grad_clip: float = 1.0  # max global grad norm
     seed: int = 0  # model init and data order
     threads: int | None = None  # torch threads per process; default: this process's share of the cores
     workers: int | None = None  # processes computing features; default: all cores
-    checkpoint_every: int = 500
-    val_every: int = 500
+    checkpoint_every: int = 500  # optimizer steps between checkpoints
+    val_every: int = 500  # optimizer steps between validations (loss and wavs)
     val_items: int = 8  # held-out utterances (by id hash)
     val_wavs: int = 3  # of those, how many are rendered to RUN/val/step_XXXXXX/
     log_every: int = 10  # plain progress lines when stdout is not a terminal
@@ -74,7 +75,7 @@ class TrainConfig:
     fsdp: bool = False  # shard with FSDP2 even for a small preset
     resume: bool = False  # continue from RUN/checkpoint.pt
     init_from: str | None = None  # a new run starting from this checkpoint's weights and vocabularies
-    command: list[str] = field(default_factory=lambda: list(sys.argv))
+    command: list[str] = field(default_factory=lambda: list(sys.argv))  # recorded in the provenance
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -225,19 +226,93 @@ def train(config: TrainConfig) -> Path:
     """Train a student as ``config`` says; returns the path of the final checkpoint."""
     rank, world_size, local_world_size, device = _setup_distributed()
     try:
-        return _train(config, rank, world_size, local_world_size, device)
+        return _train(config, _Ranks(rank, world_size, local_world_size, device))
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(
-    config: TrainConfig, rank: int, world_size: int, local_world_size: int, device: torch.device
-) -> Path:
-    torch.set_num_threads(config.threads or max(1, _cores() // local_world_size))
+@dataclass(frozen=True)
+class _Ranks:
+    """Where this process runs: its rank among ``world_size`` and its device."""
+
+    rank: int
+    """Global rank; 0 writes checkpoints, metrics and validation audio."""
+    world_size: int
+    """Processes in the run."""
+    local_world_size: int
+    """Processes on this machine (they share its cores)."""
+    device: torch.device
+    """This rank's device."""
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class _Run:
+    """Everything a training run holds while it runs: data, model, optimizer and its position."""
+
+    config: TrainConfig
+    """The run's options."""
+    ranks: _Ranks
+    """This process's place in the run."""
+    records: list
+    """The datasets' manifest records (for the provenance)."""
+    vocab: training_data.Vocabularies
+    """The phoneme, tag and speaker vocabularies."""
+    train_set: list[training_data.Utterance]
+    """Training utterances (features in RAM)."""
+    val_set: list[training_data.Utterance]
+    """Held-out utterances."""
+    model_config: Any
+    """The student's StudentConfig."""
+    student: Student
+    """The model (sharded under FSDP)."""
+    losses_module: torch.nn.Module
+    """The student's training losses, wrapped by DDP when the run is replicated."""
+    optimizer: torch.optim.Optimizer
+    """AdamW over the student's parameters."""
+    initialized_from: dict | None = None
+    """The checkpoint a new run took its weights from, with its provenance (--init-from)."""
+    step: int = 0
+    """Optimizer steps done."""
+    epoch: int = 0
+    """Passes over the training set started."""
+    batch_in_epoch: int = 0
+    """Global batches of this epoch done."""
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return Path(self.config.out_dir) / "checkpoint.pt"
+
+    @property
+    def train_seconds(self) -> list[float]:
+        return [u.duration_s for u in self.train_set]
+
+
+def _train(config: TrainConfig, ranks: _Ranks) -> Path:
+    """The run in named steps: setup, load, build, restore, loop."""
+    _setup_torch(config, ranks)
+    checkpoint, initial = _check_and_load_checkpoints(config)
+    source = checkpoint or initial
+    records, vocab, train_set, val_set = _load_data(config, source, ranks)
+    run = _build(config, ranks, records, vocab, train_set, val_set, checkpoint, initial)
+    _restore(run, checkpoint)
+    del checkpoint, initial, source
+    _announce(run)
+    return _loop(run)
+
+
+def _setup_torch(config: TrainConfig, ranks: _Ranks) -> None:
+    torch.set_num_threads(config.threads or max(1, _cores() // ranks.local_world_size))
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-    is_main = rank == 0
+
+
+def _check_and_load_checkpoints(config: TrainConfig) -> tuple[dict | None, dict | None]:
+    """Validate the run's options; returns (the checkpoint to resume, the one to start from)."""
     out_dir = Path(config.out_dir)
     checkpoint_path = out_dir / "checkpoint.pt"
     if config.preset not in PRESETS and not config.resume:
@@ -251,36 +326,43 @@ def _train(
     if config.init_from and not Path(config.init_from).is_file():
         raise StepTTSError(f"--init-from: {config.init_from} is not a checkpoint file")
     out_dir.mkdir(parents=True, exist_ok=True)
-
-    # --- data and vocabularies (from the checkpoint on resume or init, so ids keep their meaning)
-    checkpoint, initial, initialized_from = None, None, None
+    checkpoint, initial = None, None
     if config.init_from:
         initial = torch.load(config.init_from, map_location="cpu", mmap=True, weights_only=False)
-        initialized_from = {
-            "checkpoint": str(Path(config.init_from).resolve()),
-            "provenance": initial.get("provenance"),
-        }
     if config.resume:
         if not checkpoint_path.exists():
             raise StepTTSError(f"--resume: {checkpoint_path} does not exist")
         # mmap: ranks share one copy in the page cache instead of each loading a 3b checkpoint.
         checkpoint = torch.load(checkpoint_path, map_location="cpu", mmap=True, weights_only=False)
-    records = data.read_records(config.data_dirs)
-    source = checkpoint or initial
-    vocab = data.Vocabularies.from_json(source["vocab"]) if source else data.build_vocabularies(records)
+    return checkpoint, initial
+
+
+def _load_data(config: TrainConfig, source: dict | None, ranks: _Ranks):
+    """(records, vocabularies, train set, validation set); the vocabularies come from the checkpoint
+    on resume or init, so ids keep their meaning."""
+    records = training_data.read_records(config.data_dirs)
+    if source:
+        vocab = training_data.Vocabularies.from_json(source["vocab"])
+    else:
+        vocab = training_data.build_vocabularies(records)
     # Local rank 0 fills the feature cache with every core while its neighbours wait, then they read it.
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if local_rank == 0:
-        utterances = data.load_utterances(records, vocab, config.workers or _cores(), progress=is_main)
+        utterances = training_data.load_utterances(
+            records, vocab, config.workers or _cores(), progress=ranks.is_main
+        )
     _barrier()
     if local_rank != 0:
-        utterances = data.load_utterances(
-            records, vocab, max(1, _cores() // local_world_size), progress=False
+        utterances = training_data.load_utterances(
+            records, vocab, max(1, _cores() // ranks.local_world_size), progress=False
         )
-    train_set, val_set = data.split_validation(utterances, min(config.val_items, len(utterances) // 10))
-    train_seconds = [u.duration_s for u in train_set]
+    n_val = min(config.val_items, len(utterances) // 10)
+    train_set, val_set = training_data.split_validation(utterances, n_val)
+    return records, vocab, train_set, val_set
 
-    # --- model, sharding, optimizer
+
+def _build(config, ranks, records, vocab, train_set, val_set, checkpoint, initial) -> _Run:
+    """The student (with the weights of --init-from), its sharding or replication, and the optimizer."""
     initial_state = None
     if checkpoint:
         model_config = config_from_checkpoint(checkpoint["config"])
@@ -294,155 +376,113 @@ def _train(
         model_config = replace(model_config,
                                vocoder_predicted_from_step=int(config.vocoder_predicted_from * config.steps))
     torch.manual_seed(config.seed)  # the same initial weights on every rank
-    student = Student(model_config).to(device)
-    use_fsdp = world_size > 1 and (config.fsdp or config.preset in FSDP_PRESETS)
+    student = Student(model_config).to(ranks.device)
+    losses_module = _distribute(student, config, ranks)
+    optimizer = torch.optim.AdamW(
+        student.parameters(), lr=config.lr, betas=(0.8, 0.99), weight_decay=config.weight_decay
+    )
+    if initial_state is not None:  # weights only: optimizer, schedule and data order start afresh
+        set_model_state_dict(student, initial_state, options=StateDictOptions(full_state_dict=True))
+    initialized_from = None
+    if initial is not None:
+        initialized_from = {
+            "checkpoint": str(Path(config.init_from).resolve()),
+            "provenance": initial.get("provenance"),
+        }
+    return _Run(config, ranks, records, vocab, train_set, val_set, model_config, student, losses_module,
+                optimizer, initialized_from)
+
+
+def _use_fsdp(config: TrainConfig, ranks: _Ranks) -> bool:
+    return ranks.world_size > 1 and (config.fsdp or config.preset in FSDP_PRESETS)
+
+
+def _distribute(student: Student, config: TrainConfig, ranks: _Ranks) -> torch.nn.Module:
+    """Shard the student with FSDP2 or replicate it with DDP; returns the module whose forward trains."""
     losses_module: torch.nn.Module = _TrainingLosses(student)
-    if use_fsdp:
+    if _use_fsdp(config, ranks):
         from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
 
         for unit in student.shard_units():
             fully_shard(unit)
         fully_shard(student)
         register_fsdp_forward_method(student, "training_losses")
-    elif world_size > 1:
+    elif ranks.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         # Some losses join later in training (step-dependent), so not every parameter gets a
         # gradient at every step.
         losses_module = DistributedDataParallel(losses_module, find_unused_parameters=True)
-    optimizer = torch.optim.AdamW(
-        student.parameters(), lr=config.lr, betas=(0.8, 0.99), weight_decay=config.weight_decay
+    return losses_module
+
+
+def _restore(run: _Run, checkpoint: dict | None) -> None:
+    """Resume weights, optimizer, position and RNG from ``checkpoint``, or seed a new run's noise."""
+    if not checkpoint:
+        torch.manual_seed(run.config.seed + 1000 * run.ranks.rank)  # ranks draw different noise from here on
+        return
+    set_model_state_dict(run.student, checkpoint["model"], options=StateDictOptions(full_state_dict=True))
+    # Not strict: a parameter that never had a gradient yet (the aligner, while every row has
+    # teacher durations) has no optimizer state to restore.
+    set_optimizer_state_dict(
+        run.student,
+        run.optimizer,
+        checkpoint["optimizer"],
+        options=StateDictOptions(full_state_dict=True, strict=False),
+    )
+    run.step = checkpoint["step"]
+    run.epoch, run.batch_in_epoch = checkpoint["data"]["epoch"], checkpoint["data"]["batch"]
+    rng_states = checkpoint["rng"]
+    _set_rng_state(rng_states[run.ranks.rank] if len(rng_states) == run.ranks.world_size else rng_states[0])
+
+
+def _announce(run: _Run) -> None:
+    if not run.ranks.is_main:
+        return
+    n_params = sum(p.numel() for p in run.student.parameters())  # a sharded DTensor counts its full size
+    world_size = run.ranks.world_size
+    mode = "FSDP2" if _use_fsdp(run.config, run.ranks) else "DDP" if world_size > 1 else "single process"
+    print(
+        f"student: ~{n_params / 1e6:.1f}M parameters, {mode} on {world_size} x {run.ranks.device.type}; "
+        f"{len(run.train_set)} train / {len(run.val_set)} val utterances, "
+        f"{sum(run.train_seconds) / 3600:.2f} h"
     )
 
-    step, epoch, batch_in_epoch = 0, 0, 0
-    if initial_state is not None:  # weights only: optimizer, schedule and data order start afresh
-        set_model_state_dict(student, initial_state, options=StateDictOptions(full_state_dict=True))
-        del initial_state
-    if checkpoint:
-        set_model_state_dict(student, checkpoint["model"], options=StateDictOptions(full_state_dict=True))
-        # Not strict: a parameter that never had a gradient yet (the aligner, while every row has
-        # teacher durations) has no optimizer state to restore.
-        set_optimizer_state_dict(
-            student,
-            optimizer,
-            checkpoint["optimizer"],
-            options=StateDictOptions(full_state_dict=True, strict=False),
-        )
-        step = checkpoint["step"]
-        epoch, batch_in_epoch = checkpoint["data"]["epoch"], checkpoint["data"]["batch"]
-        rng_states = checkpoint["rng"]
-        _set_rng_state(rng_states[rank] if len(rng_states) == world_size else rng_states[0])
-        del checkpoint
-    else:
-        torch.manual_seed(config.seed + 1000 * rank)  # ranks draw different noise from here on
-    n_params = sum(p.numel() for p in student.parameters())  # a sharded DTensor counts its full size
-    if is_main:
-        mode = "FSDP2" if use_fsdp else "DDP" if world_size > 1 else "single process"
-        print(
-            f"student: ~{n_params / 1e6:.1f}M parameters, {mode} on {world_size} x {device.type}; "
-            f"{len(train_set)} train / {len(val_set)} val utterances, {sum(train_seconds) / 3600:.2f} h"
-        )
 
-    def checkpoint_state() -> dict:
-        # Collective under FSDP: every rank calls it, rank 0 receives the full tensors.
-        gather = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        model_state = get_model_state_dict(student, options=gather)
-        optimizer_state = get_optimizer_state_dict(student, optimizer, options=gather)
-        rng = [_rng_state()]
-        if world_size > 1:
-            rng = [None] * world_size
-            dist.all_gather_object(rng, _rng_state())
-        return {
-            "model": model_state,
-            "optimizer": optimizer_state,
-            "scheduler": {
-                "kind": "warmup_cosine",
-                "lr": config.lr,
-                "warmup_steps": config.warmup_steps,
-                "min_lr_ratio": config.min_lr_ratio,
-                "steps": config.steps,
-            },  # the whole state of learning_rate(step, ·)
-            "step": step,
-            "data": {"epoch": epoch, "batch": batch_in_epoch},
-            "rng": rng,
-            "config": asdict(model_config),
-            "train_config": asdict(config),
-            "vocab": vocab.to_json(),
-            "provenance": {
-                "teacher": sorted({r.fields.get("teacher", "unknown") for r in records}),
-                "datasets": [str(Path(d).resolve()) for d in config.data_dirs],
-                "utterances": len(train_set),
-                "hours": round(sum(train_seconds) / 3600, 3),
-                "steps": step,
-                "command": " ".join(config.command),
-                "initialized_from": initialized_from,
-            },
-        }
-
-    metrics = MetricsLog(out_dir / "metrics.csv", step if config.resume else None) if is_main else None
-    plan = data.plan_epoch(train_seconds, config.batch_seconds, config.seed, epoch, min_items=world_size)
+def _loop(run: _Run) -> Path:
+    """Train until ``config.steps``, validating and checkpointing on schedule; a signal ends the run
+    cleanly with a checkpoint."""
+    config, ranks = run.config, run.ranks
+    out_dir = Path(config.out_dir)
+    metrics = None
+    if ranks.is_main:
+        metrics = MetricsLog(out_dir / "metrics.csv", run.step if config.resume else None)
+    train_seconds = run.train_seconds
+    plan = training_data.plan_epoch(
+        train_seconds, config.batch_seconds, config.seed, run.epoch, min_items=ranks.world_size
+    )
     if not plan:
         raise StepTTSError(
-            f"--batch-seconds {config.batch_seconds} fits fewer than {world_size} utterances "
+            f"--batch-seconds {config.batch_seconds} fits fewer than {ranks.world_size} utterances "
             "in a batch; raise it"
         )
     stopping = False
-    # From here on a signal ends the run cleanly, with a checkpoint.
-    with _StopFlag() as stop, _Progress(config.steps, step, is_main, config.log_every) as progress:
-        student.train()
-        while step < config.steps:
-            if batch_in_epoch >= len(plan):
-                epoch, batch_in_epoch = epoch + 1, 0
-                plan = data.plan_epoch(train_seconds, config.batch_seconds, config.seed, epoch, world_size)
-            global_batch = plan[batch_in_epoch]
-            mine = data.shard(global_batch, rank, world_size)
-            batch = data.collate([train_set[i] for i in mine], device)
-            losses = losses_module(batch, step)
-            # Each rank's loss is a mean over its own frames; weighting it by its share of the global
-            # batch's frames makes the averaged gradient that of the global batch's mean, whatever the
-            # world size (exactly for the frame losses, closely for the per-token and vocoder ones).
-            share = sum(train_set[i].n_frames for i in mine) / sum(
-                train_set[i].n_frames for i in global_batch
-            )
-            (losses["total"] * (share * world_size)).backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), config.grad_clip)
-            lr = learning_rate(step, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            batch_in_epoch += 1
-
-            # One collective per step: the global batch's losses and whether any rank was told to stop.
-            names = sorted(losses)
-            summary = torch.stack(
-                [losses[name].detach().float() * share for name in names]
-                + [torch.tensor(float(stop.signum), device=device)]
-            )
-            if world_size > 1:
-                dist.all_reduce(summary)
-            summary = summary.tolist()
-            stopping = summary[-1] > 0
-            if is_main:
-                if hasattr(grad_norm, "full_tensor"):  # a DTensor under FSDP
-                    grad_norm = grad_norm.full_tensor()
-                row = {
-                    "step": step,
-                    "split": "train",
-                    "epoch": epoch,
-                    "lr": lr,
-                    "grad_norm": float(grad_norm),
-                }
-                row |= {f"loss_{name}": value for name, value in zip(names, summary)}
-                row["steps_per_s"] = progress.update(step, row)
+    with _StopFlag() as stop, _Progress(config.steps, run.step, ranks.is_main, config.log_every) as progress:
+        run.student.train()
+        while run.step < config.steps:
+            if run.batch_in_epoch >= len(plan):
+                run.epoch, run.batch_in_epoch = run.epoch + 1, 0
+                plan = training_data.plan_epoch(train_seconds, config.batch_seconds, config.seed, run.epoch,
+                                       ranks.world_size)
+            row, stopping = _step(run, plan[run.batch_in_epoch], stop.signum)
+            if metrics is not None:
+                row["steps_per_s"] = progress.update(run.step, row)
                 metrics.write(row)
-
-            if step % config.val_every == 0 or step == config.steps:
-                _validate(student, val_set, step, device, out_dir, config, metrics)
-            if step % config.checkpoint_every == 0 or step == config.steps or stopping:
-                state = checkpoint_state()
-                _save_checkpoint(checkpoint_path, state, rank)
+            if run.step % config.val_every == 0 or run.step == config.steps:
+                _validate(run.student, run.val_set, run.step, ranks.device, out_dir, config, metrics)
+            if run.step % config.checkpoint_every == 0 or run.step == config.steps or stopping:
+                state = _checkpoint_state(run)
+                _save_checkpoint(run.checkpoint_path, state, ranks.rank)
                 del state
             if stopping:
                 break
@@ -450,17 +490,97 @@ def _train(
         metrics.close()
     if stopping:
         raise SystemExit(
-            f"stopped by a signal at step {step}; {checkpoint_path} saved: continue with --resume"
+            f"stopped by a signal at step {run.step}; {run.checkpoint_path} saved: continue with --resume"
         )
-    if is_main:
-        print(f"done: {step} steps, checkpoint {checkpoint_path}")
-    return checkpoint_path
+    if ranks.is_main:
+        print(f"done: {run.step} steps, checkpoint {run.checkpoint_path}")
+    return run.checkpoint_path
+
+
+def _step(run: _Run, global_batch: list[int], signum: int) -> tuple[dict | None, bool]:
+    """One optimizer step on this rank's shard of ``global_batch``; returns the metrics row (the global
+    batch's losses; None off rank 0) and whether any rank was told to stop."""
+    config, ranks, train_set = run.config, run.ranks, run.train_set
+    mine = training_data.shard(global_batch, ranks.rank, ranks.world_size)
+    batch = training_data.collate([train_set[i] for i in mine], ranks.device)
+    losses = run.losses_module(batch, run.step)
+    # Each rank's loss is a mean over its own frames; weighting it by its share of the global
+    # batch's frames makes the averaged gradient that of the global batch's mean, whatever the
+    # world size (exactly for the frame losses, closely for the per-token and vocoder ones).
+    share = sum(train_set[i].n_frames for i in mine) / sum(train_set[i].n_frames for i in global_batch)
+    (losses["total"] * (share * ranks.world_size)).backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.student.parameters(), config.grad_clip)
+    lr = learning_rate(run.step, config)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    run.step += 1
+    run.batch_in_epoch += 1
+
+    # One collective per step: the global batch's losses and whether any rank was told to stop.
+    names = sorted(losses)
+    summary = torch.stack(
+        [losses[name].detach().float() * share for name in names]
+        + [torch.tensor(float(signum), device=ranks.device)]
+    )
+    if ranks.world_size > 1:
+        dist.all_reduce(summary)
+    summary = summary.tolist()
+    stopping = summary[-1] > 0
+    if not ranks.is_main:
+        return None, stopping
+    if hasattr(grad_norm, "full_tensor"):  # a DTensor under FSDP
+        grad_norm = grad_norm.full_tensor()
+    row = {"step": run.step, "split": "train", "epoch": run.epoch, "lr": lr, "grad_norm": float(grad_norm)}
+    row |= {f"loss_{name}": value for name, value in zip(names, summary)}
+    return row, stopping
+
+
+def _checkpoint_state(run: _Run) -> dict:
+    """Everything to resume and to export. Collective under FSDP: every rank calls it, rank 0 receives
+    the full tensors."""
+    config = run.config
+    gather = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    model_state = get_model_state_dict(run.student, options=gather)
+    optimizer_state = get_optimizer_state_dict(run.student, run.optimizer, options=gather)
+    rng = [_rng_state()]
+    if run.ranks.world_size > 1:
+        rng = [None] * run.ranks.world_size
+        dist.all_gather_object(rng, _rng_state())
+    train_seconds = run.train_seconds
+    return {
+        "model": model_state,
+        "optimizer": optimizer_state,
+        "scheduler": {
+            "kind": "warmup_cosine",
+            "lr": config.lr,
+            "warmup_steps": config.warmup_steps,
+            "min_lr_ratio": config.min_lr_ratio,
+            "steps": config.steps,
+        },  # the whole state of learning_rate(step, ·)
+        "step": run.step,
+        "data": {"epoch": run.epoch, "batch": run.batch_in_epoch},
+        "rng": rng,
+        "config": asdict(run.model_config),
+        "train_config": asdict(config),
+        "vocab": run.vocab.to_json(),
+        "provenance": {
+            "teacher": sorted({r.fields.get("teacher", "unknown") for r in run.records}),
+            "datasets": [str(Path(d).resolve()) for d in config.data_dirs],
+            "utterances": len(run.train_set),
+            "hours": round(sum(train_seconds) / 3600, 3),
+            "steps": run.step,
+            "command": " ".join(config.command),
+            "initialized_from": run.initialized_from,
+        },
+    }
 
 
 @torch.no_grad()
 def _validate(
     student: Student,
-    val_set: list[data.Utterance],
+    val_set: list[training_data.Utterance],
     step: int,
     device: torch.device,
     out_dir: Path,
@@ -478,12 +598,12 @@ def _validate(
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         student.eval()
-        batch = data.collate(val_set, device)
+        batch = training_data.collate(val_set, device)
         losses = {
             f"loss_{name}": float(value) for name, value in student.training_losses(batch, step).items()
         }
         rendered = val_set[: config.val_wavs]
-        batch = data.collate(rendered, device)
+        batch = training_data.collate(rendered, device)
         count, tokens = batch.phoneme_ids.shape
         controls = torch.tensor([[1.0, 0.0, 0.0]], device=device).expand(count, 3)  # speed, semitones, dB
         predict = torch.full((count, tokens), -1.0, device=device)
@@ -504,12 +624,12 @@ def _validate(
     folder.mkdir(parents=True, exist_ok=True)
     for utterance, wave, length in zip(rendered, audio.float().cpu().numpy(), audio_lengths.tolist()):
         soundfile.write(
-            folder / f"{utterance.id[:16]}.wav", np.clip(wave[:length], -1, 1), data.SAMPLE_RATE_HZ
+            folder / f"{utterance.id[:16]}.wav", np.clip(wave[:length], -1, 1), training_data.SAMPLE_RATE_HZ
         )
         reference = out_dir / "val" / "teacher" / f"{utterance.id[:16]}.wav"
         if not reference.exists():
             reference.parent.mkdir(exist_ok=True)
-            soundfile.write(reference, utterance.audio, data.SAMPLE_RATE_HZ)
+            soundfile.write(reference, utterance.audio, training_data.SAMPLE_RATE_HZ)
 
 
 class _Progress:
@@ -554,11 +674,3 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
-
-
-if __name__ == "__main__":
-    import typer
-
-    from distill.cli import train_command
-
-    typer.run(train_command)

@@ -16,30 +16,9 @@ from pathlib import Path
 import torch
 
 from distill.model import Student
+from steptts.graph import GRAPH_IO, INPUT_NAMES, OUTPUT_NAMES
 
 OPSET = 17
-INPUT_NAMES = (
-    "phoneme_ids", "phoneme_lengths", "tag_ids", "speaker_ids", "controls", "duration_override",
-    "pitch_override",
-)
-OUTPUT_NAMES = ("audio", "audio_lengths", "durations")
-GRAPH_IO = {
-    "inputs": {
-        "phoneme_ids": {"dtype": "int64", "shape": ["B", "T"]},
-        "phoneme_lengths": {"dtype": "int64", "shape": ["B"]},
-        "tag_ids": {"dtype": "int64", "shape": ["B", "K"]},
-        "speaker_ids": {"dtype": "int64", "shape": ["B"]},
-        "controls": {"dtype": "float32", "shape": ["B", 3]},
-        "duration_override": {"dtype": "float32", "shape": ["B", "T"]},
-        "pitch_override": {"dtype": "float32", "shape": ["B", "T"]},
-    },
-    "outputs": {
-        "audio": {"dtype": "float32", "shape": ["B", "S"]},
-        "audio_lengths": {"dtype": "int64", "shape": ["B"]},
-        "durations": {"dtype": "int64", "shape": ["B", "T"]},
-    },
-}
-"""The graph's I/O as written into voice.json (``graph``)."""
 
 _DYNAMIC_AXES = {
     name: {index: axis for index, axis in enumerate(spec["shape"]) if isinstance(axis, str)}

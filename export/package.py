@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from export.onnx_export import GRAPH_IO
 from steptts.errors import StepTTSError
-from steptts.voice import CONTROL_NAMES, SCHEMA_VERSION, VOICE_FILE, sha256_file
+from steptts.graph import CONTROL_NAMES, GRAPH_IO
+from steptts.voice import SCHEMA_VERSION, VOICE_FILE, sha256_file
 
 VARIANT_FILES = {"fp32": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx"}
 

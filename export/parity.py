@@ -22,7 +22,7 @@ import torch
 
 from distill.features import mel_magnitude
 from distill.model import Student
-from export.onnx_export import INPUT_NAMES
+from steptts.graph import INPUT_NAMES
 
 HELD_OUT_SENTENCES = (
     "How much wood would a woodchuck chuck?",

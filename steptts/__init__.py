@@ -16,9 +16,9 @@ import importlib
 from .errors import (
     MusicError,
     ProviderError,
+    RemoteError,
     StepTTSError,
     TagError,
-    TeacherError,
     TextError,
     VoiceError,
 )
@@ -32,7 +32,7 @@ _LAZY = {
 }
 
 __all__ = [*_LAZY, "StepTTSError", "TextError", "TagError", "VoiceError", "ProviderError", "MusicError",
-           "TeacherError", "__version__"]
+           "RemoteError", "__version__"]
 
 
 def __getattr__(name: str):

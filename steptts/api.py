@@ -1,7 +1,8 @@
-"""The public API: :class:`TTS` turns text into audio with a voice package or a remote teacher.
+"""The public API: :class:`TTS` turns text into audio with a voice package or a remote engine.
 
-The pipeline (text → tags → sentences → normalized text → phonemes → ids) lives here; the
-:class:`~steptts.engine.Engine` only maps ids to audio.
+The pipeline (text → tags → sentences → :func:`steptts.frontend.speak` → ids) lives here; the
+:class:`~steptts.engine.Engine` only maps ids to audio, the :class:`~steptts.remote.RemoteEngine`
+sends text and controls to a speech server.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import g2p, music
+from . import music
 from .audio import Audio, Chunk, SentenceTiming
 from .errors import StepTTSError, TagError, TextError
-from .phonemes import substitute
+from .frontend import Spoken, speak
 from .sentences import split_sentences
-from .tags import Tag, check_compatible, dedupe, parse_tags, resolve_tag
-from .textnorm import normalize_text
+from .tags import INTENSITIES, Tag, check_compatible, dedupe, parse_tags, resolve_tag
 
 MAX_SYNTHESIZE_CHARS = 100_000
 """synthesize() keeps all audio in memory; beyond this, use stream() (which has no limit)."""
@@ -31,12 +31,19 @@ class Request:
     """Everything one synthesis call asks for, resolved and validated."""
 
     tags: tuple[Tag, ...]
+    """Inline tags and the tags of the keyword controls (emotion, accent, language, style), deduplicated."""
     speed: float
+    """Tempo multiplier (0.25–4): the duration is divided by it."""
     pitch_semitones: float
+    """Pitch shift in semitones (−24–24)."""
     energy_db: float
+    """Level change in dB (−20–20)."""
     speaker: str | None
+    """Speaker name of the voice (or the remote server's voice); None for the default."""
     melody: music.Melody | None
+    """The tune to sing (with the singing tag), or None for the voice's own."""
     bpm: float | None
+    """Tempo of singing or rap in beats per minute (30–300); None for the default."""
 
     @property
     def english(self) -> bool:
@@ -57,7 +64,7 @@ def _controls_to_tags(emotion: str | None, intensity: int | None, accent: str | 
         if tag.kind != "emotion":
             raise TagError(f"emotion='{emotion}' is a {tag.kind} tag, not an emotion")
         if intensity is not None:
-            if intensity not in (1, 2):
+            if intensity not in INTENSITIES:
                 raise TagError(f"intensity must be 1 (mild) or 2 (strong), got {intensity}")
             tag = replace(tag, intensity=intensity)
         tags.append(tag)
@@ -101,17 +108,16 @@ class TTS:
     ) -> None:
         if engine not in ("local", "remote"):
             raise StepTTSError(f"unknown engine '{engine}'; use 'local' or 'remote'")
-        self.engine_kind = engine
         self.voice = None
         self.engine = None
         self.remote = None
         if engine == "remote":
             if not base_url:
-                raise StepTTSError("engine='remote' needs base_url= (e.g. the StepFun API or `steptts serve`)")
-            from .remote import RemoteTeacher
+                raise StepTTSError("engine='remote' needs base_url= (the StepFun API or a server that speaks it)")
+            from .remote import RemoteEngine
 
             kwargs = {"voice": remote_voice} if remote_voice else {}
-            self.remote = RemoteTeacher(base_url, api_key=api_key, model=model, **kwargs)
+            self.remote = RemoteEngine(base_url, api_key=api_key, model=model, **kwargs)
             self.provider = "remote"
             self.sample_rate_hz = self.remote.sample_rate_hz
             return
@@ -186,8 +192,10 @@ class TTS:
             parsed_melody = music.parse_melody(melody, bpm if bpm is not None else 100.0)
         if bpm is not None and music_key is None:
             raise TagError("bpm= needs the singing or rap tag")
-        if bpm is not None and not 30 <= float(bpm) <= 300:
-            raise StepTTSError(f"bpm must be between 30 and 300, got {bpm}")
+        if bpm is not None and not music.MIN_BPM <= float(bpm) <= music.MAX_BPM:
+            raise StepTTSError(f"bpm must be between {music.MIN_BPM:g} and {music.MAX_BPM:g}, got {bpm}")
+        if self.remote is not None:
+            self._check_remote_supports(tags, float(speed), float(pitch), float(energy), melody, bpm)
         if self.voice is not None:
             self._check_voice_supports(tags)
             if speaker is not None and speaker not in self.voice.speakers:
@@ -207,27 +215,51 @@ class TTS:
                 raise TagError(f"voice '{self.voice.name}' was not trained on tag '{tag.key}'; "
                                f"its tags: {supported}")
 
+    def _check_remote_supports(self, tags: list[Tag], speed: float, pitch: float, energy: float,
+                               melody: str | None, bpm: float | None) -> None:
+        """Every control reaches the server or raises here, before the first request: tags as
+        ``voice_label`` or inline, speed, energy as ``volume``, speaker as the server's voice."""
+        from .remote import VOLUME_RANGE
+
+        refused = [name for name, given in (("pitch", pitch != 0.0), ("melody", melody is not None),
+                                            ("bpm", bpm is not None)) if given]
+        if refused:
+            raise StepTTSError(
+                f"the remote engine cannot render {', '.join(refused)}: its speech API takes emotion, "
+                "language and style tags, speed, energy (as its volume) and speaker (as its voice)"
+            )
+        volume = _volume(energy)
+        if not VOLUME_RANGE[0] <= volume <= VOLUME_RANGE[1]:
+            raise StepTTSError(
+                f"energy {energy:g} dB is volume ×{volume:.3g} for the remote engine, outside its "
+                f"{VOLUME_RANGE[0]:g}–{VOLUME_RANGE[1]:g}"
+            )
+        self.remote.check(tags, speed, volume)
+
     def _generate(self, request: Request, sentences: list[str]) -> Iterator[Chunk]:
         note_offset = 0
+        voice = self.voice
+        language = next((t.spec.espeak_voice for t in request.tags if t.spec.espeak_voice),
+                        voice.language if voice is not None else "en-us")
+        substitutions = voice.phoneme_substitutions if voice is not None else {}
         for index, sentence in enumerate(sentences):
             started = time.perf_counter()
-            spoken = normalize_text(sentence) if request.english else sentence.strip()
-            if not spoken.strip():
+            spoken = speak(sentence, language, substitutions, normalize=request.english)
+            if not spoken.text.strip():
                 continue
             if self.remote is not None:
-                samples, rate, _ = self.remote.synthesize(spoken, list(request.tags), speed=request.speed)
+                samples, rate, _ = self.remote.synthesize(spoken.text, list(request.tags), voice=request.speaker,
+                                                          speed=request.speed, volume=_volume(request.energy_db))
                 if rate != self.sample_rate_hz:
                     raise StepTTSError(f"remote server answered at {rate} Hz, asked for {self.sample_rate_hz}")
             else:
                 samples, note_offset = self._render_local(spoken, request, note_offset)
             elapsed_ms = (time.perf_counter() - started) * 1000.0
-            yield Chunk(samples, self.sample_rate_hz, index, spoken, elapsed_ms, self.provider)
+            yield Chunk(samples, self.sample_rate_hz, index, spoken.text, elapsed_ms, self.provider)
 
-    def _render_local(self, spoken: str, request: Request, note_offset: int) -> tuple[np.ndarray, int]:
+    def _render_local(self, spoken: Spoken, request: Request, note_offset: int) -> tuple[np.ndarray, int]:
         voice = self.voice
-        language = next((t.spec.espeak_voice for t in request.tags if t.spec.espeak_voice), voice.language)
-        phonemes = substitute(g2p.phonemize(spoken, language), voice.phoneme_substitutions)
-        ids, tokens = voice.phoneme_vocab.encode(phonemes)
+        ids, tokens = voice.phoneme_vocab.encode(spoken.phonemes)
         if len(ids) <= 2:
             return np.zeros(0, np.float32), note_offset
         by_control = voice.tag_controls
@@ -252,7 +284,7 @@ class TTS:
             if request.melody is not None:  # a user's tune carries on across sentences
                 melody = _rotate(request.melody, note_offset)
             else:
-                melody = music.default_melody(spoken, n_syllables, request.bpm)
+                melody = music.default_melody(spoken.text, n_syllables, request.bpm)
             duration_override, pitch_override = music.singing_overrides(
                 tokens, first.durations, melody, frame_rate_hz)
             note_offset += n_syllables
@@ -269,6 +301,11 @@ def _rotate(melody: music.Melody, offset: int) -> music.Melody:
         return melody
     shift = offset % len(melody.notes)
     return replace(melody, notes=melody.notes[shift:] + melody.notes[:shift])
+
+
+def _volume(energy_db: float) -> float:
+    """The remote API's volume (a gain factor) for an energy change in dB."""
+    return round(10.0 ** (energy_db / 20.0), 4)
 
 
 def _available_providers() -> list[str]:

@@ -1,11 +1,11 @@
-"""The `steptts` command: say, voices, tags, info; `distill …` and `export` from a source checkout.
+"""The `steptts` command: say, voices, tags, info; `distill …` and `export` run from a source checkout.
 
 User mistakes exit with code 2 and one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
-import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -181,50 +181,51 @@ def info(
 
 
 # ----------------------------------------------------------------------------- source-checkout commands
-def _source_module(name: str):
-    """Import a module of the source checkout (distill, export), or fail with the install hint."""
-    root = Path(__file__).resolve().parent.parent
-    for candidate in (root, Path.cwd()):
-        if (candidate / name.split(".")[0] / "__init__.py").exists() and str(candidate) not in sys.path:
-            sys.path.insert(0, str(candidate))
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        top = name.split(".")[0]
-        if error.name == top or error.name == name:
-            _fail(f"`steptts {top}` {SOURCE_HINT}")
-        _fail(f"`steptts {top}` needs {error.name}: pip install torch==2.13.0 && pip install -e '.[train]'")
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
 
-@app.command()
-def export(
-    run: Path = typer.Argument(..., help="Training run folder (holds checkpoint.pt)."),
-    out: Path = typer.Option(..., "--out", help="Voice folder to write, e.g. voices/my-voice."),
-    fp16: bool = typer.Option(False, "--fp16", help="Also write model.fp16.onnx for CUDA."),
-    int8: bool = typer.Option(False, "--int8", help="Also write model.int8.onnx for CPU."),
-    name: str | None = typer.Option(None, help="Voice name (default: the folder name)."),
-    speed_tags: str = typer.Option("control", help="Perform speed tags through the exact speed control "
-                                   "(control) or their trained tag ids (learned)."),
-) -> None:
-    """Export a trained student to an ONNX voice package."""
-    module = _source_module("export.cli")
-    module.export_voice(run, out, fp16=fp16, int8=int8, name=name, speed_tags=speed_tags)
+def source_checkout() -> Path | None:
+    """The source checkout holding ``distill/`` and ``export/``: the one this steptts runs from (an
+    editable install), else the working folder; None when neither is one."""
+    for candidate in (Path(__file__).resolve().parent.parent, Path.cwd()):
+        if all((candidate / package / "__main__.py").is_file() for package in ("distill", "export")):
+            return candidate
+    return None
 
 
-def _mount_distill() -> None:
-    module = _source_module("distill.cli")
-    app.add_typer(module.app, name="distill")
+def _exec_source_command(package: str, args: list[str]) -> None:
+    """Become ``python -m PACKAGE ARGS`` run from the checkout, so that signals (a training run saves a
+    checkpoint on SIGINT/SIGTERM) and the exit code are the command's own. steptts never imports it."""
+    root = source_checkout()
+    if root is None:
+        _fail(f"`steptts {package}` {SOURCE_HINT}")
+    paths = [str(root), *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", package, *args], environment)
+
+
+@app.command(context_settings=_PASS_THROUGH, add_help_option=False)
+def export(context: typer.Context) -> None:
+    """Export a trained student to an ONNX voice package (`steptts export --help`)."""
+    _exec_source_command("export", list(context.args))
+
+
+@app.command(context_settings=_PASS_THROUGH, add_help_option=False)
+def distill(context: typer.Context) -> None:
+    """Make data, train and evaluate students (`steptts distill --help`)."""
+    _exec_source_command("distill", list(context.args))
 
 
 def main() -> None:
     """Console entry point."""
-    args = [a for a in sys.argv[1:] if not a.startswith("-")]
-    if args[:1] == ["distill"]:
-        _run(_mount_distill)
-    else:
-        app.add_typer(typer.Typer(help=f"Make data, train and evaluate students ({SOURCE_HINT})."),
-                      name="distill")
-    _run(app)
+    run_app(app)
+
+
+def run_app(application: typer.Typer, prog_name: str | None = None) -> None:
+    """Run a typer app the steptts way: a StepTTSError is one line on stderr and exit 2, Ctrl-C exit 130."""
+    _run(lambda: application(prog_name=prog_name))
 
 
 def _run(function) -> None:

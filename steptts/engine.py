@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ProviderError
+from .graph import INPUT_NAMES, OUTPUT_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,6 @@ class Engine:
         if CUDA in usable and self.provider != CUDA:
             message = ("CUDA execution provider could not start (no GPU or CUDA libraries missing); "
                        "running on CPU")
-            if explicit_cuda and CPU not in wanted:
-                raise ProviderError(message.replace("; running on CPU", ""))
             warnings.warn(message, RuntimeWarning, stacklevel=3)
         self.input_names = {item.name for item in self.session.get_inputs()}
 
@@ -140,18 +139,17 @@ class Engine:
         tags = np.asarray(tag_ids, np.int64).reshape(1, -1)
         if tags.shape[1] == 0:
             tags = np.zeros((1, 1), np.int64)
-        feeds = {
-            "phoneme_ids": np.asarray(phoneme_ids, np.int64).reshape(1, -1),
-            "phoneme_lengths": np.array([length], np.int64),
-            "tag_ids": tags,
-            "speaker_ids": np.array([speaker_id], np.int64),
-            "controls": np.asarray(controls, np.float32).reshape(1, -1),
-            "duration_override": np.asarray(duration_override, np.float32).reshape(1, -1),
-            "pitch_override": np.asarray(pitch_override, np.float32).reshape(1, -1),
-        }
-        audio, audio_lengths, durations = self.session.run(
-            ["audio", "audio_lengths", "durations"], {k: v for k, v in feeds.items() if k in self.input_names}
+        values = (
+            np.asarray(phoneme_ids, np.int64).reshape(1, -1),
+            np.array([length], np.int64),
+            tags,
+            np.array([speaker_id], np.int64),
+            np.asarray(controls, np.float32).reshape(1, -1),
+            np.asarray(duration_override, np.float32).reshape(1, -1),
+            np.asarray(pitch_override, np.float32).reshape(1, -1),
         )
+        feeds = {name: value for name, value in zip(INPUT_NAMES, values) if name in self.input_names}
+        audio, audio_lengths, durations = self.session.run(list(OUTPUT_NAMES), feeds)
         samples = np.asarray(audio[0, : int(audio_lengths[0])], np.float32)
         return EngineOutput(samples, np.asarray(durations[0], np.int64))
 

@@ -62,12 +62,3 @@ def phonemize(text: str, language: str = "en-us") -> str:
     for written, meant in ESPEAK_OUTPUT_FIXES.get(language, ()):
         phonemes = phonemes.replace(written, meant)
     return unicodedata.normalize("NFD", " ".join(phonemes.split()))
-
-
-def supported_languages() -> list[str]:
-    """espeak-ng voices the bundled library offers."""
-    with _LOCK:
-        _ensure_library()
-        from phonemizer.backend import EspeakBackend
-
-        return sorted(EspeakBackend.supported_languages())

@@ -63,6 +63,7 @@ class Melody:
     """Notes and a tempo."""
 
     notes: tuple[Note, ...]
+    """The notes in order (a rest has MIDI 0)."""
     bpm: float
     """Tempo in beats per minute (30–300)."""
 
@@ -83,7 +84,7 @@ _NOTE_NAME = re.compile(r"^([A-Ga-g])([#♯b♭]*)(-?\d+)$")
 _STEP = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
 
-def _check_bpm(bpm: float) -> float:
+def check_bpm(bpm: float) -> float:
     try:
         bpm = float(bpm)
     except (TypeError, ValueError):
@@ -121,7 +122,7 @@ def parse_melody(spec: str, bpm: float = 100.0) -> Melody:
     :class:`MusicError` on a bad token, a length that is not a positive number, a melody without a
     note, or a tempo outside 30–300 bpm.
     """
-    bpm = _check_bpm(bpm)
+    bpm = check_bpm(bpm)
     tokens = [t for t in re.split(r"[\s,]+", spec.strip()) if t]
     if not tokens:
         raise MusicError("empty melody: give notes like 'C4:1 E4:1 G4:2'")
@@ -175,7 +176,7 @@ def default_melody(
     rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
     if bpm is None:
         bpm = float(rng.integers(80, 111))
-    bpm = _check_bpm(bpm)
+    bpm = check_bpm(bpm)
     degrees = _PENTATONIC if rng.random() < 0.75 else _MAJOR
     tonic = round(low_midi) + int(rng.integers(0, 5))
     # Scale pitches from a fifth-ish below the tonic to an octave above, inside the range.
@@ -358,7 +359,7 @@ def singing_overrides(
     spans = nucleus_spans(tokens)
     if not spans:
         return durations.astype(np.float32), pitch
-    frames_per_beat = 60.0 / _check_bpm(melody.bpm) * frame_rate_hz
+    frames_per_beat = 60.0 / check_bpm(melody.bpm) * frame_rate_hz
     slots = _note_slots(melody)
     attacks = syllable_attacks(tokens)
     ends = _syllable_ends(tokens, attacks, spans)
@@ -458,7 +459,7 @@ def rap_overrides(
     if durations.shape != (len(tokens),):
         raise ValueError(f"durations_frames has shape {durations.shape}, expected ({len(tokens)},)")
     durations = np.maximum(durations, 0)
-    bpm = _check_bpm(bpm)
+    bpm = check_bpm(bpm)
     if int(subdivision) < 1:
         raise MusicError(
             f"subdivision must be a positive whole number of grid points per beat, got {subdivision}"
@@ -481,18 +482,3 @@ def rap_overrides(
         out[segment] = _distribute(durations[segment], onset - previous_onset, floors, durations[segment])
         previous_onset, previous_start, previous_point = onset, start, point
     return out.astype(np.float32)
-
-
-def beat_grid_s(bpm: float, subdivision: int, n: int) -> np.ndarray:
-    """Times in seconds of the first ``n`` grid points: float64 [n], ``m × 60 / bpm / subdivision``."""
-    return np.arange(n) * 60.0 / _check_bpm(bpm) / int(subdivision)
-
-
-def midi_to_hz(midi: np.ndarray | float) -> np.ndarray:
-    """Frequency in Hz of MIDI note numbers (69 = 440 Hz)."""
-    return 440.0 * 2.0 ** ((np.asarray(midi, dtype=np.float64) - 69.0) / 12.0)
-
-
-def hz_to_midi(hz: np.ndarray | float) -> np.ndarray:
-    """MIDI note numbers of frequencies in Hz (> 0)."""
-    return 69.0 + 12.0 * np.log2(np.asarray(hz, dtype=np.float64) / 440.0)

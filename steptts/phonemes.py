@@ -20,18 +20,6 @@ PUNCTUATION = " !\"'(),-.:;?"
 VOWELS = frozenset("aeiouyɑɐɒæɔəɘɚɛɜɝɞɤɨɪɯɵøœɶʉʊʌʏᵻ")
 """IPA vowel letters: the nucleus of a syllable, used by singing and rap to place notes and beats."""
 
-ENGLISH_ACCENT_FALLBACKS: dict[str, str] = {
-    "ɒ": "ɑ", "r": "ɹ", "ʍ": "w", "ʉ": "u", "ʲ": "j",
-    "aɪ": "aɪ", "aʊ": "aʊ", "aː": "ɑː", "a": "æ",
-}
-"""What a voice that learned from en-us speech (a Piper en-us teacher, and so its students) says for
-what espeak-ng's en-gb and en-gb-scotland write and its en-us never does (symbols counted on 3,000
-LJ Speech and ARCTIC lines, the contexts of ``a`` on 400 LJ Speech lines). It never heard the
-symbols ``ɒ r ʍ ʉ ʲ``: each becomes its nearest en-us symbol. It heard ``a`` only as the start of
-``aɪ`` and ``aʊ``, so it glides on a lone ``a`` ("back" was heard as "bike", "cancelled" as
-"council"): the diphthongs stay, a long ``aː`` becomes ``ɑː`` and a short ``a`` becomes ``æ``. The
-rest of an accent (other vowel qualities, length, non-rhotic r, …) stays as espeak-ng writes it."""
-
 log = logging.getLogger(__name__)
 
 
@@ -61,6 +49,7 @@ class PhonemeVocab:
     """Symbol → id map of one voice. Id 0 is the pad symbol."""
 
     symbol_to_id: dict[str, int]
+    """Phoneme symbol (one code point) → graph token id; 0 is the pad."""
 
     def encode(self, phonemes: str) -> tuple[list[int], list[str]]:
         """Ids of the tokens of ``phonemes`` and the tokens kept.

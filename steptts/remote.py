@@ -1,16 +1,19 @@
-"""The remote teacher: StepFun's speech API (Step-Audio), or any server that speaks it.
+"""The remote engine: text to audio through StepFun's speech API (Step-Audio), or any server that speaks it.
 
 ``POST {base_url}/v1/audio/speech`` with a Bearer key and a JSON body; the reply is raw audio
-bytes, errors come back as ``{"error": {"message", "type"}}``. OpenAI-compatible servers and
-``steptts serve`` speak a subset of it, so a student can be a teacher.
+bytes, errors come back as ``{"error": {"message", "type"}}``. Every fault raises
+:class:`~steptts.errors.RemoteError` (``retryable`` and ``status`` say what kind); bad input raises
+:class:`TextError` or :class:`TagError` before any request is made.
 
 Only the standard library speaks HTTP here (``http.client``), so the runtime gains no dependency.
-This module never writes files: the data engine writes atomically.
+This module never writes files.
 
 Tags. The API takes one ``voice_label`` (``{"language"|"emotion"|"style": name}``). When the tags
 need more than one label, the first goes into ``voice_label`` and the others are prefixed to the
 input as Step-Audio's inline instructions, e.g. ``(高兴2)`` — the same grammar the model was trained
-on, so nothing is dropped. Speed tags become the ``speed`` field (multiplied into ``speed=``).
+on, so nothing is dropped. A label names no intensity, so a strong emotion (intensity 2) is also
+prefixed inline, e.g. ``voice_label: {"emotion": "高兴"}`` with the input ``(高兴2)…``. Speed tags
+become the ``speed`` field (multiplied into ``speed=``).
 Accent tags (British, Scottish, ...) have no Step-Audio counterpart and raise :class:`TagError`.
 """
 
@@ -34,7 +37,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from .audio_io import AudioDecodeError, decode_audio
-from .errors import TagError, TeacherError, TextError
+from .errors import RemoteError, TagError, TextError
 from .tags import Tag, check_compatible, dedupe, resolve_tag
 
 MAX_INPUT_CHARS = 1000
@@ -98,8 +101,9 @@ def build_voice_label(tags: Sequence[Tag]) -> tuple[dict[str, str] | None, list[
 
     Returns ``(voice_label, inline_tags, speed_factor)``: the first labelled tag as
     ``{"language"|"emotion"|"style": canonical}`` (or None), the other labelled tags (to prefix to
-    the input as ``(key)``), and the product of the speed tags' factors. Raises :class:`TagError`
-    for a tag the API cannot render (accents).
+    the input as ``(key)``), and the product of the speed tags' factors. A strong emotion (intensity
+    2) is inline too, even when it is the label, since a label has no intensity. Raises
+    :class:`TagError` for a tag the API cannot render (accents).
     """
     voice_label: dict[str, str] | None = None
     inline: list[Tag] = []
@@ -111,23 +115,25 @@ def build_voice_label(tags: Sequence[Tag]) -> tuple[dict[str, str] | None, list[
         field = _LABEL_FIELD.get(tag.kind)
         if field is None:
             raise TagError(
-                f"the remote teacher cannot render tag '{tag.key}' ({tag.kind}); it takes languages "
+                f"the remote engine cannot render tag '{tag.key}' ({tag.kind}); it takes languages "
                 "(中文, 英文, 日语, 韩语, 四川话, 粤语), emotions, speed, 哼唱 and RAP"
             )
         if voice_label is None:
             voice_label = {field: tag.spec.canonical}
+            if (tag.intensity or 1) > 1:
+                inline.append(tag)
         else:
             inline.append(tag)
     return voice_label, inline, speed_factor
 
 
-class RemoteTeacher:
+class RemoteEngine:
     """Renders text with a remote Step-Audio speech API; safe to share across threads.
 
     Retries 408/429/5xx, connection errors, time-outs, truncated and undecodable replies with
     exponential backoff and full jitter, honouring ``Retry-After`` (capped by ``max_backoff_s``).
     Other 4xx answers and non-audio replies fail at once. Every failure raises
-    :class:`TeacherError` carrying the server's message and the attempt count.
+    :class:`RemoteError` carrying the server's message and the attempt count.
     """
 
     def __init__(
@@ -158,23 +164,23 @@ class RemoteTeacher:
         """
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise TeacherError(f"remote teacher base_url must be http(s)://host[:port], got '{base_url}'")
+            raise RemoteError(f"remote engine base_url must be http(s)://host[:port], got '{base_url}'")
         try:
             parts.port  # noqa: B018 — raises ValueError on a bad port
         except ValueError:
-            raise TeacherError(f"remote teacher base_url has a bad port: '{base_url}'") from None
+            raise RemoteError(f"remote engine base_url has a bad port: '{base_url}'") from None
         response_format = response_format.lower()
         if response_format not in RESPONSE_FORMATS:
-            raise TeacherError(
+            raise RemoteError(
                 f"response_format must be one of {', '.join(RESPONSE_FORMATS)}, got '{response_format}'"
             )
         if sample_rate_hz not in SAMPLE_RATES_HZ:
-            raise TeacherError(
+            raise RemoteError(
                 f"sample_rate_hz must be one of {', '.join(map(str, SAMPLE_RATES_HZ))}, got {sample_rate_hz}"
             )
         if timeout_s <= 0 or max_retries < 0 or backoff_s < 0 or max_backoff_s < 0 or max_concurrency < 1:
-            raise TeacherError(
-                "remote teacher needs timeout_s > 0, max_retries >= 0, backoff_s >= 0, "
+            raise RemoteError(
+                "remote engine needs timeout_s > 0, max_retries >= 0, backoff_s >= 0, "
                 "max_backoff_s >= 0 and max_concurrency >= 1"
             )
         prefix = parts.path.rstrip("/")
@@ -201,11 +207,35 @@ class RemoteTeacher:
 
     def __repr__(self) -> str:  # never shows the key
         return (
-            f"RemoteTeacher(url={self.url!r}, model={self.model!r}, voice={self.voice!r}, "
+            f"RemoteEngine(url={self.url!r}, model={self.model!r}, voice={self.voice!r}, "
             f"key={'set' if self._api_key else 'none'})"
         )
 
     # ------------------------------------------------------------------ request
+
+    @staticmethod
+    def check(
+        tags: Sequence[Tag | str] = (), speed: float = 1.0, volume: float = 1.0
+    ) -> tuple[dict[str, str] | None, list[Tag], float]:
+        """Validate what a request would carry; returns ``(voice_label, inline_tags, speed_sent)``.
+
+        Raises :class:`TagError` for a tag the API cannot render and :class:`RemoteError` for a speed
+        (with the speed tags multiplied in) or volume out of the API's range.
+        """
+        resolved = dedupe([resolve_tag(t) if isinstance(t, str) else t for t in tags])
+        check_compatible(resolved)
+        if not SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]:
+            raise RemoteError(f"speed must be within {SPEED_RANGE[0]}–{SPEED_RANGE[1]}, got {speed}")
+        if not VOLUME_RANGE[0] <= volume <= VOLUME_RANGE[1]:
+            raise RemoteError(f"volume must be within {VOLUME_RANGE[0]}–{VOLUME_RANGE[1]}, got {volume}")
+        voice_label, inline, speed_factor = build_voice_label(resolved)
+        speed_sent = round(float(speed) * speed_factor, 4)
+        if not SPEED_RANGE[0] <= speed_sent <= SPEED_RANGE[1]:
+            raise RemoteError(
+                f"speed {speed} with the speed tag(s) gives {speed_sent}, outside "
+                f"{SPEED_RANGE[0]}–{SPEED_RANGE[1]}"
+            )
+        return voice_label, inline, speed_sent
 
     def build_body(
         self,
@@ -215,28 +245,16 @@ class RemoteTeacher:
         speed: float = 1.0,
         volume: float = 1.0,
     ) -> dict:
-        """The JSON body for one utterance, validated; raises TextError/TagError/TeacherError."""
-        resolved = dedupe([resolve_tag(t) if isinstance(t, str) else t for t in tags])
-        check_compatible(resolved)
+        """The JSON body for one utterance, validated; raises TextError/TagError/RemoteError."""
         if not text or not text.strip():
-            raise TextError("remote teacher got empty text")
-        if not SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]:
-            raise TeacherError(f"speed must be within {SPEED_RANGE[0]}–{SPEED_RANGE[1]}, got {speed}")
-        if not VOLUME_RANGE[0] <= volume <= VOLUME_RANGE[1]:
-            raise TeacherError(f"volume must be within {VOLUME_RANGE[0]}–{VOLUME_RANGE[1]}, got {volume}")
-        voice_label, inline, speed_factor = build_voice_label(resolved)
-        speed_sent = round(float(speed) * speed_factor, 4)
-        if not SPEED_RANGE[0] <= speed_sent <= SPEED_RANGE[1]:
-            raise TeacherError(
-                f"speed {speed} with the speed tag(s) gives {speed_sent}, outside "
-                f"{SPEED_RANGE[0]}–{SPEED_RANGE[1]}"
-            )
+            raise TextError("remote engine got empty text")
+        voice_label, inline, speed_sent = self.check(tags, speed, volume)
         prefix = "".join(f"({tag.key})" for tag in inline)
         payload_input = prefix + text
         if len(payload_input) > MAX_INPUT_CHARS:
             extra = f" (with the inline tags {prefix})" if prefix else ""
             raise TextError(
-                f"remote teacher input is {len(payload_input)} characters{extra}; the API takes at most "
+                f"remote engine input is {len(payload_input)} characters{extra}; the API takes at most "
                 f"{MAX_INPUT_CHARS}: split the text into sentences first"
             )
         body: dict = {
@@ -271,12 +289,12 @@ class RemoteTeacher:
 
         Returns:
             ``(audio, sample_rate_hz, None)``: audio float32 [S] mono in [-1, 1], S > 0; the remote
-            teacher is a black box, so there are no durations.
+            server is a black box, so there are no durations.
 
         Raises:
             TextError: empty text or more than 1000 characters (no request is made).
             TagError: a tag the API cannot render.
-            TeacherError: any fault; ``retryable`` and ``status`` say what kind.
+            RemoteError: any fault; ``retryable`` and ``status`` say what kind.
         """
         body = self.build_body(text, tags, voice=voice, speed=speed, volume=volume)
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -288,8 +306,8 @@ class RemoteTeacher:
             except _Fault as fault:
                 if not fault.retryable or attempt == attempts:
                     tried = f"after {attempt} attempt{'s' if attempt > 1 else ''}"
-                    raise TeacherError(
-                        f"remote teacher {self.url}: {fault.message} ({tried})",
+                    raise RemoteError(
+                        f"remote engine {self.url}: {fault.message} ({tried})",
                         retryable=fault.retryable,
                         status=fault.status,
                     ) from None
@@ -317,7 +335,7 @@ class RemoteTeacher:
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "Accept": "audio/*, application/octet-stream, application/json",
-            "User-Agent": "steptts-remote-teacher",
+            "User-Agent": "steptts-remote-engine",
             "Connection": "close",
         }
         if self._api_key:
@@ -455,7 +473,7 @@ __all__ = [
     "MAX_INPUT_CHARS",
     "RESPONSE_FORMATS",
     "SAMPLE_RATES_HZ",
-    "RemoteTeacher",
+    "RemoteEngine",
     "build_voice_label",
     "parse_retry_after",
 ]

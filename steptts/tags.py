@@ -28,10 +28,16 @@ class TagSpec:
     aliases: tuple[str, ...]
     """English aliases, matched case-insensitively."""
     description: str
+    """What the tag does, in a few words (shown by `steptts tags`)."""
     espeak_voice: str | None = None
     """espeak-ng voice that phonemizes text under this tag (languages and accents), else None."""
-    speed_factor: float | None = None
-    """For speed tags: the tempo multiplier (duration is divided by it)."""
+    duration_factor: float | None = None
+    """For speed tags: how much longer the speech lasts (1.15 = 15 % longer), else None."""
+
+    @property
+    def speed_factor(self) -> float | None:
+        """For speed tags: the tempo multiplier, ``1 / duration_factor`` (duration is divided by it)."""
+        return None if self.duration_factor is None else 1 / self.duration_factor
 
     @property
     def has_intensity(self) -> bool:
@@ -45,10 +51,10 @@ TAG_SPECS: tuple[TagSpec, ...] = (
     TagSpec("生气", "emotion", ("angry",), "angry: louder, tenser, faster"),
     TagSpec("悲伤", "emotion", ("sad",), "sad: lower, flatter, slower, softer"),
     TagSpec("撒娇", "emotion", ("coquettish", "cute"), "coquettish: high, sing-song pitch"),
-    TagSpec("慢速1", "speed", ("slow",), "slow: about 1.15x longer", speed_factor=1 / 1.15),
-    TagSpec("慢速2", "speed", ("slower",), "slower: about 1.35x longer", speed_factor=1 / 1.35),
-    TagSpec("快速1", "speed", ("fast",), "fast: about 0.87x the duration", speed_factor=1 / 0.87),
-    TagSpec("快速2", "speed", ("faster",), "faster: about 0.75x the duration", speed_factor=1 / 0.75),
+    TagSpec("慢速1", "speed", ("slow",), "slow: about 1.15x longer", duration_factor=1.15),
+    TagSpec("慢速2", "speed", ("slower",), "slower: about 1.35x longer", duration_factor=1.35),
+    TagSpec("快速1", "speed", ("fast",), "fast: about 0.87x the duration", duration_factor=0.87),
+    TagSpec("快速2", "speed", ("faster",), "faster: about 0.75x the duration", duration_factor=0.75),
     TagSpec("哼唱", "music", ("singing", "humming", "sing"), "singing: follows a melody (given or its own)"),
     TagSpec("RAP", "music", ("rap",), "rap: syllables on a beat grid at a BPM"),
     TagSpec("中文", "language", ("mandarin", "chinese"), "Mandarin Chinese", espeak_voice="cmn"),
@@ -79,6 +85,7 @@ class Tag:
     """A tag resolved from text or keyword arguments."""
 
     spec: TagSpec
+    """The canonical tag of the grammar."""
     intensity: int | None = None
     """1 or 2 for emotions, None otherwise."""
 
@@ -92,6 +99,12 @@ class Tag:
     @property
     def kind(self) -> str:
         return self.spec.kind
+
+
+def speed_duration_factors() -> dict[str, float]:
+    """Speed tag key → duration factor (``慢速1`` → 1.15): what the audio edits and the tag
+    evaluation aim at."""
+    return {spec.canonical: spec.duration_factor for spec in TAG_SPECS if spec.duration_factor is not None}
 
 
 def all_tag_keys() -> list[str]:

@@ -2,7 +2,7 @@
 
 ``normalize_text`` rewrites numbers, money, times, dates, phone numbers, abbreviations, units and
 symbols as words. It keeps the case of the text and the punctuation that carries prosody
-(``, . ! ? ; :``). ``spoken_form`` reduces any text to lowercase words for comparisons (tests, WER).
+(``, . ! ? ; :``).
 
 The passes run in a fixed order, and the order matters:
 
@@ -412,15 +412,4 @@ def normalize_text(text: str) -> str:
     for pattern, replacement in _PASSES:
         text = pattern.sub(replacement, text)
     text = re.sub(r"\s+([,.!?;:])", r"\1", text)
-    return " ".join(text.split())
-
-
-def spoken_form(text: str) -> str:
-    """Lowercase words only: punctuation removed (apostrophes inside words kept), whitespace collapsed.
-
-    "Meet me at seven o'clock, gate twelve!" → "meet me at seven o'clock gate twelve"
-    """
-    text = text.lower().replace("’", "'")
-    text = re.sub(r"[^\w\s']|_", " ", text)
-    text = re.sub(r"(?<!\w)'|'(?!\w)", " ", text)
     return " ".join(text.split())

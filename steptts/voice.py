@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import VoiceError
+from .graph import HOP_LENGTH
 from .phonemes import PhonemeVocab
 
 SCHEMA_VERSION = 1
 VOICE_FILE = "voice.json"
-CONTROL_NAMES = ("speed", "pitch_semitones", "energy_db")
 
 
 def sha256_file(path: Path) -> str:
@@ -59,46 +59,39 @@ def search_paths() -> list[Path]:
 
 @dataclass(frozen=True)
 class Voice:
-    """A verified voice package: its config and the paths of its graphs."""
+    """A verified voice package, ``voice.json`` parsed once (fields as in docs/CONTRACTS.md)."""
 
     path: Path
     """The voice folder."""
-    config: dict
-    """The parsed ``voice.json``."""
+    name: str
+    """The voice's name (``joe-nano``)."""
+    description: str
+    """One line about the voice (its teacher and size)."""
+    sample_rate_hz: int
+    """Rate of the graph's audio in Hertz."""
+    hop_length: int
+    """Samples per duration frame."""
+    language: str
+    """espeak-ng voice used to phonemize untagged text (``en-us``)."""
     phoneme_vocab: PhonemeVocab
+    """Phoneme symbol → graph token id."""
     tag_vocab: dict[str, int]
     """Tag key (e.g. ``高兴2``) → graph tag id; id 0 means "no tag"."""
     speakers: dict[str, int]
-
-    @property
-    def name(self) -> str:
-        return self.config["name"]
-
-    @property
-    def sample_rate_hz(self) -> int:
-        return int(self.config["sample_rate"])
-
-    @property
-    def hop_length(self) -> int:
-        return int(self.config.get("hop_length", 256))
-
-    @property
-    def language(self) -> str:
-        """espeak-ng voice used to phonemize untagged text."""
-        return self.config.get("language", "en-us")
-
-    @property
-    def phoneme_substitutions(self) -> dict[str, str]:
-        """Symbols this voice never learned → the symbol it says instead (applied after espeak-ng)."""
-        return dict(self.config.get("phoneme_substitutions", {}))
-
-    @property
-    def tag_controls(self) -> dict[str, dict[str, float]]:
-        """Tags performed through the controls rather than a tag id: key → {control: value}.
-
-        ``speed`` multiplies the tempo; ``pitch_semitones`` and ``energy_db`` add.
-        """
-        return {str(k): dict(v) for k, v in self.config.get("tag_controls", {}).items()}
+    """Speaker name → graph speaker id; the first is the default."""
+    tag_controls: dict[str, dict[str, float]]
+    """Tags performed through the controls rather than a tag id: key → {control: value}.
+    ``speed`` multiplies the tempo; ``pitch_semitones`` and ``energy_db`` add."""
+    phoneme_substitutions: dict[str, str]
+    """Symbols this voice never learned → the symbols it says instead (applied after espeak-ng)."""
+    files: dict[str, str]
+    """File name → sha256 (hex) of every file of the package."""
+    variants: dict[str, str]
+    """Graph variant (``fp32``, ``fp16``, ``int8``) → file name."""
+    provenance: dict
+    """Teacher, corpus, hours, steps, command and licence of the voice's training run."""
+    parity: dict
+    """Per variant: the graph against the torch student (``snr_db``, ``mel_snr_db`` in dB, …)."""
 
     @property
     def tag_keys(self) -> list[str]:
@@ -108,19 +101,19 @@ class Voice:
 
     @property
     def size_bytes(self) -> int:
-        return sum((self.path / name).stat().st_size for name in self.config["files"])
+        """Bytes on disk of the package's files."""
+        return sum((self.path / name).stat().st_size for name in self.files)
 
     def model_path(self, variant: str = "fp32") -> Path:
         """Path of a graph variant (``fp32``, ``fp16``, ``int8``); VoiceError if the voice lacks it."""
-        variants = self.config.get("variants", {"fp32": "model.onnx"})
-        if variant not in variants:
+        if variant not in self.variants:
             raise VoiceError(
-                f"voice '{self.name}' has no {variant} variant; it has: {', '.join(sorted(variants))}"
+                f"voice '{self.name}' has no {variant} variant; it has: {', '.join(sorted(self.variants))}"
             )
-        return self.path / variants[variant]
+        return self.path / self.variants[variant]
 
     def has_variant(self, variant: str) -> bool:
-        return variant in self.config.get("variants", {"fp32": "model.onnx"})
+        return variant in self.variants
 
 
 def find_voice(name_or_path: str | os.PathLike | None = None) -> Path:
@@ -174,12 +167,26 @@ def load_voice(name_or_path: str | os.PathLike | None = None, verify: bool = Tru
                     f"voice '{config['name']}': checksum mismatch for {file_name} (expected "
                     f"{expected[:12]}…, got {actual[:12]}…): the file is corrupt or was modified"
                 )
+    return _parse(folder, config)
+
+
+def _parse(folder: Path, config: dict) -> Voice:
     return Voice(
         path=folder,
-        config=config,
+        name=str(config["name"]),
+        description=str(config.get("description", "")),
+        sample_rate_hz=int(config["sample_rate"]),
+        hop_length=int(config.get("hop_length", HOP_LENGTH)),
+        language=str(config.get("language", "en-us")),
         phoneme_vocab=PhonemeVocab(dict(config["phoneme_vocab"])),
         tag_vocab={str(k): int(v) for k, v in config["tag_vocab"].items()},
         speakers={str(k): int(v) for k, v in config["speakers"].items()},
+        tag_controls={str(k): dict(v) for k, v in config.get("tag_controls", {}).items()},
+        phoneme_substitutions=dict(config.get("phoneme_substitutions", {})),
+        files=dict(config["files"]),
+        variants=dict(config.get("variants", {"fp32": "model.onnx"})),
+        provenance=dict(config.get("provenance", {})),
+        parity=dict(config.get("parity", {})),
     )
 
 
@@ -201,11 +208,17 @@ class VoiceInfo:
     """What `steptts voices` shows about one voice."""
 
     name: str
+    """The voice's name (its folder's name when it cannot be loaded)."""
     path: Path
+    """The voice folder."""
     sample_rate_hz: int
+    """Rate of its audio in Hertz (0 when it cannot be loaded)."""
     size_bytes: int
+    """Bytes on disk of its files (0 when it cannot be loaded)."""
     tag_keys: list[str]
+    """Tags it performs (see :attr:`Voice.tag_keys`)."""
     description: str
+    """One line about the voice."""
     problem: str | None = None
     """Why the voice cannot be used, or None when it loads."""
 
@@ -222,7 +235,7 @@ def list_voices() -> list[VoiceInfo]:
             try:
                 voice = load_voice(child)
                 seen[child.name] = VoiceInfo(voice.name, child, voice.sample_rate_hz, voice.size_bytes,
-                                             voice.tag_keys, voice.config.get("description", ""))
+                                             voice.tag_keys, voice.description)
             except VoiceError as error:
                 seen[child.name] = VoiceInfo(child.name, child, 0, 0, [], "", problem=str(error))
     return list(seen.values())

@@ -41,7 +41,7 @@ def voice_dir(tmp_path_factory) -> Path:
     from train_helpers import tiny_dataset
 
     from distill.train import TrainConfig, train
-    from export.cli import export_voice
+    from export.voice_export import export_voice
 
     base = tmp_path_factory.getbasetemp()
     dataset = tiny_dataset(base)

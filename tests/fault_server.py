@@ -1,11 +1,11 @@
-"""A real HTTP speech server that misbehaves on cue, for testing remote teachers and the data engine.
+"""A real HTTP speech server that misbehaves on cue, for testing the remote engine and the data engine.
 
 It speaks ``POST /v1/audio/speech`` (StepFun / OpenAI style) on 127.0.0.1 with an ephemeral port, in
 a background thread, and answers each request with the next behaviour of a script::
 
     with FaultServer(["429", "500", "ok"]) as server:
-        teacher = RemoteTeacher(server.url, timeout_s=0.3, backoff_s=0.01)
-        audio, sample_rate_hz, _ = teacher.synthesize("hello")
+        engine = RemoteEngine(server.url, timeout_s=0.3, backoff_s=0.01)
+        audio, sample_rate_hz, _ = engine.synthesize("hello")
         assert len(server.requests) == 3
 
 Script entries are :class:`Behaviour` objects or these names:

@@ -19,9 +19,9 @@ def test_default_voice_is_packaged_verified_and_small():
     assert voice.size_bytes <= 25_000_000
     for key in REQUIRED_TAGS:
         assert key in voice.tag_keys, key
-    provenance = voice.config["provenance"]
+    provenance = voice.provenance
     assert "piper" in json.dumps(provenance["teacher"]) and provenance["steps"] > 0
-    assert voice.config["parity"]["fp32"]["snr_db"] >= 40
+    assert voice.parity["fp32"]["snr_db"] >= 40
 
 
 def test_default_voice_speaks_without_torch(tmp_path):
@@ -45,7 +45,8 @@ def test_default_voice_sings_the_given_melody_and_raps():
 
 def test_accent_symbols_the_voice_never_learned_reach_the_graph_as_their_neighbours():
     from steptts import g2p
-    from steptts.phonemes import ENGLISH_ACCENT_FALLBACKS, substitute
+    from distill.teachers import ENGLISH_ACCENT_FALLBACKS
+    from steptts.phonemes import substitute
 
     tts = TTS(provider="cpu")
     voice = tts.voice
@@ -96,7 +97,8 @@ def test_cli_passes_melody_and_bpm(tmp_path):
 
 
 def test_substitutions_take_the_longest_key_and_keep_token_counts():
-    from steptts.phonemes import ENGLISH_ACCENT_FALLBACKS, substitute, tokenize
+    from distill.teachers import ENGLISH_ACCENT_FALLBACKS
+    from steptts.phonemes import substitute, tokenize
 
     cases = {
         "ðə bˈak dˈɔː tənˈaɪt.": "ðə bˈæk dˈɔː tənˈaɪt.",  # a lone a → æ; the diphthong aɪ stays

@@ -1,7 +1,7 @@
 """distill.edits on real teacher speech: every effect is measured on the edited audio.
 
 Speech comes from the Piper teacher (en_US-joe-medium, deterministic) once per module. F0 is
-measured with the evaluation's tracker (:func:`distill.evaluate.f0_contour`): on this low voice
+measured with the evaluation's tracker (:func:`distill.pitch.f0_contour`): on this low voice
 WORLD's dio and harvest jump octaves, which would make the measurements noise.
 """
 
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from distill import edits
-from distill.evaluate import f0_contour
+from distill.dsp import midi_to_hz
+from distill.pitch import f0_contour
 from steptts import music
 from steptts.errors import StepTTSError
 from steptts.phonemes import tokenize
@@ -255,7 +256,7 @@ def test_singing_follows_its_melody_and_holds_notes(speech, edit, index):
     expected = np.repeat(pitch_override, result.durations)
     f0 = f0_hz(result.audio, rate)[: len(expected)]
     counted = (f0 > 0) & (expected > 0)
-    cents = 1200 * np.log2(f0[counted] / music.midi_to_hz(expected[counted]))
+    cents = 1200 * np.log2(f0[counted] / midi_to_hz(expected[counted]))
     assert counted.sum() >= 0.5 * (expected > 0).sum()
     assert np.mean(np.abs(cents) <= 50) >= 0.7
     # Notes are held: sustained vowels, steady pitch.
@@ -265,7 +266,7 @@ def test_singing_follows_its_melody_and_holds_notes(speech, edit, index):
 
 
 def test_rap_lands_syllables_on_the_beat(speech, edit):
-    from distill.tag_eval import onset_times_s
+    from distill.music_measures import onset_times_s
 
     audio_errors, speech_errors = [], []
     for index, (audio, rate, durations, tokens, _) in enumerate(speech):

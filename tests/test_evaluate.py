@@ -10,21 +10,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from distill.evaluate import (
-    Dnsmos,
-    SpeechRecognizer,
-    TeacherSystem,
-    closeness,
-    dtw_path,
-    f0_contour,
-    f0_stats,
-    read_texts,
-    reference_words,
-    resolve_voice,
-    speech_duration_s,
-    voiced_rms_db,
-    word_error_rate,
-)
+from distill.judges import Dnsmos, SpeechRecognizer, reference_words, word_error_rate
+from distill.mcd import closeness, dtw_path
+from distill.measures import f0_stats, speech_duration_s, voiced_rms_db
+from distill.pitch import f0_contour
+from distill.report import read_texts
+from distill.systems import TeacherSystem, resolve_voice
 from steptts.errors import StepTTSError
 
 RATE = 22050

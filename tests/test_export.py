@@ -10,15 +10,16 @@ import pytest
 import torch
 
 from distill.model import Student, make_config
-from export.cli import export_voice
-from export.onnx_export import INPUT_NAMES, export_onnx
+from export.voice_export import export_voice
+from export.onnx_export import export_onnx
+from steptts.graph import INPUT_NAMES
 from export.package import ExportError, drop_variant
 from export.parity import HELD_OUT_SENTENCES, open_session, run_torch, snr_db
 from steptts.errors import VoiceError
 from steptts.g2p import phonemize
 from steptts.phonemes import PhonemeVocab
 from steptts.voice import load_voice, sha256_file
-from tests.student_helpers import one_torch_thread, synthetic_batch  # noqa: F401 (autouse fixture)
+from tests.student_helpers import fit, one_torch_thread, synthetic_batch  # noqa: F401 (autouse fixture)
 
 SENTENCES = ["The cat sat on the mat.", "Bring me a cup of tea.", *HELD_OUT_SENTENCES]
 
@@ -32,13 +33,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     batch, _ = synthetic_batch(batch_size=4)
     config = make_config("tiny", len(vocab.symbol_to_id), len(tag_vocab), len(speakers))
-    student = Student(config)
-    optimizer = torch.optim.AdamW(student.parameters(), lr=3e-3)
-    for step in range(30):
-        losses = student.training_losses(batch, step)
-        optimizer.zero_grad()
-        losses["total"].backward()
-        optimizer.step()
+    student = fit(Student(config), batch, 30)
     folder = tmp_path_factory.mktemp("run")
     from dataclasses import asdict
 

@@ -28,7 +28,7 @@ from distill.model import (
     upgrade_checkpoint,
 )
 from steptts.errors import StepTTSError
-from tests.student_helpers import N_SYMBOLS, one_torch_thread, synthetic_batch  # noqa: F401 (autouse fixture)
+from tests.student_helpers import N_SYMBOLS, fit, one_torch_thread, synthetic_batch  # noqa: F401 (autouse fixture)
 
 
 def _inputs(phoneme_ids: torch.Tensor, lengths: torch.Tensor, **overrides) -> dict[str, torch.Tensor]:
@@ -52,13 +52,7 @@ def trained_tiny() -> Student:
     torch.manual_seed(0)
     batch, n_symbols = synthetic_batch(batch_size=4)
     student = Student(make_config("tiny", n_symbols=n_symbols, n_tags=4, n_speakers=2))
-    optimizer = torch.optim.AdamW(student.parameters(), lr=3e-3)
-    for step in range(40):
-        losses = student.training_losses(batch, step)
-        optimizer.zero_grad()
-        losses["total"].backward()
-        optimizer.step()
-    return student.eval()
+    return fit(student, batch, 40).eval()
 
 
 def test_preset_sizes() -> None:

@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from distill.music_measures import beat_grid_s
 from steptts import music
 from steptts.errors import MusicError, StepTTSError
 from steptts.phonemes import tokenize
@@ -217,7 +218,7 @@ def test_rap_puts_every_attack_on_the_beat_grid(bpm, subdivision):
     # The structure is kept: tokens after the last attack are untouched.
     last = music.syllable_attacks(tokens)[-1]
     assert np.array_equal(override[last:], predicted[last:])
-    grid_s = music.beat_grid_s(bpm, subdivision, 4)
+    grid_s = beat_grid_s(bpm, subdivision, 4)
     assert grid_s[1] == pytest.approx(60 / bpm / subdivision)
 
 

@@ -1,4 +1,4 @@
-"""The remote teacher against a real, misbehaving HTTP server (tests/fault_server.py)."""
+"""The remote engine against a real, misbehaving HTTP server (tests/fault_server.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from fault_server import Behaviour, FaultServer, ok, status_error, too_many_requests
 
-from steptts.errors import StepTTSError, TagError, TeacherError, TextError
-from steptts.remote import RemoteTeacher, parse_retry_after
+from steptts.errors import RemoteError, StepTTSError, TagError, TextError
+from steptts.remote import RemoteEngine, parse_retry_after
 from steptts.tags import parse_tags
 
 FAST = {"timeout_s": 0.3, "backoff_s": 0.01, "max_backoff_s": 0.05}
@@ -35,7 +35,7 @@ def no_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_success_sends_the_api_body_and_decodes_real_audio() -> None:
     with FaultServer(["ok"]) as server:
-        teacher = RemoteTeacher(server.url, api_key="sk-test", voice="cixingnansheng", **FAST)
+        teacher = RemoteEngine(server.url, api_key="sk-test", voice="cixingnansheng", **FAST)
         audio, sample_rate_hz, durations = teacher.synthesize("Hello there.", volume=0.8)
     assert durations is None
     assert sample_rate_hz == 24000
@@ -61,13 +61,13 @@ def test_success_sends_the_api_body_and_decodes_real_audio() -> None:
 def test_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STEPFUN_API_KEY", "sk-env")
     with FaultServer(["ok"], api_key="sk-env") as server:
-        RemoteTeacher(server.url, **FAST).synthesize("hi")
+        RemoteEngine(server.url, **FAST).synthesize("hi")
     assert server.requests[0].headers["authorization"] == "Bearer sk-env"
 
 
 def test_keyless_server_gets_no_authorization_header() -> None:
     with FaultServer(["ok"]) as server:
-        RemoteTeacher(server.url, **FAST).synthesize("hi")
+        RemoteEngine(server.url, **FAST).synthesize("hi")
     assert "authorization" not in server.requests[0].headers
 
 
@@ -77,7 +77,9 @@ def test_keyless_server_gets_no_authorization_header() -> None:
         ("(Cantonese)你好", {"language": "粤语"}, "你好"),
         ("（广东话）你好", {"language": "粤语"}, "你好"),
         ("(Sichuanese)你好", {"language": "四川话"}, "你好"),
-        ("(happy2)hello", {"emotion": "高兴"}, "hello"),
+        ("(happy)hello", {"emotion": "高兴"}, "hello"),
+        ("(happy2)hello", {"emotion": "高兴"}, "(高兴2)hello"),  # a label names no intensity: inline too
+        ("(粤语)(happy2)hello", {"language": "粤语"}, "(高兴2)hello"),
         ("(cute)hello", {"emotion": "撒娇"}, "hello"),
         ("(singing)la la", {"style": "哼唱"}, "la la"),
         ("(rap)yo", {"style": "RAP"}, "yo"),
@@ -89,7 +91,7 @@ def test_keyless_server_gets_no_authorization_header() -> None:
 def test_tags_map_to_voice_label_and_inline_prefix(text: str, voice_label: dict, sent_input: str) -> None:
     tags, rest = parse_tags(text)
     with FaultServer(["ok"]) as server:
-        RemoteTeacher(server.url, **FAST).synthesize(rest, tags)
+        RemoteEngine(server.url, **FAST).synthesize(rest, tags)
     body = server.requests[0].json
     assert body["voice_label"] == voice_label
     assert body["input"] == sent_input
@@ -97,7 +99,7 @@ def test_tags_map_to_voice_label_and_inline_prefix(text: str, voice_label: dict,
 
 def test_speed_tags_become_the_speed_field_and_keys_are_accepted() -> None:
     with FaultServer(["ok", "ok"]) as server:
-        teacher = RemoteTeacher(server.url, **FAST)
+        teacher = RemoteEngine(server.url, **FAST)
         teacher.synthesize("quick", ["快速2"])
         teacher.synthesize("slow", parse_tags("(slow)(angry)x")[0], speed=1.5)
     first, second = (r.json for r in server.requests)
@@ -110,7 +112,7 @@ def test_speed_tags_become_the_speed_field_and_keys_are_accepted() -> None:
 @pytest.mark.parametrize("response_format", ["flac", "pcm"])
 def test_other_formats_decode(response_format: str) -> None:
     with FaultServer(["ok"]) as server:
-        teacher = RemoteTeacher(server.url, response_format=response_format, sample_rate_hz=16000, **FAST)
+        teacher = RemoteEngine(server.url, response_format=response_format, sample_rate_hz=16000, **FAST)
         audio, sample_rate_hz, _ = teacher.synthesize("hi", voice="other")
     assert sample_rate_hz == 16000 and len(audio) == 4000
     assert abs(dominant_hz(audio, sample_rate_hz) - 220.0) < 5.0
@@ -120,7 +122,7 @@ def test_other_formats_decode(response_format: str) -> None:
 
 def test_base_url_with_v1_suffix_is_not_doubled() -> None:
     with FaultServer(["ok"]) as server:
-        RemoteTeacher(server.url + "/v1/", **FAST).synthesize("hi")
+        RemoteEngine(server.url + "/v1/", **FAST).synthesize("hi")
     assert server.requests[0].path == "/v1/audio/speech"
 
 
@@ -129,7 +131,7 @@ def test_base_url_with_v1_suffix_is_not_doubled() -> None:
 
 def test_429_retry_after_is_honoured() -> None:
     with FaultServer([too_many_requests("1"), "ok"]) as server:
-        teacher = RemoteTeacher(server.url, timeout_s=2.0, backoff_s=0.01, max_backoff_s=5.0)
+        teacher = RemoteEngine(server.url, timeout_s=2.0, backoff_s=0.01, max_backoff_s=5.0)
         audio, _, _ = teacher.synthesize("hi")
     assert len(audio) > 0
     first, second = server.requests
@@ -139,7 +141,7 @@ def test_429_retry_after_is_honoured() -> None:
 
 def test_retry_after_is_capped_by_max_backoff() -> None:
     with FaultServer([too_many_requests("3600"), "ok"]) as server:
-        RemoteTeacher(server.url, timeout_s=2.0, max_backoff_s=0.1).synthesize("hi")
+        RemoteEngine(server.url, timeout_s=2.0, max_backoff_s=0.1).synthesize("hi")
     first, second = server.requests
     assert 0.1 <= second.received_s - first.answered_s < 3.0
 
@@ -158,7 +160,7 @@ def test_retry_after_parses_seconds_and_http_dates() -> None:
 def test_transient_fault_then_success(fault: str) -> None:
     with FaultServer([fault, "ok"]) as server:
         start = time.monotonic()
-        audio, sample_rate_hz, _ = RemoteTeacher(server.url, **FAST).synthesize("hi")
+        audio, sample_rate_hz, _ = RemoteEngine(server.url, **FAST).synthesize("hi")
         elapsed_s = time.monotonic() - start
     assert len(audio) == int(0.25 * sample_rate_hz)
     assert [r.behaviour for r in server.requests] == [fault, "ok"]
@@ -171,9 +173,9 @@ def test_trickling_server_hits_the_whole_reply_time_out() -> None:
     # client bounds the whole attempt instead.
     with (
         FaultServer(["trickle"]) as server,
-        pytest.raises(TeacherError, match=r"timed out after 0.3 s.*after 1 attempt") as caught,
+        pytest.raises(RemoteError, match=r"timed out after 0.3 s.*after 1 attempt") as caught,
     ):
-        RemoteTeacher(server.url, max_retries=0, timeout_s=0.3).synthesize("hi")
+        RemoteEngine(server.url, max_retries=0, timeout_s=0.3).synthesize("hi")
     assert caught.value.retryable
     assert len(server.requests) == 1
 
@@ -183,8 +185,8 @@ def test_trickling_server_hits_the_whole_reply_time_out() -> None:
 
 def test_retries_exhausted_raise_with_the_server_message_and_count() -> None:
     with FaultServer(default="500") as server:
-        teacher = RemoteTeacher(server.url, max_retries=2, **FAST)
-        with pytest.raises(TeacherError) as caught:
+        teacher = RemoteEngine(server.url, max_retries=2, **FAST)
+        with pytest.raises(RemoteError) as caught:
             teacher.synthesize("hi")
     error = caught.value
     assert isinstance(error, StepTTSError)
@@ -198,8 +200,8 @@ def test_connection_refused_is_retried_then_fails() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    teacher = RemoteTeacher(f"http://127.0.0.1:{port}", max_retries=1, **FAST)
-    with pytest.raises(TeacherError, match="connection failed.*after 2 attempts") as caught:
+    teacher = RemoteEngine(f"http://127.0.0.1:{port}", max_retries=1, **FAST)
+    with pytest.raises(RemoteError, match="connection failed.*after 2 attempts") as caught:
         teacher.synthesize("hi")
     assert caught.value.retryable and caught.value.status is None
 
@@ -214,16 +216,16 @@ def test_connection_refused_is_retried_then_fails() -> None:
 def test_non_audio_reply_is_an_error_and_not_retried(fault: str, words: str) -> None:
     with (
         FaultServer([fault, "ok"]) as server,
-        pytest.raises(TeacherError, match="after 1 attempt") as caught,
+        pytest.raises(RemoteError, match="after 1 attempt") as caught,
     ):
-        RemoteTeacher(server.url, **FAST).synthesize("hi")
+        RemoteEngine(server.url, **FAST).synthesize("hi")
     assert words in str(caught.value)
     assert len(server.requests) == 1
 
 
 def test_error_json_carries_the_server_message_and_is_not_retried() -> None:
-    with FaultServer(["error400", "ok"]) as server, pytest.raises(TeacherError) as caught:
-        RemoteTeacher(server.url, **FAST).synthesize("hi")
+    with FaultServer(["error400", "ok"]) as server, pytest.raises(RemoteError) as caught:
+        RemoteEngine(server.url, **FAST).synthesize("hi")
     error = caught.value
     assert "voice 'nobody' does not exist (scripted)" in str(error)
     assert "invalid_request_error" in str(error)
@@ -235,9 +237,9 @@ def test_error_json_carries_the_server_message_and_is_not_retried() -> None:
 def test_other_client_errors_fail_at_once(status: int) -> None:
     with (
         FaultServer([status_error(status, "nope", "invalid_request_error"), "ok"]) as server,
-        pytest.raises(TeacherError, match=f"HTTP {status}: nope") as caught,
+        pytest.raises(RemoteError, match=f"HTTP {status}: nope") as caught,
     ):
-        RemoteTeacher(server.url, **FAST).synthesize("hi")
+        RemoteEngine(server.url, **FAST).synthesize("hi")
     assert caught.value.status == status and not caught.value.retryable
     assert len(server.requests) == 1
 
@@ -245,9 +247,9 @@ def test_other_client_errors_fail_at_once(status: int) -> None:
 def test_401_without_key_says_how_to_set_it() -> None:
     with (
         FaultServer(["ok"], api_key="sk-real") as server,
-        pytest.raises(TeacherError, match="no API key was given: set STEPFUN_API_KEY") as caught,
+        pytest.raises(RemoteError, match="no API key was given: set STEPFUN_API_KEY") as caught,
     ):
-        RemoteTeacher(server.url, **FAST).synthesize("hi")
+        RemoteEngine(server.url, **FAST).synthesize("hi")
     assert caught.value.status == 401 and not caught.value.retryable
     assert len(server.requests) == 1
 
@@ -255,9 +257,9 @@ def test_401_without_key_says_how_to_set_it() -> None:
 def test_401_with_a_wrong_key_says_it_was_refused() -> None:
     with (
         FaultServer(["401"]) as server,
-        pytest.raises(TeacherError, match="invalid api key.*refused the API key") as caught,
+        pytest.raises(RemoteError, match="invalid api key.*refused the API key") as caught,
     ):
-        RemoteTeacher(server.url, api_key="sk-wrong", **FAST).synthesize("hi")
+        RemoteEngine(server.url, api_key="sk-wrong", **FAST).synthesize("hi")
     assert caught.value.status == 401
     assert "sk-wrong" not in str(caught.value)
 
@@ -267,7 +269,7 @@ def test_401_with_a_wrong_key_says_it_was_refused() -> None:
 
 def test_long_input_raises_text_error_without_a_request() -> None:
     with FaultServer(["ok"]) as server:
-        teacher = RemoteTeacher(server.url, **FAST)
+        teacher = RemoteEngine(server.url, **FAST)
         teacher.synthesize("a" * 1000)  # the limit itself is fine
         with pytest.raises(TextError, match="1001 characters"):
             teacher.synthesize("a" * 1001)
@@ -281,10 +283,10 @@ def test_long_input_raises_text_error_without_a_request() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
-        ({"speed": 2.5}, TeacherError),
-        ({"speed": 0.4}, TeacherError),
-        ({"volume": 0.05}, TeacherError),
-        ({"speed": 2.0, "tags": ["快速2"]}, TeacherError),
+        ({"speed": 2.5}, RemoteError),
+        ({"speed": 0.4}, RemoteError),
+        ({"volume": 0.05}, RemoteError),
+        ({"speed": 2.0, "tags": ["快速2"]}, RemoteError),
         ({"tags": ["British"]}, TagError),
         ({"tags": ["happy", "sad"]}, TagError),
         ({"tags": ["nonsense"]}, TagError),
@@ -292,7 +294,7 @@ def test_long_input_raises_text_error_without_a_request() -> None:
 )
 def test_bad_controls_and_tags_fail_without_a_request(kwargs: dict, error: type) -> None:
     with FaultServer(["ok"]) as server, pytest.raises(error):
-        RemoteTeacher(server.url, **FAST).synthesize("hi", **kwargs)
+        RemoteEngine(server.url, **FAST).synthesize("hi", **kwargs)
     assert server.requests == []
 
 
@@ -307,8 +309,8 @@ def test_bad_controls_and_tags_fail_without_a_request(kwargs: dict, error: type)
     ],
 )
 def test_bad_configuration_is_a_typed_error(kwargs: dict) -> None:
-    with pytest.raises(TeacherError):
-        RemoteTeacher(**kwargs)
+    with pytest.raises(RemoteError):
+        RemoteEngine(**kwargs)
 
 
 # ---------------------------------------------------------------- sharing across threads
@@ -316,7 +318,7 @@ def test_bad_configuration_is_a_typed_error(kwargs: dict) -> None:
 
 def test_concurrency_limit_is_respected_across_threads() -> None:
     with FaultServer(default=ok(delay_s=0.15)) as server:
-        teacher = RemoteTeacher(server.url, max_concurrency=2, timeout_s=5.0)
+        teacher = RemoteEngine(server.url, max_concurrency=2, timeout_s=5.0)
         results: list[int] = []
         errors: list[BaseException] = []
 
@@ -338,7 +340,7 @@ def test_concurrency_limit_is_respected_across_threads() -> None:
 
 
 def test_repr_hides_the_key() -> None:
-    teacher = RemoteTeacher("http://127.0.0.1:1", api_key="sk-secret")
+    teacher = RemoteEngine("http://127.0.0.1:1", api_key="sk-secret")
     assert "sk-secret" not in repr(teacher)
 
 
@@ -350,6 +352,60 @@ def test_remote_module_does_not_import_torch() -> None:
 def test_behaviour_objects_compose() -> None:
     custom = Behaviour("slow-ok", audio=True, delay_s=0.05, sine_hz=440.0)
     with FaultServer([custom]) as server:
-        audio, sample_rate_hz, _ = RemoteTeacher(server.url, **FAST).synthesize("hi")
+        audio, sample_rate_hz, _ = RemoteEngine(server.url, **FAST).synthesize("hi")
     assert abs(dominant_hz(audio, sample_rate_hz) - 440.0) < 5.0
     assert server.requests[0].behaviour == "slow-ok"
+
+
+# ---------------------------------------------------------------- every TTS control through the remote engine
+
+
+@pytest.mark.parametrize(
+    ("controls", "expected"),
+    [
+        ({"emotion": "happy"}, {"voice_label": {"emotion": "高兴"}}),
+        (
+            {"emotion": "happy", "intensity": 2},
+            {"voice_label": {"emotion": "高兴"}, "input": "(高兴2)Hello there."},
+        ),
+        ({"language": "Cantonese"}, {"voice_label": {"language": "粤语"}, "input": "Hello there."}),
+        ({"style": "rap"}, {"voice_label": {"style": "RAP"}}),
+        ({"style": "slow"}, {"speed": round(1 / 1.15, 4)}),
+        ({"speed": 1.5}, {"speed": 1.5}),
+        ({"energy": -6.0}, {"volume": round(10 ** (-6 / 20), 4)}),
+        ({"speaker": "tianmeinvsheng"}, {"voice": "tianmeinvsheng"}),
+    ],
+)
+def test_every_tts_control_reaches_the_server(controls: dict, expected: dict) -> None:
+    from steptts import TTS
+
+    with FaultServer(["ok"]) as server:
+        tts = TTS(engine="remote", base_url=server.url, remote_voice="cixingnansheng")
+        audio = tts.synthesize("Hello there.", **controls)
+    assert audio.duration_s > 0
+    [request] = server.requests
+    for key, value in expected.items():
+        assert request.json.get(key) == value, (key, request.json)
+
+
+@pytest.mark.parametrize(
+    ("controls", "error", "named"),
+    [
+        ({"pitch": 2.0}, StepTTSError, "pitch"),
+        ({"style": "singing", "melody": "C4:1 E4:1"}, StepTTSError, "melody"),
+        ({"style": "rap", "bpm": 100}, StepTTSError, "bpm"),
+        ({"energy": 12.0}, StepTTSError, "energy"),
+        ({"accent": "British"}, TagError, "British"),
+        ({"speed": 3.0}, RemoteError, "speed"),
+    ],
+)
+def test_tts_controls_the_server_cannot_take_raise_before_any_request(
+    controls: dict, error: type, named: str
+) -> None:
+    from steptts import TTS
+
+    with FaultServer(["ok"]) as server:
+        tts = TTS(engine="remote", base_url=server.url)
+        with pytest.raises(error, match=named):
+            tts.stream("Hello there.", **controls)
+    assert server.requests == []

@@ -8,16 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from distill.evaluate import FRAME_PERIOD_MS, TeacherSystem, f0_contour
-from distill.tag_eval import (
-    TagEvalConfig,
-    beat_errors_s,
-    ioi_cv,
-    note_hold_ratio,
-    onset_times_s,
-    pitch_accuracy,
-    run_tag_eval,
-)
+from distill.music_measures import beat_errors_s, ioi_cv, note_hold_ratio, onset_times_s, pitch_accuracy
+from distill.pitch import FRAME_PERIOD_MS, f0_contour
+from distill.systems import TeacherSystem
+from distill.tag_eval import TagEvalConfig, run_tag_eval
 
 RATE = 22050
 FRAME_S = FRAME_PERIOD_MS / 1000.0

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from distill.corpus import spoken_form
 from steptts.textnorm import (
     normalize_text,
     number_words,
     ordinal_words,
-    spoken_form,
     year_words,
 )
 

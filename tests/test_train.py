@@ -1,6 +1,6 @@
 """The student trainer on one process: it learns, logs, checkpoints, validates and resumes exactly.
 
-Real data (the Piper teacher through distill.datagen), the real tiny student, real subprocesses
+Real data (the Piper teacher through distill.data_engine), the real tiny student, real subprocesses
 killed with real signals.
 """
 
@@ -18,8 +18,8 @@ import soundfile
 import torch
 from train_helpers import TRAIN_ARGS, read_metrics, subprocess_env, tiny_dataset, train_command
 
-from distill import data
-from distill.dataset import DatasetError
+from distill import training_data as data
+from distill.dataset_store import DatasetError
 from distill.model import Student, StudentConfig
 from distill.train import TrainConfig, learning_rate, train
 

@@ -1,6 +1,6 @@
 """Shared by the trainer's tests: a tiny real dataset and the command lines that train on it.
 
-The dataset is rendered once per pytest session by the Piper teacher through ``distill.datagen``
+The dataset is rendered once per pytest session by the Piper teacher through ``distill.data_engine``
 (with the default tag plan, so records carry tags and audio edits) into the session's base temp
 folder; both trainer test files reuse it, feature cache included.
 """
@@ -39,8 +39,8 @@ TRAIN_ARGS = ["--preset", "tiny", "--batch-seconds", "8", "--threads", "1"]
 
 def tiny_dataset(base: Path) -> Path:
     """``base/train-dataset``: 16 Piper utterances (~26 s), made on first use."""
-    from distill.datagen import DataConfig, run_datagen
-    from distill.dataset import read_manifest
+    from distill.data_engine import DataConfig, run_datagen
+    from distill.dataset_store import read_manifest
 
     folder = base / "train-dataset"
     if (folder / "manifest.jsonl").exists() and len(read_manifest(folder)) == len(SENTENCES):
@@ -59,7 +59,7 @@ def subprocess_env() -> dict[str, str]:
 
 
 def train_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "distill.train", *args]
+    return [sys.executable, "-m", "distill", "train", *args]
 
 
 def torchrun_command(n_processes: int, *args: str) -> list[str]:
@@ -70,7 +70,8 @@ def torchrun_command(n_processes: int, *args: str) -> list[str]:
         "--standalone",
         f"--nproc_per_node={n_processes}",
         "-m",
-        "distill.train",
+        "distill",
+        "train",
         *args,
     ]
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.dataset import DatasetError, read_manifest
+from distill.dataset_store import DatasetError, read_manifest
 from distill.features import FEATURES_VERSION
+from steptts.graph import HOP_LENGTH as HOP
+from steptts.graph import SAMPLE_RATE_HZ
 from steptts.phonemes import PhonemeVocab, tokenize
 from steptts.tags import all_tag_keys
 
-SAMPLE_RATE_HZ = 22050
-HOP = 256
 FEATURES_DIR = f".features-v{FEATURES_VERSION}"  # features.py bumps the version when its output changes
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class Vocabularies:
     """The symbol → id maps a student is trained with; they travel in the checkpoint and voice.json."""
 
     phoneme_vocab: PhonemeVocab
+    """Phoneme symbol → id; id 0 is the pad."""
     tag_vocab: dict[str, int]
     """Tag key → id; id 0 is ``<none>`` (padding)."""
     speakers: dict[str, int]
@@ -66,7 +67,9 @@ class Record:
     """One manifest line and the dataset folder it came from."""
 
     fields: dict
+    """The manifest line's JSON object (docs/CONTRACTS.md)."""
     dataset_dir: Path
+    """The dataset folder holding it."""
 
     @property
     def id(self) -> str:
@@ -85,10 +88,10 @@ class Record:
 class Utterance:
     """One training example, ready to batch. T tokens, F frames of ``HOP`` samples."""
 
-    id: str
+    id: str  # the dataset record id
     phoneme_ids: np.ndarray  # int64 [T]
     tag_ids: np.ndarray  # int64 [K]
-    speaker_id: int
+    speaker_id: int  # index in the speaker vocabulary
     durations: np.ndarray | None  # int64 [T], frames per token, summing to F; None when unknown
     mel: np.ndarray  # float32 [F, 80]
     f0_hz: np.ndarray  # float32 [F], 0 = unvoiced

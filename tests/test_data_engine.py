@@ -22,8 +22,8 @@ import soundfile as sf
 from fault_server import FaultServer, ok
 
 from distill.corpus import CorpusConfig, CorpusError, read_corpus
-from distill.datagen import plan_items
-from distill.dataset import read_manifest
+from distill.data_engine import plan_items
+from distill.dataset_store import read_manifest
 from distill.tagplan import DEFAULT_FRACTIONS, TagPlan, TagPlanError, load_tag_plan
 from distill.teachers import PiperTeacher, RemoteTeacherAdapter
 
@@ -469,7 +469,7 @@ def test_espeak_teacher_with_several_text_files(tmp_path: Path) -> None:
 
 
 def test_default_plan_leaves_what_a_teacher_cannot_make_neutral() -> None:
-    from distill.datagen import fit_default_plan
+    from distill.data_engine import fit_default_plan
     from distill.teachers import EspeakTeacher
 
     plan = load_tag_plan("default")

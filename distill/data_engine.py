@@ -5,7 +5,7 @@ Plan → render → write:
 - :func:`plan_items` gives every corpus line its tags (from the plan, known in advance), the split
   between tags the teacher renders itself and the one an audio edit adds, and its record id;
 - N worker processes (spawned, each with its own teacher loaded once) render and edit items;
-- the parent is the only writer (:class:`distill.dataset.DatasetWriter`), so a SIGKILL at any
+- the parent is the only writer (:class:`distill.dataset_store.DatasetWriter`), so a SIGKILL at any
   instant leaves a dataset that the next run completes, with the same ids.
 
 SIGINT/SIGTERM stop dispatching, give in-flight items a short grace to arrive (they are written
@@ -26,12 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from steptts.errors import StepTTSError, TeacherError
+from steptts.errors import StepTTSError
+from steptts.graph import HOP_LENGTH
 
 from .corpus import CorpusConfig, read_corpus
-from .dataset import DatasetWriter, record_id
+from .dataset_store import DatasetWriter, record_id
 from .tagplan import TagPlan, TagPlanError, load_tag_plan
-from .teachers import HOP_LENGTH, Teacher, make_teacher
+from .teachers import Teacher, TeacherError, make_teacher
 
 PREFETCH_PER_WORKER = 2
 """Items queued per worker: keeps it busy while the parent writes, and bounds what an interrupt drops."""
@@ -50,6 +51,7 @@ class DataConfig:
     texts: list[Path]
     """Corpus files (text: one line each; TSV: id<TAB>text)."""
     out_dir: Path
+    """The dataset folder (created; an existing one is completed)."""
     teacher: str = "piper"
     """``piper``, ``espeak`` or ``remote``."""
     teacher_options: dict[str, Any] = field(default_factory=dict)
@@ -59,11 +61,13 @@ class DataConfig:
     limit: int | None = None
     """Use only the first N corpus lines (after normalization and filtering)."""
     workers: int = 2
+    """Worker processes, each with its own teacher."""
     tag_plan: str = "default"
     """``default``, ``none`` or a JSON file of tag key → fraction."""
     seed: int = 0
     """Seeds tag assignment and edits: the same seed gives the same dataset."""
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    """How corpus lines are normalized and filtered (length in characters, held-out files)."""
     progress: bool | None = None
     """Live progress bar; None: only on a terminal outside CI."""
 
@@ -73,8 +77,11 @@ class PlannedItem:
     """One record to make."""
 
     id: str
+    """The record id (sha256 of teacher, voice, text, tags, edit)."""
     text: str
+    """Normalized text to render."""
     source: str
+    """``file:id`` or ``file:line`` of the corpus line."""
     tags: tuple[str, ...]
     """All tag keys of the record."""
     native_tags: tuple[str, ...]
@@ -82,6 +89,7 @@ class PlannedItem:
     edit_tag: str | None
     """The tag an audio edit adds afterwards, or None."""
     edit_seed: int
+    """Seed of the audio edit (melody, tempo), from the run's seed and the text."""
 
 
 @dataclass
@@ -89,16 +97,23 @@ class DataReport:
     """What a run did."""
 
     planned: int = 0
+    """Records the plan asks for."""
     already_done: int = 0
+    """Of those, records the folder held before this run."""
     written: int = 0
+    """Records written by this run."""
     failures: Counter = field(default_factory=Counter)
     """Failures of this run by cause."""
     interrupted: bool = False
+    """True when a signal stopped the run early."""
     total_records: int = 0
+    """Records in the dataset after the run."""
     hours_by_tag: dict[str, float] = field(default_factory=dict)
     """Audio hours per tag over the whole dataset (``neutral`` for untagged records)."""
     wall_s: float = 0.0
+    """Wall time of the run in seconds."""
     written_audio_s: float = 0.0
+    """Seconds of audio written by this run."""
 
     @property
     def exit_code(self) -> int:
@@ -307,8 +322,11 @@ def _worker_main(
 @dataclass(eq=False)  # identity semantics: workers are tracked in sets and dicts
 class _Worker:
     process: Any
+    """The spawned worker process."""
     conn: Any
+    """The parent's end of its pipe."""
     in_flight: deque = field(default_factory=deque)
+    """Items sent to it and not answered yet, oldest first."""
 
 
 class _Pool:

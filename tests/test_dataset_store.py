@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from distill.dataset import (
+from distill.dataset_store import (
     AUDIO_DIR,
     FAILURES,
     LOCK,

@@ -146,10 +146,13 @@ class Repair:
     """What opening a dataset folder had to clean up after an interrupted run."""
 
     torn_lines: bool = False
+    """True when a torn last manifest line was cut off."""
     dropped_records: int = 0
     """Manifest lines dropped: duplicates, or their FLAC is missing."""
     removed_temp: int = 0
+    """Temporary files removed."""
     removed_orphans: int = 0
+    """FLACs the manifest does not name, removed."""
 
 
 class DatasetWriter:

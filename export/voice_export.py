@@ -1,4 +1,4 @@
-"""`steptts export RUN --out voices/NAME [--fp16] [--int8]`: a training run → a voice package.
+"""A training run → a voice package (what `steptts export RUN --out voices/NAME` runs).
 
 Reads ``RUN/checkpoint.pt`` (written by distill/train.py: ``model``, ``config``, ``step``, ``vocab``,
 ``provenance``), exports the fp32 graph and the requested variants, checks each against the torch
@@ -66,7 +66,7 @@ def accent_substitutions(language: str, phoneme_vocab: dict[str, int], teachers:
 
     The Piper teacher renders accents with the same substitutions (distill/teachers.py).
     """
-    from steptts.phonemes import ENGLISH_ACCENT_FALLBACKS
+    from distill.teachers import ENGLISH_ACCENT_FALLBACKS
 
     if language != "en-us" or not teachers or not all(str(t).startswith("piper:") for t in teachers):
         return {}
@@ -106,41 +106,85 @@ def export_voice(
     Raises:
         ExportError: no readable checkpoint, or the fp32 graph disagrees with torch (< 40 dB SNR).
     """
-    from distill.model import count_parameters
-    from export.onnx_export import convert_fp16, export_onnx, quantize_int8
-    from export.parity import MIN_FP32_SNR_DB, MIN_VARIANT_MEL_SNR_DB, held_out_feeds, measure_parity
-
     if speed_tags not in ("control", "learned"):
         raise ExportError(f"speed_tags must be 'control' or 'learned', got '{speed_tags}'")
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     student, checkpoint = _load_student(run_dir)
-    vocab, provenance_in = checkpoint["vocab"], dict(checkpoint.get("provenance") or {})
-    config = student.config
     out_dir.mkdir(parents=True, exist_ok=True)
-    feeds = held_out_feeds(
-        vocab["phoneme_vocab"], vocab["tag_vocab"], config.n_speakers, vocab.get("language", "en-us")
+    graphs = _Graphs(student, out_dir, _held_out_feeds(student, checkpoint["vocab"]))
+    graphs.export_fp32()
+    if fp16:
+        graphs.add_fp16()
+    if int8:
+        graphs.add_int8(keep_int8)
+    graphs.remove_stale()
+    return _write_package(student, checkpoint, out_dir, graphs, name=name, description=description,
+                          evaluation=evaluation, licence=licence, speed_tags=speed_tags)
+
+
+def _held_out_feeds(student, vocab: dict) -> list:
+    from export.parity import held_out_feeds
+
+    return held_out_feeds(
+        vocab["phoneme_vocab"], vocab["tag_vocab"], student.config.n_speakers, vocab.get("language", "en-us")
     )
 
-    variants = {"fp32": VARIANT_FILES["fp32"]}
-    fp32_path = export_onnx(student, out_dir / VARIANT_FILES["fp32"])
-    parity = {"fp32": measure_parity(student, fp32_path, feeds).to_json()}
-    if parity["fp32"]["mel_snr_db"] < MIN_FP32_SNR_DB:
-        raise ExportError(
-            f"the exported graph disagrees with the torch student: {parity['fp32']['mel_snr_db']} dB mel SNR "
-            f"(< {MIN_FP32_SNR_DB} dB); not packaging it"
-        )
 
-    def settle(variant: str, path: Path, figures: dict, wanted: bool) -> None:
+class _Graphs:
+    """The graphs of one export in ``out_dir`` and their parity figures against the torch student."""
+
+    def __init__(self, student, out_dir: Path, feeds: list) -> None:
+        self.student, self.out_dir, self.feeds = student, out_dir, feeds
+        self.variants: dict[str, str] = {}
+        """Variant → file name of the graphs kept."""
+        self.parity: dict[str, dict] = {}
+        """Variant → parity figures (``kept`` says whether a reduced-precision graph stayed)."""
+        self.fp32_path = out_dir / VARIANT_FILES["fp32"]
+
+    def export_fp32(self) -> None:
+        """The contract's graph; ExportError when it disagrees with torch."""
+        from export.onnx_export import export_onnx
+        from export.parity import MIN_FP32_SNR_DB, measure_parity
+
+        self.fp32_path = export_onnx(self.student, self.fp32_path)
+        self.variants["fp32"] = VARIANT_FILES["fp32"]
+        figures = measure_parity(self.student, self.fp32_path, self.feeds).to_json()
+        self.parity["fp32"] = figures
+        if figures["mel_snr_db"] < MIN_FP32_SNR_DB:
+            raise ExportError(
+                f"the exported graph disagrees with the torch student: {figures['mel_snr_db']} dB mel SNR "
+                f"(< {MIN_FP32_SNR_DB} dB); not packaging it"
+            )
+
+    def add_fp16(self) -> None:
+        from export.onnx_export import convert_fp16
+        from export.parity import measure_parity
+
+        path = convert_fp16(self.fp32_path, self.out_dir / VARIANT_FILES["fp16"])
+        provider = "CUDAExecutionProvider" if _cuda_available() else "CPUExecutionProvider"
+        self._settle("fp16", path, measure_parity(self.student, path, self.feeds, provider).to_json(), True)
+
+    def add_int8(self, keep_int8: bool | KeepInt8) -> None:
+        from export.onnx_export import quantize_int8
+        from export.parity import measure_parity
+
+        path = quantize_int8(self.fp32_path, self.out_dir / VARIANT_FILES["int8"])
+        figures = measure_parity(self.student, path, self.feeds).to_json()
+        self._settle("int8", path, figures, keep_int8(figures) if callable(keep_int8) else bool(keep_int8))
+
+    def _settle(self, variant: str, path: Path, figures: dict, wanted: bool) -> None:
         """Keep a variant only if it sounds like the fp32 graph and is wanted; record its figures either way.
 
         A variant under the mel-SNR floor is dropped with a message: the runtime would pick it (fp16 on
         CUDA, int8 when asked) without a word.
         """
+        from export.parity import MIN_VARIANT_MEL_SNR_DB
+
         sounds_alike = figures["mel_snr_db"] >= MIN_VARIANT_MEL_SNR_DB
         figures["kept"] = sounds_alike and wanted
-        parity[variant] = figures
+        self.parity[variant] = figures
         if figures["kept"]:
-            variants[variant] = path.name
+            self.variants[variant] = path.name
             return
         path.unlink()
         if not sounds_alike:
@@ -150,20 +194,21 @@ def export_voice(
                 file=sys.stderr,
             )
 
-    if fp16:
-        path = convert_fp16(fp32_path, out_dir / VARIANT_FILES["fp16"])
-        provider = "CUDAExecutionProvider" if _cuda_available() else "CPUExecutionProvider"
-        settle("fp16", path, measure_parity(student, path, feeds, provider).to_json(), wanted=True)
-    if int8:
-        path = quantize_int8(fp32_path, out_dir / VARIANT_FILES["int8"])
-        figures = measure_parity(student, path, feeds).to_json()
-        settle("int8", path, figures, keep_int8(figures) if callable(keep_int8) else bool(keep_int8))
+    def remove_stale(self) -> None:
+        """Delete graphs of an earlier export that were not made (or kept) this time."""
+        for variant, file_name in VARIANT_FILES.items():
+            if variant not in self.variants:
+                for stale in (self.out_dir / file_name, self.out_dir / f"{file_name}.data"):
+                    stale.unlink(missing_ok=True)
 
-    for variant, file_name in VARIANT_FILES.items():  # graphs of an earlier export not made this time
-        if variant not in variants:
-            for stale in (out_dir / file_name, out_dir / f"{file_name}.data"):
-                stale.unlink(missing_ok=True)
 
+def _write_package(student, checkpoint: dict, out_dir: Path, graphs: _Graphs, *, name: str | None,
+                   description: str | None, evaluation: dict | None, licence: str, speed_tags: str) -> dict:
+    """voice.json with the provenance of the run, the graphs' checksums and parity."""
+    from distill.model import count_parameters
+
+    vocab, provenance_in = checkpoint["vocab"], dict(checkpoint.get("provenance") or {})
+    config = student.config
     teachers = provenance_in.get("teacher", "unknown")
     teacher_text = ", ".join(teachers) if isinstance(teachers, list) else str(teachers)
     n_parameters = count_parameters(student)
@@ -186,8 +231,8 @@ def export_voice(
         phoneme_vocab=vocab["phoneme_vocab"],
         tag_vocab=vocab["tag_vocab"],
         speakers=vocab["speakers"],
-        variants=variants,
-        parity=parity,
+        variants=graphs.variants,
+        parity=graphs.parity,
         provenance=provenance,
         evaluation=evaluation,
         tag_controls=speed_tag_controls() if speed_tags == "control" else None,

@@ -1,0 +1,221 @@
+"""The systems an evaluation judges: a student voice through :class:`steptts.TTS`, or the Piper teacher.
+
+Both speak a line sentence by sentence, through the runtime's own sentence splitter and text
+frontend (:func:`steptts.frontend.speak`), and concatenate the audio.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from steptts.errors import StepTTSError
+
+TEACHER_SPECS = ("teacher:piper", "teacher:piper+edits")
+"""``--voice`` values that evaluate the Piper teacher as if it were the student: a harness self-check
+(MCD 0, speed ratio 1) and, with ``+edits``, the tag targets the data engine trains a student on."""
+
+
+@dataclass
+class Rendered:
+    """One synthesis: audio and the wall time it took."""
+
+    audio: np.ndarray
+    """float32 [S]."""
+    sample_rate_hz: int
+    """Rate of ``audio`` in Hertz."""
+    compute_s: float
+    """Wall time of the whole call (text frontend included), seconds."""
+    info: dict = field(default_factory=dict)
+    """What the system chose itself, e.g. the ``bpm`` and ``melody`` of an edited rendering."""
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate_hz
+
+
+class StudentSystem:
+    """A voice package through :class:`steptts.TTS` on onnxruntime's CPU provider."""
+
+    role = "student"
+    takes_music_controls = True  # melody= and bpm= for singing and rap
+
+    def __init__(self, voice: str | os.PathLike, threads: int | None = None, variant: str = "auto") -> None:
+        from steptts import TTS
+
+        self.tts = TTS(voice=str(voice), provider="cpu", threads=threads, variant=variant)
+        self.name = f"student:{self.tts.voice.name}"
+        self.sample_rate_hz = self.tts.sample_rate_hz
+        self.tag_keys = list(self.tts.tag_keys)
+        self.phoneme_substitutions = self.tts.voice.phoneme_substitutions
+
+    def describe(self) -> dict[str, Any]:
+        voice = self.tts.voice
+        return {
+            "name": self.name,
+            "voice_path": str(voice.path),
+            "variant": self.tts.variant,
+            "provider": self.tts.provider,
+            "provenance": voice.provenance,
+            "tag_keys": self.tag_keys,
+        }
+
+    def synthesize(self, text: str, **controls: Any) -> Rendered:
+        started = time.perf_counter()
+        audio = self.tts.synthesize(text, **controls)
+        return Rendered(audio.samples, audio.sample_rate_hz, time.perf_counter() - started)
+
+    def first_chunk_s(self, text: str) -> float:
+        started = time.perf_counter()
+        stream = self.tts.stream(text)
+        next(iter(stream))
+        elapsed = time.perf_counter() - started
+        stream.close()
+        return elapsed
+
+
+class TeacherSystem:
+    """The Piper teacher (deterministic scales), speaking sentence by sentence like the runtime.
+
+    It renders the tags Piper renders natively (speeds, English accents). With ``edit_tags`` it
+    also renders the tags the data engine makes by audio edits (emotions, 哼唱 to its own tune, RAP),
+    i.e. exactly what a student is trained to imitate. The text goes through the runtime's own
+    sentence splitter and normalizer.
+    """
+
+    role = "teacher"
+    takes_music_controls = False  # the singing and rap edits choose their own melody and tempo
+
+    def __init__(
+        self,
+        threads: int | None = None,
+        model_path: str | os.PathLike | None = None,
+        edit_tags: bool = False,
+        length_scale: float = 1.0,
+    ) -> None:
+        from distill.teachers import PiperTeacher
+        from steptts.tags import all_tag_keys
+
+        # threads 0: onnxruntime's default, as for the student when --threads is not given.
+        self.teacher = PiperTeacher(
+            model_path=model_path, noise_scale=0.0, length_scale=length_scale, noise_w=0.0,
+            threads=int(threads or 0)
+        )
+        self.edit_tags = edit_tags
+        self.phoneme_substitutions = self.teacher.phoneme_substitutions
+        self.name = self.teacher.name + ("+edits" if edit_tags else "")
+        self.sample_rate_hz = self.teacher.sample_rate_hz
+        self.tag_keys = [key for key in all_tag_keys() if self.teacher.renders(key) or self._edits(key)]
+
+    def _edits(self, key: str) -> bool:
+        if not self.edit_tags:
+            return False
+        from distill.edits import can_edit
+
+        return can_edit(key)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            **self.teacher.settings(),
+            "threads": self.teacher.threads,
+            "edit_tags": self.edit_tags,
+            "tag_keys": self.tag_keys,
+        }
+
+    def _prepare(self, text: str, controls: dict[str, Any]) -> tuple[list, list, Iterator[str]]:
+        """(native tags, edited tags, normalized sentences) of a request."""
+        from steptts.errors import TagError, TextError
+        from steptts.frontend import speak
+        from steptts.sentences import split_sentences
+        from steptts.tags import dedupe, parse_tags, resolve_tag
+
+        controls = dict(controls)
+        tags, body = parse_tags(text)
+        for name in ("emotion", "accent", "style", "language"):
+            if controls.get(name):
+                tags.append(resolve_tag(controls.pop(name)))
+        unused = sorted(k for k, v in controls.items() if v is not None)
+        if unused:
+            raise StepTTSError(f"the {self.name} teacher takes no {', '.join(unused)}")
+        native, edited = [], []
+        for tag in dedupe(tags):
+            if self.teacher.renders(tag.key):
+                native.append(tag)
+            elif self._edits(tag.key):
+                edited.append(tag)
+            else:
+                raise TagError(f"the {self.name} teacher cannot render tag '{tag.key}'")
+        if not body.strip():
+            raise TextError("nothing to say: the text is empty")
+        language = self.teacher.language
+        spoken = (speak(s, language, normalize=True).text for s in split_sentences(body) if s.strip())
+        return native, edited, (s for s in spoken if s.strip())
+
+    def _render(self, sentence: str, native: list, edited: list, info: dict) -> np.ndarray:
+        if not edited:
+            return self.teacher.synthesize(sentence, native, None)[0]
+        from distill.edits import apply_tag_edit
+        from steptts.phonemes import tokenize
+
+        rendering = self.teacher.render(sentence, native, None)
+        audio = rendering.audio
+        durations = rendering.durations
+        tokens = tokenize(rendering.phonemes)
+        for tag in edited:
+            result = apply_tag_edit(
+                audio, self.sample_rate_hz, durations, tokens, tag.key, seed=0, text=sentence
+            )
+            audio, durations = result.audio, result.durations
+            for op in result.ops:
+                info.update({k: v for k, v in op.items() if k in ("bpm", "melody")})
+        return audio
+
+    def synthesize(self, text: str, **controls: Any) -> Rendered:
+        started = time.perf_counter()
+        native, edited, sentences = self._prepare(text, controls)
+        info: dict[str, Any] = {}
+        pieces = [self._render(sentence, native, edited, info) for sentence in sentences]
+        audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        return Rendered(audio, self.sample_rate_hz, time.perf_counter() - started, info)
+
+    def first_chunk_s(self, text: str) -> float:
+        started = time.perf_counter()
+        native, edited, sentences = self._prepare(text, {})
+        self._render(next(sentences), native, edited, {})
+        return time.perf_counter() - started
+
+
+def resolve_voice(voice: str | None, run: str | os.PathLike | None) -> str:
+    """The voice to evaluate from ``--voice`` (name, folder or one of TEACHER_SPECS) or ``--run``.
+
+    A run folder is evaluated through the voice exported into it: ``RUN`` itself, or its newest
+    sub-folder holding a ``voice.json``.
+    """
+    if (voice is None) == (run is None):
+        raise StepTTSError("give exactly one of --voice (a voice name or folder) and --run (a training run)")
+    if voice is not None:
+        return voice
+    run_dir = Path(run)
+    if not run_dir.is_dir():
+        raise StepTTSError(f"run folder not found: {run_dir}")
+    candidates = [p for p in [run_dir, *run_dir.iterdir()] if (p / "voice.json").is_file()]
+    if not candidates:
+        raise StepTTSError(
+            f"run {run_dir} holds no exported voice (no voice.json in it or a sub-folder): "
+            f"export it first with `steptts export`, then pass --run again or --voice"
+        )
+    return str(max(candidates, key=lambda p: (p / "voice.json").stat().st_mtime))
+
+
+def make_student(voice: str, threads: int | None = None, variant: str = "auto"):
+    """The system ``--voice`` names: a voice through TTS, or the Piper teacher (see TEACHER_SPECS)."""
+    if voice in TEACHER_SPECS:
+        return TeacherSystem(threads=threads, edit_tags=voice.endswith("+edits"))
+    return StudentSystem(voice, threads=threads, variant=variant)
