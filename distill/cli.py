@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 app = typer.Typer(help="Distil a student from a teacher: make data, train, evaluate.", no_args_is_help=True)
@@ -9,7 +11,7 @@ app = typer.Typer(help="Distil a student from a teacher: make data, train, evalu
 
 @app.command("data")
 def data_command(
-    teacher: str = typer.Option("piper", "--teacher", help="piper, espeak or remote."),
+    teacher: str = typer.Option("piper", "--teacher", help="piper, espeak, remote or kokoro."),
     texts: list[str] = typer.Option(
         ..., "--texts", help="Corpus files: text (a line each) or TSV (id<TAB>text); more may follow it."
     ),
@@ -20,12 +22,14 @@ def data_command(
     limit: int = typer.Option(None, "--limit", help="Use only the first N corpus lines."),
     workers: int = typer.Option(2, "--workers", help="Worker processes, each with its own teacher."),
     tag_plan: str = typer.Option(
-        "default", "--tag-plan", help="default, none, or a JSON file tag → fraction."
+        "default", "--tag-plan", help="default, mandarin (no accents), none, or a JSON file tag → fraction."
     ),
     seed: int = typer.Option(0, "--seed", help="Seeds tag assignment and audio edits."),
-    model: str = typer.Option(None, "--model", help="piper: the voice's .onnx; remote: the model name."),
+    model: str = typer.Option(
+        None, "--model", help="piper: the voice's .onnx; remote: the model name; kokoro: an .onnx."
+    ),
     voice: str = typer.Option(
-        None, "--voice", help="Speaker (piper), server voice (remote), language (espeak)."
+        None, "--voice", help="Speaker (piper; kokoro: jm_kumo…), server voice (remote), language (espeak)."
     ),
     base_url: str = typer.Option(
         None, "--base-url", help="remote: the speech API, e.g. https://api.stepfun.com."
@@ -35,6 +39,9 @@ def data_command(
     ),
     max_retries: int = typer.Option(None, "--max-retries", help="remote: retries per item (default 5)."),
     timeout_s: float = typer.Option(None, "--timeout-s", help="remote: time-out per request in seconds."),
+    tone_edit: float = typer.Option(
+        None, "--tone-edit", help="kokoro: pull Mandarin F0 toward each syllable's tone (0–1, default 0)."
+    ),
     min_chars: int = typer.Option(3, "--min-chars", help="Shortest normalized line kept."),
     max_chars: int = typer.Option(400, "--max-chars", help="Longest normalized line kept."),
     allow_dev: bool = typer.Option(
@@ -52,20 +59,11 @@ def data_command(
     from .corpus import CorpusConfig
     from .data_engine import DataConfig, format_report, run_datagen
 
-    if teacher == "piper":
-        options = {"model_path": model}
-    elif teacher == "espeak":
-        options = {"language": voice}
-        voice = None
-    else:
-        options = {
-            "base_url": base_url,
-            "api_key": api_key,
-            "model": model,
-            "voice": voice,
-            "max_retries": max_retries,
-            "timeout_s": timeout_s,
-        }
+    if tone_edit is not None and teacher != "kokoro":
+        typer.echo("steptts: error: --tone-edit is an option of --teacher kokoro", err=True)
+        raise typer.Exit(2)
+    remote = {"base_url": base_url, "api_key": api_key, "max_retries": max_retries, "timeout_s": timeout_s}
+    options, voice = _teacher_options(teacher, model, voice, tone_edit, remote)
     config = DataConfig(
         texts=[Path(t) for t in [*texts, *(more_texts or [])]],
         out_dir=Path(out),
@@ -87,6 +85,20 @@ def data_command(
     typer.echo(format_report(report, Path(out)))
     raise typer.Exit(report.exit_code)
 
+
+
+def _teacher_options(
+    teacher: str, model: str | None, voice: str | None, tone_edit: float | None, remote: dict[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """The teacher's constructor options from ``steptts distill data``'s flags, and the voice the data
+    engine records (None for espeak, whose ``--voice`` is its language)."""
+    if teacher == "piper":
+        return {"model_path": model}, voice
+    if teacher == "kokoro":
+        return {"model_path": model, "tone_strength": tone_edit}, voice
+    if teacher == "espeak":
+        return {"language": voice}, None
+    return {**remote, "model": model, "voice": voice}, voice
 
 @app.command("train")
 def train_command(

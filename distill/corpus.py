@@ -1,9 +1,12 @@
 """Text corpora for a teacher to read.
 
 Reads plain text (one utterance a line) or TSV (``id<TAB>text``, e.g. LJ Speech's and ARCTIC's
-transcripts), normalizes each line with the runtime's own frontend (so the student learns the
-spoken form it will see at run time), drops duplicates of the spoken form and lines out of the
-length range, and keeps file then line order: the same files give the same corpus.
+transcripts; further columns are ignored and a header row starting with ``id`` is skipped, as in
+``hsk_sentences.tsv``), normalizes each line with the runtime's own frontend (so the student learns
+the spoken form it will see at run time: Mandarin lines, those holding a Han character, through the
+Mandarin frontend), drops duplicates of the spoken form and lines out of the length range, and keeps
+file then line order: the same files give the same corpus. Development files (``dev_*``) never
+enter a corpus unless asked for an evaluation set.
 """
 
 from __future__ import annotations
@@ -14,9 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steptts.errors import StepTTSError
+from steptts.languages.mandarin import HAN
 
 HELD_OUT_NAMES = frozenset({"dev_en.txt", "dev_norm.tsv"})
-"""Development files kept out of every training corpus."""
+"""Development files kept out of every training corpus (with every file named ``dev_*``)."""
+HELD_OUT_PREFIX = "dev_"
+_HAN = re.compile(f"[{HAN}]")
+_LATIN_OR_DIGIT = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+
+
+def is_held_out(path: str | Path) -> bool:
+    """True for a development file, which must never become training data."""
+    name = Path(path).name
+    return name in HELD_OUT_NAMES or name.startswith(HELD_OUT_PREFIX)
 
 
 class CorpusError(StepTTSError, ValueError):
@@ -46,10 +59,24 @@ class CorpusLine:
 
 
 def _frontend() -> tuple[Callable[[str], str], Callable[[str], str]]:
-    """The runtime's normalizer and the spoken form (the dedupe key: case and punctuation ignored)."""
+    """The runtime's normalizer and its spoken form (the dedupe key: case and punctuation ignored).
+
+    A Mandarin line goes to :func:`_normalize_mandarin`, any other to the English normalizer.
+    """
     from steptts.textnorm import normalize_text
 
-    return normalize_text, spoken_form
+    def normalize(raw: str) -> str:
+        return _normalize_mandarin(raw) if _HAN.search(raw) else normalize_text(raw)
+
+    return normalize, spoken_form
+
+
+def _normalize_mandarin(raw: str) -> str:
+    """A Mandarin line as it is read; "" (dropped) while no Mandarin normalizer exists for a line
+    with digits or Latin letters, which only a language-aware normalizer may rewrite."""
+    if _LATIN_OR_DIGIT.search(raw):
+        return ""
+    return raw.strip()
 
 
 def spoken_form(text: str) -> str:
@@ -70,7 +97,9 @@ def _raw_lines(path: Path) -> Iterable[tuple[str, str]]:
         for number, line in enumerate(handle, start=1):
             line = line.rstrip("\r\n")
             if is_tsv and "\t" in line:
-                line_id, text = line.split("\t", 1)
+                line_id, text = line.split("\t")[:2]
+                if number == 1 and line_id.strip().lower() == "id":
+                    continue  # a header row
             else:
                 line_id, text = str(number), line
             if text.strip():
@@ -87,7 +116,7 @@ def read_corpus(paths: Iterable[str | Path], config: CorpusConfig | None = None)
     if not paths:
         raise CorpusError("no text file given")
     for path in paths:
-        if path.name in HELD_OUT_NAMES and not config.allow_dev:
+        if is_held_out(path) and not config.allow_dev:
             raise CorpusError(
                 f"{path} is a held-out development file and must stay out of training data "
                 "(pass --allow-dev only to build an evaluation set)"

@@ -235,7 +235,7 @@ def render_item(teacher: Teacher, item: PlannedItem, voice: str) -> tuple[dict[s
     from steptts.tags import resolve_tag
 
     rendering = teacher.render(item.text, [resolve_tag(key) for key in item.native_tags], voice)
-    audio, durations, ops = rendering.audio, rendering.durations, []
+    audio, durations, ops = rendering.audio, rendering.durations, list(rendering.ops)
     if item.edit_tag:
         result = _edits_module().apply_tag_edit(
             audio,
@@ -246,7 +246,7 @@ def render_item(teacher: Teacher, item: PlannedItem, voice: str) -> tuple[dict[s
             item.edit_seed,
             item.text,
         )
-        audio, ops = result.audio, list(result.ops)
+        audio, ops = result.audio, [*ops, *result.ops]
         durations = list(result.durations) if durations is not None else None
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     if audio.size == 0 or not np.isfinite(audio).all():

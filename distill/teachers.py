@@ -8,6 +8,7 @@ with ``audio`` float32 [S] in [-1, 1] and ``durations`` frames per token of
   the graph's ``/Ceil_output_0``; renders speed and English accents natively.
 - :class:`EspeakTeacher`: espeak-ng's own formant synthesis, for languages the neural teacher lacks.
 - :class:`RemoteTeacherAdapter`: the Step-Audio speech API through :mod:`steptts.remote`.
+- :class:`distill.kokoro_teacher.KokoroTeacher`: Kokoro-82M, Mandarin and English, white-box durations.
 
 Teachers load their model lazily on first use, so the data engine can ask a teacher for its name,
 settings and natively rendered tags in the parent process and build the real thing in each worker.
@@ -20,15 +21,25 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
-from distill.dsp import resample
-from steptts.errors import RemoteError, RenderError, StepTTSError, TagError, VoiceError
+from steptts.errors import RemoteError, StepTTSError, VoiceError
 from steptts.g2p import ESPEAK_OUTPUT_FIXES
-from steptts.graph import HOP_LENGTH, SAMPLE_RATE_HZ
 from steptts.tags import Tag, resolve_tag
+
+from .teacher_base import (
+    HOP_LENGTH,
+    SAMPLE_RATE_HZ,
+    Rendering,
+    Teacher,
+    TeacherError,
+    check_rendered,
+    language_of,
+    resample,
+    speed_factor_of,
+)
 
 ENGLISH_ACCENT_FALLBACKS: dict[str, str] = {
     "ɒ": "ɑ", "r": "ɹ", "ʍ": "w", "ʉ": "u", "ʲ": "j",
@@ -43,85 +54,24 @@ symbols ``ɒ r ʍ ʉ ʲ``: each becomes its nearest en-us symbol. It heard ``a``
 rest of an accent (other vowel qualities, length, non-rhotic r, …) stays as espeak-ng writes it.
 The exporter writes the same table into a student's voice.json."""
 
-
-class TeacherError(RenderError):
-    """A teacher failed to render an utterance (``retryable`` and ``status`` as in RenderError)."""
-
-
-@dataclass
-class Rendering:
-    """One utterance rendered by a teacher, with what the data engine records about it."""
-
-    audio: np.ndarray
-    """float32 [S], in [-1, 1]."""
-    sample_rate_hz: int
-    """Rate of ``audio`` in Hertz."""
-    durations: list[int] | None
-    """Frames (hop 256) per token of ``tokenize(phonemes)``; None from a black-box teacher."""
-    phonemes: str
-    """The IPA the teacher rendered (white box) or the phonemes of the text in ``language``."""
-    language: str
-    """The espeak-ng voice that phonemized the text, e.g. ``en-us``, ``en-gb-scotland``."""
-
-
-@runtime_checkable
-class Teacher(Protocol):
-    """What the data engine needs from a teacher."""
-
-    name: str
-    """Short name recorded in each dataset record, e.g. ``piper:en_US-joe-medium``."""
-    white_box: bool
-    """True when the teacher gives per-token durations (audio edits of singing and rap need them)."""
-
-    def settings(self) -> dict[str, Any]:
-        """Everything that changes the teacher's output (hashed into each record's id)."""
-        ...
-
-    def default_voice(self) -> str:
-        """Speaker name recorded when no voice is asked for."""
-        ...
-
-    def load(self) -> None:
-        """Load the model now (otherwise the first synthesis does); raises when it cannot run."""
-        ...
-
-    def renders(self, tag_key: str) -> bool:
-        """True when the teacher renders this tag itself (no audio edit needed)."""
-        ...
-
-    def synthesize(
-        self, text: str, tags: list[Tag], voice: str | None
-    ) -> tuple[np.ndarray, int, list[int] | None]:
-        """Audio float32 [S], its sample rate in Hz, and per-token durations (hop 256) or None."""
-        ...
-
-    def render(self, text: str, tags: list[Tag], voice: str | None) -> Rendering:
-        """:meth:`synthesize` plus the phonemes and language the durations refer to."""
-        ...
-
-
-def language_of(tags: list[Tag], default: str) -> str:
-    """The espeak-ng voice that phonemizes text under ``tags`` (a language or accent tag), else default."""
-    for tag in tags:
-        if tag.kind in ("language", "accent") and tag.spec.espeak_voice:
-            return tag.spec.espeak_voice
-    return default
-
-
-def speed_factor_of(tags: list[Tag]) -> float:
-    """Tempo multiplier of the speed tag among ``tags`` (1.0 when none)."""
-    for tag in tags:
-        if tag.kind == "speed" and tag.spec.speed_factor:
-            return float(tag.spec.speed_factor)
-    return 1.0
-
-
-def _check_rendered(teacher: Teacher, tags: list[Tag]) -> None:
-    # A tag the teacher cannot render must never be dropped silently: the data engine edits those.
-    for tag in tags:
-        if not teacher.renders(tag.key):
-            raise TagError(f"teacher '{teacher.name}' cannot render tag '{tag.key}' itself")
-
+__all__ = [
+    "ENGLISH_ACCENT_FALLBACKS",
+    "HOP_LENGTH",
+    "SAMPLE_RATE_HZ",
+    "TEACHER_KINDS",
+    "EspeakTeacher",
+    "PiperTeacher",
+    "RemoteTeacherAdapter",
+    "Rendering",
+    "Teacher",
+    "TeacherConfigError",
+    "TeacherError",
+    "check_rendered",
+    "language_of",
+    "make_teacher",
+    "resample",
+    "speed_factor_of",
+]
 
 # --------------------------------------------------------------------------------------------------
 # Piper
@@ -308,7 +258,7 @@ class PiperTeacher:
         """``text`` (normalized) → audio, through the runtime's frontend with this voice's substitutions."""
         from steptts.frontend import speak
 
-        _check_rendered(self, tags)
+        check_rendered(self, tags)
         language = language_of(tags, self.language)
         phonemes = speak(text, language, self.phoneme_substitutions, normalize=False).phonemes
         audio, durations, kept = self.synthesize_phonemes(phonemes, voice, speed_factor_of(tags))
@@ -479,7 +429,7 @@ class EspeakTeacher:
     def render(self, text: str, tags: list[Tag], voice: str | None) -> Rendering:
         from steptts.g2p import phonemize
 
-        _check_rendered(self, tags)
+        check_rendered(self, tags)
         language = language_of(tags, voice or self.language)
         audio, sample_rate_hz = self._synth(text, language, speed_factor_of(tags))
         audio = resample(audio, sample_rate_hz, SAMPLE_RATE_HZ, clip=True)
@@ -568,7 +518,7 @@ class RemoteTeacherAdapter:
     def render(self, text: str, tags: list[Tag], voice: str | None) -> Rendering:
         from steptts.g2p import phonemize
 
-        _check_rendered(self, tags)
+        check_rendered(self, tags)
         try:
             audio, sample_rate_hz, _ = self.client().synthesize(
                 text, tags=tuple(tags), voice=voice or self.voice
@@ -592,11 +542,11 @@ class RemoteTeacherAdapter:
 # --------------------------------------------------------------------------------------------------
 
 
-TEACHER_KINDS = ("piper", "espeak", "remote")
+TEACHER_KINDS = ("piper", "espeak", "remote", "kokoro")
 
 
 def make_teacher(kind: str, **options: Any) -> Teacher:
-    """Build a teacher by kind (``piper``, ``espeak``, ``remote``); options go to its constructor.
+    """Build a teacher by kind (``piper``, ``espeak``, ``remote``, ``kokoro``); options go to its constructor.
 
     Options that are None are left to the teacher's defaults.
     """
@@ -610,6 +560,10 @@ def make_teacher(kind: str, **options: Any) -> Teacher:
             if "base_url" not in options:
                 raise TeacherConfigError("the remote teacher needs --base-url")
             return RemoteTeacherAdapter(**options)
+        if kind == "kokoro":
+            from .kokoro_teacher import KokoroTeacher
+
+            return KokoroTeacher(**options)
     except TypeError as error:
         raise TeacherConfigError(f"bad option for the {kind} teacher: {error}") from None
     raise TeacherConfigError(f"unknown teacher '{kind}'; choose one of: {', '.join(TEACHER_KINDS)}")

@@ -519,7 +519,7 @@ def test_a_teacher_that_cannot_load_stops_the_run_with_one_line(tmp_path: Path) 
     ("args", "message"),
     [
         (["--texts", str(DATA / "dev_en.txt")], "held-out development file"),
-        (["--texts", str(ARCTIC), "--tag-plan", "nonsense"], "neither 'default', 'none' nor a JSON file"),
+        (["--texts", str(ARCTIC), "--tag-plan", "nonsense"], "neither 'default', 'mandarin', 'none' nor a JSON file"),
         (["--texts", str(ARCTIC), "--teacher", "wavenet"], "unknown teacher 'wavenet'"),
         (["--texts", str(ARCTIC), "--teacher", "remote"], "needs --base-url"),
         (
