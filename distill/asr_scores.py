@@ -22,6 +22,7 @@ from typing import Literal
 import regex
 
 from steptts.errors import StepTTSError
+from steptts.languages.mandarin import has_han
 
 Language = Literal["en", "zh"]
 """A judged language, as Whisper's language code."""
@@ -36,7 +37,7 @@ _EXTRA = 'pip install -e ".[eval]"'
 
 def script_language(text: str) -> Language:
     """The language of ``text`` by script: "zh" when it holds any Han character, else "en"."""
-    return "zh" if _HAN.search(text) else "en"
+    return "zh" if has_han(text) else "en"
 
 
 @functools.lru_cache(maxsize=1)

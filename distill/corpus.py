@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steptts.errors import StepTTSError
-from steptts.languages.mandarin import HAN
+from steptts.languages.mandarin import has_han
 
 HELD_OUT_NAMES = frozenset({"dev_en.txt", "dev_norm.tsv"})
 """Development files kept out of every training corpus (with every file named ``dev_*``)."""
 HELD_OUT_PREFIX = "dev_"
-_HAN = re.compile(f"[{HAN}]")
 _LATIN_OR_DIGIT = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 
 
@@ -66,7 +65,7 @@ def _frontend() -> tuple[Callable[[str], str], Callable[[str], str]]:
     from steptts.textnorm import normalize_text
 
     def normalize(raw: str) -> str:
-        return _normalize_mandarin(raw) if _HAN.search(raw) else normalize_text(raw)
+        return _normalize_mandarin(raw) if has_han(raw) else normalize_text(raw)
 
     return normalize, spoken_form
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import json
-import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -88,7 +87,6 @@ KOKORO_IPA: dict[str, str] = {
 """espeak-ng IPA → Kokoro's (misaki's) English symbols, where they differ: its diphthongs and
 affricates are single symbols, its rhotic vowel is two; the longest key matches first."""
 
-_HAN = re.compile(f"[{mandarin.HAN}]")
 _FRAME_RATIO = KOKORO_FRAME_SAMPLES * SAMPLE_RATE_HZ / (KOKORO_SAMPLE_RATE_HZ * HOP_LENGTH)
 """Student frames (hop 256 at 22050 Hz) per Kokoro frame (600 samples at 24 kHz): 2.1533."""
 
@@ -168,7 +166,7 @@ def style_row(voice_array: np.ndarray, token_count: int) -> np.ndarray:
 
 def is_mandarin(text: str) -> bool:
     """True when ``text`` holds a Han character (Mandarin is phonemized by its own frontend)."""
-    return bool(_HAN.search(text))
+    return mandarin.has_han(text)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from .errors import TextError
 from .languages.base import language
+from .languages.mandarin import has_han
 from .languages.pipeline import Phonemizer, join_phonemes
 
 PINYIN = re.compile(r"^(?:[a-zü]+[1-5])(?:[ '-]?[a-zü]+[1-5])*$", re.IGNORECASE)
 """A pronunciation written as numbered pinyin (``chong2 qing4``, ``xi'an1``)."""
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class Lexicon:
                                 f"got {line!r}")
             word, pronunciation = fields[0], fields[1]
             try:
-                code = language(fields[2]).code if len(fields) == 3 else ("zh" if _HAN.search(word) else "en")
+                code = language(fields[2]).code if len(fields) == 3 else ("zh" if has_han(word) else "en")
             except TextError as error:
                 raise TextError(f"{source}:{number}: {error}") from None
             if code == "zh" and PINYIN.match(pronunciation):

@@ -35,6 +35,12 @@ from .mandarin_norm import normalize
 __all__ = ["Word", "load", "normalize", "phonemize", "pinyin_phonemes", "split", "syllable_ipa", "words"]
 
 HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HAN_CHARACTER = re.compile(f"[{HAN}]")
+
+
+def has_han(text: str) -> bool:
+    """True when ``text`` holds a Han character: the one test of "this is Mandarin text" outside runs."""
+    return _HAN_CHARACTER.search(text) is not None
 """Unicode ranges of Han characters read as Mandarin (CJK unified, extension A, compatibility)."""
 PUNCTUATION = frozenset(";:,.!?—…\"()“” ")
 """Symbols of Kokoro's vocabulary that are not phonemes; kept in the phoneme string as they are."""
