@@ -14,7 +14,6 @@ same words. Scoring the words is :mod:`distill.asr_scores`'s job.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -26,6 +25,7 @@ import numpy as np
 
 from distill.asr_scores import LANGUAGES, Language
 from steptts.errors import StepTTSError
+from steptts.voice import sha256_file
 
 WHISPER_RATE_HZ = 16000
 """Whisper's input rate."""
@@ -58,14 +58,6 @@ def _package_data(package: str) -> Path:
     return Path(str(folder))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def whisper_model_dir(
     cache_dir: str | os.PathLike | None = None, packages: tuple[str, str] = MODEL_PACKAGES
 ) -> Path:
@@ -96,7 +88,7 @@ def whisper_model_dir(
             for part in (first / "model.bin.part1", second / "model.bin.part2"):
                 with open(part, "rb") as handle:
                     shutil.copyfileobj(handle, joined, 1 << 20)
-        actual = _sha256(temporary / "model.bin")
+        actual = sha256_file(temporary / "model.bin")
         if actual != MODEL_BIN_SHA256:
             raise StepTTSError(
                 f"the Whisper model joined from {first / 'model.bin.part1'} and {second / 'model.bin.part2'} "
