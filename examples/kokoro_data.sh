@@ -17,6 +17,7 @@ DATA=${SHARED_DATA:-$(cd "$(dirname "$0")/../.." && pwd)/shared/data}
 MALE=jm_kumo
 FEMALE=${KOKORO_FEMALE:-jf_gongitsune}
 ENGLISH_LINES=${ENGLISH_LINES:-2500}   # ARCTIC's 1,132 lines, then the first of LJ Speech
+MANDARIN_LINES=${MANDARIN_LINES:-4354} # HSK sentences, easiest level first (all of them by default)
 WORKERS=${WORKERS:-1}                  # one process, one onnxruntime thread: leaves a core to others
 
 stage() {
@@ -24,8 +25,8 @@ stage() {
     python -m steptts distill data --teacher kokoro --workers "$WORKERS" --no-progress --out "$OUT" "$@"
 }
 
-stage --voice "$MALE" --seed 0 --tag-plan mandarin --texts "$DATA/hsk_sentences.tsv"
-stage --voice "$FEMALE" --seed 1 --tag-plan mandarin --texts "$DATA/hsk_sentences.tsv"
+stage --voice "$MALE" --seed 0 --tag-plan mandarin --limit "$MANDARIN_LINES" --texts "$DATA/hsk_sentences.tsv"
+stage --voice "$FEMALE" --seed 1 --tag-plan mandarin --limit "$MANDARIN_LINES" --texts "$DATA/hsk_sentences.tsv"
 stage --voice "$MALE" --seed 0 --limit "$ENGLISH_LINES" --texts "$DATA/arctic_prompts.tsv" "$DATA/ljspeech_text.tsv"
 stage --voice "$FEMALE" --seed 1 --limit "$ENGLISH_LINES" --texts "$DATA/arctic_prompts.tsv" "$DATA/ljspeech_text.tsv"
 echo "=== $(date -u +%FT%TZ) all stages done"
