@@ -16,9 +16,9 @@ old id keeps its meaning, and grows the three embedding tables to match:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
