@@ -212,7 +212,14 @@ def eval_command(
     teacher: str = typer.Option(
         None,
         "--teacher",
-        help="Teacher: piper, kokoro or espeak (default: piper for English, kokoro for Mandarin).",
+        help="Teacher(s): piper, kokoro or espeak, or several comma-separated (kokoro,piper: the first is "
+        "the teacher, each is measured side by side). Default: piper for English, kokoro for Mandarin.",
+    ),
+    speaker: str = typer.Option(None, "--speaker", help="The student voice's speaker (default: its first)."),
+    teacher_voice: str = typer.Option(
+        None,
+        "--teacher-voice",
+        help="Kokoro's voice (jm_kumo, jf_gongitsune…); default: --speaker when it names one, else jm_kumo.",
     ),
 ) -> None:
     """Student against its teacher: Whisper WER (English) or CER (Mandarin), pocketsphinx WER, DNSMOS,
@@ -241,6 +248,8 @@ def eval_command(
         plot_lines=plot_lines,
         language=language,
         teacher=teacher,
+        speaker=speaker,
+        teacher_voice=teacher_voice,
         command=list(sys.argv),
     )
     try:
