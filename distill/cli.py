@@ -212,14 +212,11 @@ def eval_command(
     teacher: str = typer.Option(
         None,
         "--teacher",
-        help="Teacher(s): piper, kokoro or espeak, or several comma-separated (kokoro,piper: the first is "
-        "the teacher, each is measured side by side). Default: piper for English, kokoro for Mandarin.",
+        help="piper, kokoro, espeak, or several (kokoro,piper: all measured, the first is the teacher).",
     ),
     speaker: str = typer.Option(None, "--speaker", help="The student voice's speaker (default: its first)."),
     teacher_voice: str = typer.Option(
-        None,
-        "--teacher-voice",
-        help="Kokoro's voice (jm_kumo, jf_gongitsune…); default: --speaker when it names one, else jm_kumo.",
+        None, "--teacher-voice", help="Kokoro's voice (jm_kumo…); default: --speaker if it is one, else jm_kumo."
     ),
 ) -> None:
     """Student against its teacher: Whisper WER (English) or CER (Mandarin), pocketsphinx WER, DNSMOS,

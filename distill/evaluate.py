@@ -50,6 +50,7 @@ from distill.systems import (
     DEFAULT_TEACHER,
     Rendered,
     TeacherSystem,
+    kokoro_voice_for,
     make_student,
     parse_teachers,
     resolve_voice,
@@ -168,13 +169,8 @@ def _check(config: EvalConfig) -> tuple[list[str], str, list[str] | None]:
 
 
 def teacher_voice(config: EvalConfig) -> str | None:
-    """Kokoro's voice in this run: ``--teacher-voice``, else ``--speaker`` when it names a Kokoro voice
-    (a student speaker distilled from it keeps its name), else None (Kokoro's default)."""
-    from distill.kokoro_teacher import KOKORO_VOICES
-
-    if config.teacher_voice is not None:
-        return config.teacher_voice
-    return config.speaker if config.speaker in KOKORO_VOICES else None
+    """Kokoro's voice in this run (:func:`distill.systems.kokoro_voice_for`)."""
+    return kokoro_voice_for(config.speaker, config.teacher_voice)
 
 
 def teacher_role(index: int, kind: str) -> str:

@@ -52,6 +52,16 @@ def parse_teachers(spec: str | None) -> list[str] | None:
     return kinds
 
 
+def kokoro_voice_for(speaker: str | None, teacher_voice: str | None) -> str | None:
+    """Kokoro's voice to compare a student speaker with: ``teacher_voice``, else ``speaker`` when it
+    names a Kokoro voice (a speaker distilled from one keeps its name), else None (Kokoro's default)."""
+    from distill.kokoro_teacher import KOKORO_VOICES
+
+    if teacher_voice is not None:
+        return teacher_voice
+    return speaker if speaker in KOKORO_VOICES else None
+
+
 @dataclass
 class Rendered:
     """One synthesis: audio and the wall time it took."""
@@ -198,8 +208,8 @@ class TeacherSystem:
         """Whether this teacher speaks every one of ``languages`` (:data:`TEACHER_LANGUAGES`)."""
         return languages <= set(self.languages)
 
-    def _prepare(self, text: str, controls: dict[str, Any]) -> tuple[list, list, Iterator[str]]:
-        """(native tags, edited tags, normalized sentences) of a request."""
+    def _prepare(self, text: str, controls: dict[str, Any]) -> tuple[list, list, Iterator[Any]]:
+        """(native tags, edited tags, sentences as :class:`steptts.frontend.Spoken`) of a request."""
         from steptts.errors import TagError, TextError
         from steptts.frontend import speak
         from steptts.sentences import split_sentences
@@ -223,8 +233,8 @@ class TeacherSystem:
                 raise TagError(f"the {self.name} teacher cannot render tag '{tag.key}'")
         if not body.strip():
             raise TextError("nothing to say: the text is empty")
-        spoken = (speak(s, self._frontend_language(s)).text for s in split_sentences(body) if s.strip())
-        return native, edited, (s for s in spoken if s.strip())
+        spoken = (speak(s, self._frontend_language(s)) for s in split_sentences(body) if s.strip())
+        return native, edited, (s for s in spoken if s.text.strip())
 
     def _frontend_language(self, sentence: str) -> str:
         """The runtime frontend's language for a sentence: Mandarin by script, else the teacher's own."""
@@ -234,24 +244,42 @@ class TeacherSystem:
             return "cmn"
         return getattr(self.teacher, "language", "en-us")
 
-    def _render(self, sentence: str, native: list, edited: list, info: dict) -> np.ndarray:
+    def _render(self, spoken: Any, native: list, edited: list, info: dict) -> np.ndarray:
+        """Audio float32 [S] of one :class:`steptts.frontend.Spoken` sentence, its edited tags applied."""
+        if self._mixed(spoken):
+            audio, durations, phonemes = self._render_mixed(spoken, native)
+        elif not edited:
+            return self.teacher.synthesize(spoken.text, native, None)[0]
+        else:
+            rendering = self.teacher.render(spoken.text, native, None)
+            audio, durations, phonemes = rendering.audio, rendering.durations, rendering.phonemes
         if not edited:
-            return self.teacher.synthesize(sentence, native, None)[0]
+            return audio
         from distill.edits import apply_tag_edit
         from steptts.phonemes import tokenize
 
-        rendering = self.teacher.render(sentence, native, None)
-        audio = rendering.audio
-        durations = rendering.durations
-        tokens = tokenize(rendering.phonemes)
+        tokens = tokenize(phonemes)
         for tag in edited:
             result = apply_tag_edit(
-                audio, self.sample_rate_hz, durations, tokens, tag.key, seed=0, text=sentence
+                audio, self.sample_rate_hz, durations, tokens, tag.key, seed=0, text=spoken.text
             )
             audio, durations = result.audio, result.durations
             for op in result.ops:
                 info.update({k: v for k, v in op.items() if k in ("bpm", "melody")})
         return audio
+
+    def _mixed(self, spoken: Any) -> bool:
+        """Whether Kokoro reads a sentence of several languages (Han and Latin runs): its own
+        :meth:`~distill.kokoro_teacher.KokoroTeacher.render` takes one language a call."""
+        return self.kind == "kokoro" and len({run.language for run, _ in spoken.runs}) > 1
+
+    def _render_mixed(self, spoken: Any, native: list) -> tuple[np.ndarray, list[int], str]:
+        """Kokoro on the runtime's phonemes of a mixed sentence (each run in its language's
+        inventory, joined as the student reads them), English symbols mapped onto Kokoro's."""
+        from distill.kokoro_teacher import KOKORO_IPA
+        from distill.teacher_base import speed_factor_of
+
+        return self.teacher.synthesize_phonemes(spoken.phonemes, KOKORO_IPA, None, speed_factor_of(native))
 
     def synthesize(self, text: str, **controls: Any) -> Rendered:
         started = time.perf_counter()
