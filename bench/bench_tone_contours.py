@@ -97,7 +97,7 @@ def measure(args: argparse.Namespace, texts: list[str]) -> dict:
         f"... {len(sentences)} sentences rendered in {time.perf_counter() - started:.0f} s", file=sys.stderr
     )
     return {
-        "voice": args.voice,
+        "voice": tts.voice.name,
         "speaker": args.speaker,
         "teacher": f"kokoro {kokoro_voice}",
         "sentences": sentences,
