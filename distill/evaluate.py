@@ -20,6 +20,7 @@ with ``--tags`` also the tag measurements (:mod:`distill.tag_eval`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import statistics
 import sys
@@ -97,6 +98,8 @@ class EvalConfig:
     latency_runs: int = 7  # first-chunk measurements after one warm-up; the median is reported
     plot_lines: int = 3  # lines drawn to plots/line_XX.png
     save_audio: bool = True  # audio/<role>/line_XX.wav
+    more_texts: list[Path] = field(default_factory=list)
+    """Further held-out files, read after ``texts_path`` (``--texts A --texts B``); ``limit`` applies to each."""
     command: list[str] = field(default_factory=list)
     """The command line, recorded in the report."""
 
@@ -144,7 +147,7 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
 def _check(config: EvalConfig) -> tuple[list[str], str, list[str] | None]:
     """The lines, the voice and the teacher kinds to evaluate; a bad option fails now, not after the
     whole evaluation."""
-    lines = read_texts(config.texts_path, config.limit)
+    lines = [line for path in _text_files(config) for line in read_texts(path, config.limit)]
     voice = resolve_voice(config.voice, config.run)
     if config.threads is not None and config.threads < 1:
         raise StepTTSError(f"--threads must be at least 1, got {config.threads}")
@@ -167,6 +170,25 @@ def _check(config: EvalConfig) -> tuple[list[str], str, list[str] | None]:
         for key in config.tag_keys or []:
             resolve_tag(key)
     return lines, voice, kinds
+
+
+def _text_files(config: EvalConfig) -> list[Path]:
+    return [Path(config.texts_path), *(Path(p) for p in config.more_texts)]
+
+
+def texts_record(config: EvalConfig, line_count: int) -> dict[str, Any]:
+    """report.json's ``texts``: ``path`` (the files, comma-separated), ``sha256`` (of the file, or for
+    several, of their sha256s joined by newlines), ``lines`` evaluated and, per file, ``files``."""
+    files = [{"path": str(path), "sha256": sha256_file(path)} for path in _text_files(config)]
+    digest = files[0]["sha256"]
+    if len(files) > 1:
+        digest = hashlib.sha256("\n".join(f["sha256"] for f in files).encode()).hexdigest()
+    return {
+        "path": ", ".join(f["path"] for f in files),
+        "sha256": digest,
+        "lines": line_count,
+        "files": files,
+    }
 
 
 def teacher_voice(config: EvalConfig) -> str | None:
@@ -441,11 +463,7 @@ def _report(
     return {
         "command": config.command or list(sys.argv),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "texts": {
-            "path": str(config.texts_path),
-            "sha256": sha256_file(config.texts_path),
-            "lines": len(lines),
-        },
+        "texts": texts_record(config, len(lines)),
         "settings": {
             **settings,
             "voice_resolved": voice,

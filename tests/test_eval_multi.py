@@ -3,6 +3,7 @@ shipped joe-nano student against espeak-ng and Piper, on an English and a mixed 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -14,14 +15,22 @@ from distill.eval_groups import line_group, line_needs
 
 
 def _eval(tmp_path, *options: str):
+    """The eval command on two files: an English line, then a mixed one (``--texts`` twice)."""
     from distill.cli import app
 
-    texts = tmp_path / "lines.txt"
-    if not texts.exists():
-        texts.write_text(
-            "The bus was twenty minutes late again this morning.\n他在 Google 工作了五年。\n", "utf-8"
-        )
-    args = ["eval", "--texts", str(texts), "--out", str(tmp_path / "report"), *options]
+    english, mixed = tmp_path / "en.txt", tmp_path / "mixed.txt"
+    english.write_text("The bus was twenty minutes late again this morning.\n", encoding="utf-8")
+    mixed.write_text("他在 Google 工作了五年。\n", encoding="utf-8")
+    args = [
+        "eval",
+        "--texts",
+        str(english),
+        "--texts",
+        str(mixed),
+        "--out",
+        str(tmp_path / "report"),
+        *options,
+    ]
     return CliRunner().invoke(app, [*args, "--threads", "1", "--latency-runs", "1", "--plot-lines", "1"])
 
 
@@ -61,6 +70,10 @@ def test_eval_with_two_teachers_a_speaker_and_a_mixed_line(tmp_path):
     assert result.exit_code == 0, result.output
     assert "## Issue 14: the multilingual voice" in result.output and "## By line group" in result.output
     report = json.loads((tmp_path / "report" / "report.json").read_text(encoding="utf-8"))
+    files = report["texts"]["files"]
+    assert [f["path"] for f in files] == [str(tmp_path / "en.txt"), str(tmp_path / "mixed.txt")]
+    assert files[1]["sha256"] == hashlib.sha256((tmp_path / "mixed.txt").read_bytes()).hexdigest()
+    assert report["texts"]["lines"] == 2
     assert report["teachers"] == [
         {"role": "teacher", "kind": "espeak", "name": "espeak:cmn"},
         {"role": "teacher_piper", "kind": "piper", "name": "piper:en_US-joe-medium"},
