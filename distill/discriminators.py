@@ -34,7 +34,8 @@ class DiscriminatorConfig:
     resolutions: tuple[tuple[int, int, int], ...] = STFT_RESOLUTIONS  # (n_fft, hop, window) in samples,
     # as the STFT loss
     resolution_channels: int = 16  # conv width of each resolution discriminator (Vocos uses 32)
-    resolution_layers: int = 4  # convs with a (3, 9) kernel, all but the first strided 2 along frequency
+    resolution_layers: int = 4  # convs with a (3, 9) kernel, each strided 2 along frequency (Vocos does
+    # not stride the first: this halves the cost, which the later layers dominate)
 
 
 class PeriodDiscriminator(nn.Module):
@@ -78,7 +79,7 @@ class ResolutionDiscriminator(nn.Module):
         self.n_fft, self.hop, self.window = resolution
         width = config.resolution_channels
         self.convs = nn.ModuleList(
-            weight_norm(nn.Conv2d(1 if i == 0 else width, width, (3, 9), (1, 1 if i == 0 else 2), padding=(1, 4)))
+            weight_norm(nn.Conv2d(1 if i == 0 else width, width, (3, 9), (1, 2), padding=(1, 4)))
             for i in range(config.resolution_layers)
         )
         self.convs.append(weight_norm(nn.Conv2d(width, width, (3, 3), padding=(1, 1))))
