@@ -39,6 +39,8 @@ class AdversarialConfig:
     betas: tuple[float, float] = (0.8, 0.99)  # their AdamW betas
     weight_decay: float = 0.01  # their AdamW decoupled weight decay
     grad_clip: float = 10.0  # max global grad norm of the discriminators
+    window_samples: int | None = 8192  # the discriminators see the first this many samples of each vocoder
+    # segment (HiFi-GAN's 8192, 0.37 s at 22050 Hz; segments start at random places); None: all of it
     discriminators: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)  # their shapes
 
 
@@ -93,7 +95,8 @@ class Adversary:
 
         Args:
             losses: ``Student.training_losses(batch, step, vocoder_audio=True)`` of this rank; its two
-                audio entries (``VOCODER_GENERATED``, ``VOCODER_TARGET``, [B, L*hop]) are taken out.
+                audio entries (``VOCODER_GENERATED``, ``VOCODER_TARGET``, [B, L*hop]) are taken out, and
+                their first ``config.window_samples`` judged.
             share: this rank's share of the global batch (its frames over all ranks'), as the
                 student's loss is weighted, so the averaged gradient is the global batch's.
             world_size: ranks in the run.
@@ -101,7 +104,8 @@ class Adversary:
             ``losses`` without the audio, plus the scalars ``adversarial``, ``feature_matching`` (the
             generator's, before weighting) and ``discriminator``; ``total`` includes the weighted two.
         """
-        generated, target = losses.pop(VOCODER_GENERATED), losses.pop(VOCODER_TARGET)
+        window = self.config.window_samples
+        generated, target = losses.pop(VOCODER_GENERATED)[:, :window], losses.pop(VOCODER_TARGET)[:, :window]
         losses["discriminator"] = self._update_discriminators(generated.detach(), target, share, world_size)
         self.discriminators.requires_grad_(False)  # the generator's losses train the vocoder only
         try:
