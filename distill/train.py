@@ -85,8 +85,9 @@ class TrainConfig:
     init_from: str | None = None  # a new run starting from this checkpoint's weights and vocabularies
     adversarial_from_step: int | None = None  # from this optimizer step on, the vocoder is fine-tuned
     # adversarially too (distill/adversarial.py); None: never
-    adversarial_config: adversarial.AdversarialConfig = field(default_factory=adversarial.AdversarialConfig)
-    # the phase's loss weights, discriminators and their optimizer
+    adversarial_config: adversarial.AdversarialConfig = field(
+        default_factory=adversarial.AdversarialConfig
+    )  # the phase's loss weights, discriminators and their optimizer
     command: list[str] = field(default_factory=lambda: list(sys.argv))  # recorded in the provenance
 
 
