@@ -128,7 +128,11 @@ class Adversary:
     ) -> torch.Tensor:
         """One AdamW step of the discriminators on audio [B,S] each; returns their loss (detached)."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss = discriminator_loss(self.discriminators(target), self.discriminators(generated))
+        # One pass over both halves: the same numbers as two passes, a third less time on a CPU.
+        outputs, n = self.discriminators(torch.cat([target, generated])), target.shape[0]
+        real = [(logits[:n], [f[:n] for f in features]) for logits, features in outputs]
+        fake = [(logits[n:], [f[n:] for f in features]) for logits, features in outputs]
+        loss = discriminator_loss(real, fake)
         (loss * (share * world_size)).backward()
         parameters = list(self.discriminators.parameters())
         if world_size > 1:
