@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import statistics
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ def step_seconds(run_dir: Path) -> list[float]:
     """Wall seconds of each training step of a run, from its metrics.csv."""
     with open(run_dir / "metrics.csv", newline="") as file:
         rates = [float(row["steps_per_s"]) for row in csv.DictReader(file) if row["split"] == "train"]
-    instant = [rates[0]] + [(now - 0.9 * before) / 0.1 for before, now in zip(rates, rates[1:])]
+    instant = [rates[0]] + [(now - 0.9 * before) / 0.1 for before, now in itertools.pairwise(rates)]
     return [1.0 / rate for rate in instant]
 
 
