@@ -143,6 +143,11 @@ def train_command(
         None, "--init-from",
         help="Start a new run from a checkpoint file or a voice (folder or name): its weights and vocabularies, grown with the data's new phonemes, tags and speakers (optimizer and schedule anew).",
     ),
+    adversarial_from: int = typer.Option(
+        None, "--adversarial-from",
+        help="From this step on, fine-tune the vocoder adversarially too (multi-period and multi-resolution "
+             "discriminators, feature matching).",
+    ),
 ) -> None:
     """Train a student on datasets; under `torchrun --nproc_per_node N -m distill train …` on N processes."""
     import sys
@@ -168,6 +173,7 @@ def train_command(
         vocoder_predicted_from=vocoder_predicted_from,
         resume=resume,
         init_from=init_from,
+        adversarial_from_step=adversarial_from,
         command=list(sys.argv),
     )
     try:
