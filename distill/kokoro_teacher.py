@@ -40,6 +40,8 @@ import numpy as np
 
 from steptts.errors import TagError, VoiceError
 from steptts.languages import mandarin
+from steptts.languages.base import DIALECTS
+from steptts.languages.pipeline import frontend_phonemes
 from steptts.phonemes import tokenize
 from steptts.tags import Tag, resolve_tag
 
@@ -187,8 +189,9 @@ def _package_data():
 class KokoroTeacher:
     """Kokoro-82M int8 run with onnxruntime: Mandarin and English, white-box durations, 22050 Hz out.
 
-    Renders speed tags (its ``speed`` input), 中文/英文 and English accents (espeak-ng's accent
-    variants mapped onto its symbols). Emotions, singing and rap are left to the audio edits. With
+    Renders speed tags (its ``speed`` input), 中文/英文, English accents (espeak-ng's accent
+    variants mapped onto its symbols) and Mandarin dialects (四川话: the rules' phonemes). Emotions,
+    singing and rap are left to the audio edits. With
     ``tone_strength`` > 0 its Mandarin goes through the tone edit (:mod:`distill.tone_edit`).
     """
 
@@ -243,7 +246,7 @@ class KokoroTeacher:
             return True
         if tag.kind == "accent":
             return (tag.spec.espeak_voice or "").startswith("en")
-        return tag.kind == "language" and tag.key in ("中文", "英文")
+        return tag.kind == "language" and (tag.key in ("中文", "英文") or tag.key in DIALECTS)
 
     def load(self) -> Any:
         """Build the onnxruntime session (once) with the durations output added; returns it."""
@@ -285,11 +288,12 @@ class KokoroTeacher:
         return style_row(self._styles[voice], token_count)
 
     # -- synthesis
-    def phonemize(self, text: str, language: str) -> tuple[str, dict[str, str]]:
-        """The runtime's phonemes of ``text`` in ``language`` and the table that maps them to Kokoro's."""
+    def phonemize(self, text: str, language: str, dialect: str | None = None) -> tuple[str, dict[str, str]]:
+        """The runtime's phonemes of ``text`` in ``language`` (Mandarin: said in ``dialect``, a tag key
+        such as ``四川话``, when given) and the table that maps them to Kokoro's."""
         if language == MANDARIN:
             try:
-                return mandarin.phonemize(text), {}
+                return frontend_phonemes(text, "zh", dialect or ""), {}
             except ValueError as error:  # digits or Latin left in: the corpus must normalize them first
                 raise TeacherError(str(error)) from None
         from steptts.g2p import phonemize
@@ -333,15 +337,18 @@ class KokoroTeacher:
         language = language_of(tags, default)
         if default == MANDARIN and language != MANDARIN:
             raise TagError(f"a Mandarin line cannot be read under '{language}' (an English tag): {text!r}")
-        phonemes, table = self.phonemize(text, language)
+        dialect = next((tag.key for tag in tags if tag.key in DIALECTS), None)
+        phonemes, table = self.phonemize(text, language, dialect)
         audio, durations, kept = self.synthesize_phonemes(phonemes, table, voice, speed_factor_of(tags))
         if len(durations) != len(tokenize(kept)):
             raise TeacherError(f"{len(durations)} durations for {len(tokenize(kept))} tokens")
         ops: list[dict] = []
         if self.tone_strength and language == MANDARIN:
+            from .tone_edit import MANDARIN as STANDARD
             from .tone_edit import apply_tone_edit
 
-            edited = apply_tone_edit(audio, SAMPLE_RATE_HZ, durations, kept, text, self.tone_strength)
+            edited = apply_tone_edit(audio, SAMPLE_RATE_HZ, durations, kept, text, self.tone_strength,
+                                     dialect or STANDARD)
             audio, ops = edited.audio, edited.ops
         return Rendering(audio, SAMPLE_RATE_HZ, durations, kept, language, ops)
 
