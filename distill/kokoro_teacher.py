@@ -41,7 +41,8 @@ import numpy as np
 from steptts.errors import TagError, VoiceError
 from steptts.languages import mandarin
 from steptts.languages.base import DIALECTS
-from steptts.languages.pipeline import frontend_phonemes
+from steptts.languages.pipeline import TextSettings, frontend_phonemes, join_phonemes, run_phonemes
+from steptts.languages.runs import split_runs
 from steptts.phonemes import tokenize
 from steptts.tags import Tag, resolve_tag
 
@@ -164,6 +165,17 @@ def style_row(voice_array: np.ndarray, token_count: int) -> np.ndarray:
     """float32 [1, 256]: row ``token_count`` of a voice's [510, 1, 256] array (its last row at most)."""
     rows = voice_array.reshape(voice_array.shape[0], -1)
     return rows[min(token_count, rows.shape[0] - 1)].reshape(1, -1).astype(np.float32)
+
+
+def mandarin_line_phonemes(text: str, dialect: str | None = None) -> tuple[str, dict[str, str]]:
+    """Runtime phonemes of a normalized Mandarin line (said in ``dialect``, e.g. ``四川话``, when given)
+    and the table that maps them to Kokoro's: a mixed line's English runs take espeak-ng's IPA and
+    :data:`KOKORO_IPA` (no Mandarin symbol is one of its keys, so the table leaves Mandarin as it is)."""
+    runs = split_runs(text, "zh", "zh")
+    if all(run.language == "zh" for run in runs):
+        return frontend_phonemes(text, "zh", dialect or ""), {}
+    settings = TextSettings("zh", "zh", "en-us", dialect=dialect)
+    return join_phonemes([run_phonemes(run, run.text, settings) for run in runs]), KOKORO_IPA
 
 
 def is_mandarin(text: str) -> bool:
@@ -293,7 +305,7 @@ class KokoroTeacher:
         such as ``四川话``, when given) and the table that maps them to Kokoro's."""
         if language == MANDARIN:
             try:
-                return frontend_phonemes(text, "zh", dialect or ""), {}
+                return mandarin_line_phonemes(text, dialect)
             except ValueError as error:  # digits or Latin left in: the corpus must normalize them first
                 raise TeacherError(str(error)) from None
         from steptts.g2p import phonemize

@@ -95,9 +95,10 @@ def syllables(text: str, phonemes: str, durations: list[int], dialect: str = MAN
     found: list[tuple[str, int, int]] = []
     position = 0
     for run in re.findall(f"[{mandarin.HAN}]+", text):
-        for tone, ipa in readings(run, dialect):
+        for index, (tone, ipa) in enumerate(readings(run, dialect)):
             start = phonemes.find(ipa, position)
-            if start < 0 or set(phonemes[position:start]) - mandarin.PUNCTUATION:
+            # within a run only punctuation may come between syllables; between runs, an English word may
+            if start < 0 or (index and set(phonemes[position:start]) - mandarin.PUNCTUATION):
                 raise EditError(f"syllable {ipa} (tone {tone}) not found in order in {phonemes!r}")
             found.append((tone, start, start + len(ipa)))
             position = start + len(ipa)
