@@ -1,6 +1,6 @@
 """Do the dialect tags sound as their rules say? Tone level and slope per tone class (not a test).
 
-    nice -n 10 python bench/bench_dialect_tones.py [--lines 12] [--voice jm_kumo] [--dialect 四川话]
+    nice -n 10 python bench/bench_dialect_tones.py [--lines 12] [--voice jm_kumo] [--dialect 四川话 粤语]
         [--strength 0.7] [--cer] [--json OUT.json] [--png OUT.png]
 
 The Kokoro teacher (:class:`distill.kokoro_teacher.KokoroTeacher`) reads the same HSK lines (an even
@@ -57,17 +57,22 @@ def nuclei(text: str, phonemes: str, durations: list[int], dialect: str) -> list
     return out
 
 
-def measure(audio: np.ndarray, sylls: list[tuple[str, int, int]], dialect: str) -> dict[str, list[dict]]:
-    """Per tone class: each nucleus's level (st), slope (st/s), 5-point contour and the target's."""
+def measure(audio: np.ndarray, sylls: list[tuple[str, int, int]], dialect: str,
+            reference: np.ndarray | None = None) -> dict[str, list[dict]]:
+    """Per tone class: each nucleus's level (st), slope (st/s), 5-point contour and the target's.
+
+    ``reference``: F0 [F] (Hz, 0 unvoiced) whose median and range place the semitones and the targets
+    (the unedited rendering's, as the tone edit places its targets); None: ``audio``'s own."""
     from distill.edits import analysis_f0
     from distill.tone_edit import RANGE_PERCENTILES, target_letters
 
     f0, _ = analysis_f0(np.asarray(audio, dtype=np.float64), 22050)
     voiced = f0 > 0
-    if voiced.sum() < 10:
+    reference = f0 if reference is None else reference
+    if voiced.sum() < 10 or (reference > 0).sum() < 10:
         return {}
-    median = np.median(f0[voiced])
-    low, high = np.percentile(f0[voiced], RANGE_PERCENTILES)
+    median = np.median(reference[reference > 0])
+    low, high = np.percentile(reference[reference > 0], RANGE_PERCENTILES)
     semitones = 12 * np.log2(np.where(voiced, f0, median) / median)
     out: dict[str, list[dict]] = {}
     for index, (tone, start, end) in enumerate(sylls):
@@ -101,29 +106,44 @@ def summarize(per_tone: dict[str, list[dict]]) -> dict[str, dict]:
     return out
 
 
-def run(texts: list[str], voice: str, dialect: str, strength: float, cer: bool) -> dict:
-    """Render and measure the three conditions: Mandarin, the dialect, the dialect with the tone edit."""
-    from distill.kokoro_teacher import KokoroTeacher
-    from distill.tone_edit import MANDARIN, apply_tone_edit
+def render(teacher, text: str, dialect: str, voice: str) -> tuple[np.ndarray, list[int], str]:
+    """(audio [S] at 22050 Hz, frames per token, phonemes) of ``text`` said in ``dialect``. Cantonese,
+    which the teacher does not render under its tag, goes in as phonemes of the experimental frontend."""
+    from distill.tone_edit import MANDARIN
     from steptts.tags import resolve_tag
 
+    if dialect == "粤语":
+        from steptts.languages import cantonese
+
+        return teacher.synthesize_phonemes(cantonese.phonemize(text), {}, voice)
+    rendering = teacher.render(text, [] if dialect == MANDARIN else [resolve_tag(dialect)], voice)
+    return rendering.audio, rendering.durations, rendering.phonemes
+
+
+def run(texts: list[str], voice: str, dialects: list[str], strength: float, cer: bool) -> dict:
+    """Render and measure Mandarin, and each dialect as it comes and with the tone edit."""
+    from distill.edits import analysis_f0
+    from distill.kokoro_teacher import KokoroTeacher
+    from distill.tone_edit import MANDARIN, apply_tone_edit
+
     teacher = KokoroTeacher(voice=voice, threads=2)
-    conditions = {"Mandarin": (MANDARIN, []), dialect: (dialect, [resolve_tag(dialect)])}
     per: dict[str, dict[str, list[dict]]] = {}
     audios: dict[str, list[np.ndarray]] = {}
     started = time.perf_counter()
-    for name, (rules, tags) in conditions.items():
+    for rules in [MANDARIN, *dialects]:
+        name = "Mandarin" if rules == MANDARIN else rules
         for text in texts:
-            rendering = teacher.render(text, tags, voice)
-            sylls = nuclei(text, rendering.phonemes, rendering.durations, rules)
-            versions = {name: rendering.audio}
+            audio, durations, phonemes = render(teacher, text, rules, voice)
+            sylls = nuclei(text, phonemes, durations, rules)
+            reference, _ = analysis_f0(audio.astype(np.float64), 22050)
+            versions = {name: audio}
             if rules != MANDARIN:
                 versions[f"{name} + tone edit"] = apply_tone_edit(
-                    rendering.audio, 22050, rendering.durations, rendering.phonemes, text, strength, rules).audio
-            for label, audio in versions.items():
-                for tone, rows in measure(audio, sylls, rules).items():
+                    audio, 22050, durations, phonemes, text, strength, rules).audio
+            for label, version in versions.items():
+                for tone, rows in measure(version, sylls, rules, reference).items():
                     per.setdefault(label, {}).setdefault(tone, []).extend(rows)
-                audios.setdefault(label, []).append(audio)
+                audios.setdefault(label, []).append(version)
     print(f"... rendered in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     result = {label: {"tones": summarize(tones)} for label, tones in per.items()}
     if cer:
@@ -162,9 +182,10 @@ def plot(result: dict, path: str) -> None:
             row = result[label]["tones"].get(tone)
             if row is None:
                 continue
-            axis.plot(x, row["contour"], f"C{index}-o", label=label)
-            if index in (0, 1):
-                axis.plot(x, row["target_contour"], f"C{index}--", label=f"target ({label})")
+            english = _english(label)
+            axis.plot(x, row["contour"], f"C{index}-o", label=english)
+            if "tone edit" not in label:
+                axis.plot(x, row["target_contour"], f"C{index}--", label=f"target ({english})")
         axis.set_title(f"tone {tone}", fontsize=9)
         axis.set_xlabel("nucleus (0–1)")
     axes[0][0].set_ylabel("F0, semitones re median")
@@ -173,11 +194,24 @@ def plot(result: dict, path: str) -> None:
     figure.savefig(path, dpi=100)
 
 
+def _english(label: str) -> str:
+    """A label with its tag key in English (the plot's font has no Han glyphs): 四川话 → sichuanese."""
+    from steptts.errors import TagError
+    from steptts.tags import resolve_tag
+
+    head, plus, tail = label.partition(" + ")
+    try:
+        head = resolve_tag(head).spec.aliases[0]
+    except TagError:  # Mandarin and other plain labels stay as they are
+        pass
+    return head + (plus + tail if plus else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=12)
     parser.add_argument("--voice", default="jm_kumo")
-    parser.add_argument("--dialect", default="四川话")
+    parser.add_argument("--dialect", nargs="+", default=["四川话"], help="四川话 and/or 粤语")
     parser.add_argument("--strength", type=float, default=0.7)
     parser.add_argument("--cer", action="store_true", help="also Whisper base CER on the Han characters")
     parser.add_argument("--json")

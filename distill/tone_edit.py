@@ -19,6 +19,7 @@ teacher, its frames. So, through WORLD as the other audio edits (:mod:`distill.e
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass
 
@@ -34,10 +35,14 @@ MANDARIN = "中文"
 TONE_TARGETS: dict[str, dict[str, tuple[float, ...]]] = {
     MANDARIN: {"1": (5, 5), "2": (3, 5), "3": (2, 1, 1), "4": (5, 1)},
     "四川话": {"1": (5, 5), "2": (2, 1), "3": (5, 3), "4": (2, 1, 3)},
+    "粤语": {"1": (5, 5), "2": (2, 5), "3": (3, 3), "4": (2, 1), "5": (2, 3), "6": (2, 2)},
 }
 """The one table of tone targets: dialect tag key → tone category → Chao tone letters (1 low … 5
 high), spread evenly over a syllable's voiced frames. Sichuanese: Chengdu's 55, 21, 53, 213
-(:mod:`steptts.languages.sichuanese`)."""
+(:mod:`steptts.languages.sichuanese`); Cantonese: the six tones of Hong Kong Cantonese, 55, 25, 33,
+21, 23, 22 (:mod:`steptts.languages.cantonese`, an experiment)."""
+FRONTENDS = {"四川话": "steptts.languages.sichuanese", "粤语": "steptts.languages.cantonese"}
+"""Dialect tag key → the frontend whose ``syllables(run)`` gives its (tone, IPA) per word."""
 BEFORE_PAUSE_TARGETS: dict[str, dict[str, tuple[float, ...]]] = {MANDARIN: {"3": (2, 1, 4)}}
 """Targets that replace :data:`TONE_TARGETS`' before a pause (punctuation or the end): Mandarin's
 third tone takes its full dipping contour there."""
@@ -72,10 +77,9 @@ def readings(run: str, dialect: str = MANDARIN) -> list[tuple[str, str]]:
     if dialect == MANDARIN:
         return [(pinyin[-1], mandarin.syllable_ipa(pinyin))
                 for word in mandarin.words(run) for pinyin in word.pinyin]
-    if dialect == "四川话":
-        from steptts.languages import sichuanese
-
-        return [syllable for word in sichuanese.syllables(run) for syllable in word]
+    if dialect in FRONTENDS:
+        frontend = importlib.import_module(FRONTENDS[dialect])
+        return [syllable for word in frontend.syllables(run) for syllable in word]
     raise EditError(f"no tone targets for '{dialect}'; known: {', '.join(TONE_TARGETS)}")
 
 
