@@ -167,29 +167,31 @@ def transcribe(audios: dict[str, list[np.ndarray]]) -> dict[str, list[str]]:
 
 
 def plot(result: dict, path: str) -> None:
-    """Per tone class: the mean nucleus contour of each condition and the targets (semitones re median)."""
+    """One row per rule set (Mandarin, each dialect), one panel per tone class: the mean nucleus contour
+    as rendered and after the tone edit, and the rule's target (semitones re the utterance's median)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tones = sorted({tone for entry in result.values() for tone in entry["tones"]})
-    figure, axes = plt.subplots(1, len(tones), figsize=(3.0 * len(tones), 3.0), squeeze=False, sharey=True)
-    labels = list(result)
-    for axis, tone in zip(axes[0], tones):
-        x = np.linspace(0, 1, POINTS)
-        for index, label in enumerate(labels):
-            row = result[label]["tones"].get(tone)
-            if row is None:
-                continue
-            english = _english(label)
-            axis.plot(x, row["contour"], f"C{index}-o", label=english)
-            if "tone edit" not in label:
-                axis.plot(x, row["target_contour"], f"C{index}--", label=f"target ({english})")
-        axis.set_title(f"tone {tone}", fontsize=9)
-        axis.set_xlabel("nucleus (0–1)")
-    axes[0][0].set_ylabel("F0, semitones re median")
-    axes[0][-1].legend(fontsize=6)
+    rows = list(dict.fromkeys(label.partition(" + ")[0] for label in result))
+    columns = max(len(result[row]["tones"]) for row in rows)
+    figure, axes = plt.subplots(len(rows), columns, figsize=(2.6 * columns, 2.4 * len(rows)), squeeze=False,
+                                sharey=True)
+    x = np.linspace(0, 1, POINTS)
+    for row_index, row in enumerate(rows):
+        edited = result.get(f"{row} + tone edit", {"tones": {}})
+        for column, tone in enumerate(sorted(result[row]["tones"])):
+            axis, entry = axes[row_index][column], result[row]["tones"][tone]
+            axis.plot(x, entry["target_contour"], "k--", label="target")
+            axis.plot(x, entry["contour"], "C0-o", label="Kokoro")
+            if tone in edited["tones"]:
+                axis.plot(x, edited["tones"][tone]["contour"], "C3-o", label="tone edit")
+            axis.set_title(f"{_english(row)} tone {tone} (n={entry['count']})", fontsize=8)
+        for column in range(len(result[row]["tones"]), columns):
+            axes[row_index][column].axis("off")
+        axes[row_index][0].set_ylabel("st re median")
+    axes[-1][0].legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 
