@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_languages import one_error_line, steptts, zh_voices  # noqa: F401 - zh_voices is a fixture
 
 from steptts import TTS, phonemize
 from steptts.errors import StepTTSError
-from test_languages import one_error_line, steptts, zh_voices  # noqa: F401 - zh_voices is a fixture
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_languages import steptts
 
 from distill.tone_edit import TONE_TARGETS, apply_tone_edit, syllables, target_letters
 from steptts import phonemize
 from steptts.languages import sichuanese
 from steptts.phonemes import tokenize
-from test_languages import steptts
 
 # Chengdu readings of the dialect surveys (tone values 55 21 53 213: arrows → ↓ ↘ ↗) in Kokoro's symbols.
 KNOWN_READINGS = [
