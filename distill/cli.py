@@ -47,6 +47,9 @@ def data_command(
     allow_dev: bool = typer.Option(
         False, "--allow-dev", help="Allow held-out dev files (evaluation sets only)."
     ),
+    mixed_lines: int = typer.Option(
+        0, "--mixed-lines", help="Add up to N Mandarin lines with an English word (distill/corpus.py)."
+    ),
     progress: bool = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
     ),
@@ -74,7 +77,8 @@ def data_command(
         workers=workers,
         tag_plan=tag_plan,
         seed=seed,
-        corpus=CorpusConfig(min_chars=min_chars, max_chars=max_chars, allow_dev=allow_dev),
+        corpus=CorpusConfig(min_chars=min_chars, max_chars=max_chars, allow_dev=allow_dev,
+                            mixed_lines=mixed_lines),
         progress=progress,
     )
     try:

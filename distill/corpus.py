@@ -3,10 +3,17 @@
 Reads plain text (one utterance a line) or TSV (``id<TAB>text``, e.g. LJ Speech's and ARCTIC's
 transcripts; further columns are ignored and a header row starting with ``id`` is skipped, as in
 ``hsk_sentences.tsv``), normalizes each line with the runtime's own frontend (so the student learns
-the spoken form it will see at run time: Mandarin lines, those holding a Han character, through the
-Mandarin frontend), drops duplicates of the spoken form and lines out of the length range, and keeps
-file then line order: the same files give the same corpus. Development files (``dev_*``) never
-enter a corpus unless asked for an evaluation set.
+the spoken form it will see at run time: Mandarin lines, those holding a Han character, cut into
+language runs and each run normalized by its language, as :func:`steptts.frontend.speak` does:
+``我有3个iPhone`` → ``我有三个 iPhone``), drops duplicates of the spoken form and lines out of the
+length range, and keeps file then line order: the same files give the same corpus. Only what no
+language can say is dropped (the runtime's unspeakable-character policy). Development files
+(``dev_*``) never enter a corpus unless asked for an evaluation set.
+
+Mixed lines (``CorpusConfig.mixed_lines``): Mandarin lines with one word said in English, as
+bilingual speakers say them (``我的电脑坏了`` → ``我的 computer 坏了``). They are made from the corpus's
+own Mandarin lines by :data:`ENGLISH_SWAPS`, a documented table of everyday words that Mandarin
+speakers commonly say in English, so they carry the corpus's licence and never a dev line's text.
 """
 
 from __future__ import annotations
@@ -22,7 +29,16 @@ from steptts.languages.mandarin import has_han
 HELD_OUT_NAMES = frozenset({"dev_en.txt", "dev_norm.tsv"})
 """Development files kept out of every training corpus (with every file named ``dev_*``)."""
 HELD_OUT_PREFIX = "dev_"
-_LATIN_OR_DIGIT = re.compile(r"[0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
+ENGLISH_SWAPS: dict[str, str] = {
+    "电脑": "computer", "手机": "phone", "会议": "meeting", "咖啡": "coffee", "电子邮件": "email",
+    "邮件": "email", "老板": "boss", "问题": "problem", "周末": "weekend", "计划": "plan",
+    "电影": "movie", "音乐": "music", "网站": "website", "照片": "photo", "礼物": "gift",
+    "蛋糕": "cake", "冰箱": "fridge", "沙发": "sofa", "面试": "interview", "考试": "exam",
+    "项目": "project", "报告": "report", "聚会": "party", "比赛": "game", "银行": "bank",
+    "超市": "supermarket", "公园": "park", "酒店": "hotel", "机场": "airport", "巧克力": "chocolate",
+}
+"""Mandarin word → the English word bilingual speakers often put in its place (mixed lines). Longer
+words are tried first, so 电子邮件 wins over 邮件."""
 
 
 def is_held_out(path: str | Path) -> bool:
@@ -45,6 +61,9 @@ class CorpusConfig:
     """Longest normalized line kept (characters); longer lines waste padding in training batches."""
     allow_dev: bool = False
     """Let held-out development files in (only for evaluation sets, never for training)."""
+    mixed_lines: int = 0
+    """Mixed Mandarin/English lines added after the corpus (at most; made by :func:`mixed_lines` from its
+    Mandarin lines at an even stride); 0: none."""
 
 
 @dataclass(frozen=True)
@@ -71,11 +90,30 @@ def _frontend() -> tuple[Callable[[str], str], Callable[[str], str]]:
 
 
 def _normalize_mandarin(raw: str) -> str:
-    """A Mandarin line as it is read; "" (dropped) while no Mandarin normalizer exists for a line
-    with digits or Latin letters, which only a language-aware normalizer may rewrite."""
-    if _LATIN_OR_DIGIT.search(raw):
-        return ""
-    return raw.strip()
+    """A Mandarin line as it is read: its language runs, each normalized by its own language (digits
+    and symbols written out in Mandarin words, Latin words in English ones); "" when nothing is left."""
+    from steptts.frontend import speak
+
+    return speak(raw, "cmn").text
+
+
+def mixed_lines(lines: list[CorpusLine], count: int) -> list[CorpusLine]:
+    """Up to ``count`` mixed lines: Mandarin ``lines`` (at an even stride) with their first
+    :data:`ENGLISH_SWAPS` word said in English, spaced as written (``我的 computer 坏了``)."""
+    swaps = sorted(ENGLISH_SWAPS, key=len, reverse=True)
+    candidates = [(line, word) for line in lines if has_han(line.text)
+                  for word in [next((w for w in swaps if w in line.text), None)] if word is not None]
+    if count <= 0 or not candidates:
+        return []
+    stride = max(1, len(candidates) // count)
+    out = []
+    for line, word in candidates[::stride][:count]:
+        before, _, after = line.text.partition(word)
+        left = " " if has_han(before[-1:]) else ""  # a space between Han and Latin, none at a mark
+        right = " " if has_han(after[:1]) else ""
+        text = " ".join(_normalize_mandarin(f"{before}{left}{ENGLISH_SWAPS[word]}{right}{after}").split())
+        out.append(CorpusLine(text, f"{line.source}+{ENGLISH_SWAPS[word]}"))
+    return out
 
 
 def spoken_form(text: str) -> str:
@@ -141,4 +179,5 @@ def read_corpus(paths: Iterable[str | Path], config: CorpusConfig | None = None)
             f"no line of {', '.join(map(str, paths))} is left after normalization and the "
             f"{config.min_chars}-{config.max_chars} character filter"
         )
-    return lines
+    extra = [line for line in mixed_lines(lines, config.mixed_lines) if spoken(line.text) not in seen]
+    return lines + extra

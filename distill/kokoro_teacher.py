@@ -40,6 +40,9 @@ import numpy as np
 
 from steptts.errors import TagError, VoiceError
 from steptts.languages import mandarin
+from steptts.languages.base import DIALECTS
+from steptts.languages.pipeline import TextSettings, frontend_phonemes, join_phonemes, run_phonemes
+from steptts.languages.runs import split_runs
 from steptts.phonemes import tokenize
 from steptts.tags import Tag, resolve_tag
 
@@ -164,6 +167,17 @@ def style_row(voice_array: np.ndarray, token_count: int) -> np.ndarray:
     return rows[min(token_count, rows.shape[0] - 1)].reshape(1, -1).astype(np.float32)
 
 
+def mandarin_line_phonemes(text: str, dialect: str | None = None) -> tuple[str, dict[str, str]]:
+    """Runtime phonemes of a normalized Mandarin line (said in ``dialect``, e.g. ``四川话``, when given)
+    and the table that maps them to Kokoro's: a mixed line's English runs take espeak-ng's IPA and
+    :data:`KOKORO_IPA` (no Mandarin symbol is one of its keys, so the table leaves Mandarin as it is)."""
+    runs = split_runs(text, "zh", "zh")
+    if all(run.language == "zh" for run in runs):
+        return frontend_phonemes(text, "zh", dialect or ""), {}
+    settings = TextSettings("zh", "zh", "en-us", dialect=dialect)
+    return join_phonemes([run_phonemes(run, run.text, settings) for run in runs]), KOKORO_IPA
+
+
 def is_mandarin(text: str) -> bool:
     """True when ``text`` holds a Han character (Mandarin is phonemized by its own frontend)."""
     return mandarin.has_han(text)
@@ -187,8 +201,9 @@ def _package_data():
 class KokoroTeacher:
     """Kokoro-82M int8 run with onnxruntime: Mandarin and English, white-box durations, 22050 Hz out.
 
-    Renders speed tags (its ``speed`` input), 中文/英文 and English accents (espeak-ng's accent
-    variants mapped onto its symbols). Emotions, singing and rap are left to the audio edits. With
+    Renders speed tags (its ``speed`` input), 中文/英文, English accents (espeak-ng's accent
+    variants mapped onto its symbols) and Mandarin dialects (四川话: the rules' phonemes). Emotions,
+    singing and rap are left to the audio edits. With
     ``tone_strength`` > 0 its Mandarin goes through the tone edit (:mod:`distill.tone_edit`).
     """
 
@@ -243,7 +258,7 @@ class KokoroTeacher:
             return True
         if tag.kind == "accent":
             return (tag.spec.espeak_voice or "").startswith("en")
-        return tag.kind == "language" and tag.key in ("中文", "英文")
+        return tag.kind == "language" and (tag.key in ("中文", "英文") or tag.key in DIALECTS)
 
     def load(self) -> Any:
         """Build the onnxruntime session (once) with the durations output added; returns it."""
@@ -285,11 +300,12 @@ class KokoroTeacher:
         return style_row(self._styles[voice], token_count)
 
     # -- synthesis
-    def phonemize(self, text: str, language: str) -> tuple[str, dict[str, str]]:
-        """The runtime's phonemes of ``text`` in ``language`` and the table that maps them to Kokoro's."""
+    def phonemize(self, text: str, language: str, dialect: str | None = None) -> tuple[str, dict[str, str]]:
+        """The runtime's phonemes of ``text`` in ``language`` (Mandarin: said in ``dialect``, a tag key
+        such as ``四川话``, when given) and the table that maps them to Kokoro's."""
         if language == MANDARIN:
             try:
-                return mandarin.phonemize(text), {}
+                return mandarin_line_phonemes(text, dialect)
             except ValueError as error:  # digits or Latin left in: the corpus must normalize them first
                 raise TeacherError(str(error)) from None
         from steptts.g2p import phonemize
@@ -333,15 +349,18 @@ class KokoroTeacher:
         language = language_of(tags, default)
         if default == MANDARIN and language != MANDARIN:
             raise TagError(f"a Mandarin line cannot be read under '{language}' (an English tag): {text!r}")
-        phonemes, table = self.phonemize(text, language)
+        dialect = next((tag.key for tag in tags if tag.key in DIALECTS), None)
+        phonemes, table = self.phonemize(text, language, dialect)
         audio, durations, kept = self.synthesize_phonemes(phonemes, table, voice, speed_factor_of(tags))
         if len(durations) != len(tokenize(kept)):
             raise TeacherError(f"{len(durations)} durations for {len(tokenize(kept))} tokens")
         ops: list[dict] = []
         if self.tone_strength and language == MANDARIN:
+            from .tone_edit import MANDARIN as STANDARD
             from .tone_edit import apply_tone_edit
 
-            edited = apply_tone_edit(audio, SAMPLE_RATE_HZ, durations, kept, text, self.tone_strength)
+            edited = apply_tone_edit(audio, SAMPLE_RATE_HZ, durations, kept, text, self.tone_strength,
+                                     dialect or STANDARD)
             audio, ops = edited.audio, edited.ops
         return Rendering(audio, SAMPLE_RATE_HZ, durations, kept, language, ops)
 

@@ -43,6 +43,7 @@ def write_voice_json(
     evaluation: dict | None = None,
     tag_controls: dict[str, dict[str, float]] | None = None,
     phoneme_substitutions: dict[str, str] | None = None,
+    languages: list[str] | None = None,
 ) -> dict:
     """Write ``folder/voice.json`` (atomically) for the graphs already in ``folder``; returns it.
 
@@ -52,6 +53,8 @@ def write_voice_json(
         phoneme_substitutions: symbols the voice never learned → the symbol it says instead.
         variants: variant name (``fp32``, ``fp16``, ``int8``) → graph file name in ``folder``.
         parity: variant → figures from :mod:`export.parity`.
+        languages: codes of the languages the voice speaks (``["zh", "en"]``); None: left out (the
+            runtime then infers them from ``language`` and the language tags).
     """
     folder = Path(folder)
     if "fp32" not in variants:
@@ -69,6 +72,7 @@ def write_voice_json(
         "sample_rate": int(sample_rate_hz),
         "hop_length": int(hop_length),
         "language": language,
+        **({"languages": list(languages)} if languages is not None else {}),
         "phoneme_vocab": dict(phoneme_vocab),
         "tag_vocab": {str(key): int(index) for key, index in tag_vocab.items()},
         "tag_controls": dict(tag_controls or {}),

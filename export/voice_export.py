@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from export.package import VARIANT_FILES, ExportError, write_voice_json
+from export.provenance import dataset_provenance
 
 KeepInt8 = Callable[[dict], bool]
 """Decides from the int8 graph's parity figures whether the voice keeps it."""
@@ -219,6 +220,10 @@ def _write_package(student, checkpoint: dict, out_dir: Path, graphs: _Graphs, *,
         "licence": provenance_in.get("licence", licence),
         "exported": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    used = dataset_provenance(list(provenance_in.get("datasets") or []))
+    languages = None
+    if used is not None:
+        languages, provenance["licences"] = used
     return write_voice_json(
         out_dir,
         name=name or out_dir.name,
@@ -240,4 +245,5 @@ def _write_package(student, checkpoint: dict, out_dir: Path, graphs: _Graphs, *,
             vocab["phoneme_vocab"],
             teachers if isinstance(teachers, list) else [teachers],
         ),
+        languages=languages,
     )

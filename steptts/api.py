@@ -21,7 +21,7 @@ from . import music
 from .audio import Audio, Chunk, SentenceTiming
 from .errors import StepTTSError, TagError, TextError
 from .languages import pipeline
-from .languages.base import LANGUAGES, TAG_LANGUAGES, language
+from .languages.base import DIALECTS, LANGUAGES, TAG_LANGUAGES, language
 from .lexicon import Lexicon
 from .tags import INTENSITIES, Tag, check_compatible, dedupe, parse_tags, resolve_tag
 from .words import Word, word_timings
@@ -356,7 +356,8 @@ def text_settings(tags: list[Tag], voice: Voice | None = None, phonemizer: pipel
     """Languages and accent of a request's text, from its tags and the voice (None: no voice's checks).
 
     A language tag sets the language of text without letters and, for Cantonese and Japanese, of Han
-    characters; an accent tag sets English runs' espeak-ng voice.
+    characters; an accent tag sets English runs' espeak-ng voice; a dialect tag (四川话) the rules its
+    language's runs follow.
     """
     tag_language = next((TAG_LANGUAGES[t.key] for t in tags if t.key in TAG_LANGUAGES), None)
     accent = next((t.spec.espeak_voice for t in tags if t.kind == "accent"), None)
@@ -364,10 +365,11 @@ def text_settings(tags: list[Tag], voice: Voice | None = None, phonemizer: pipel
     default = tag_language or language(voice_language).code
     english_variant = accent or (voice_language if voice_language.startswith("en") else "en-us")
     han = default if default in ("yue", "ja") else "zh"
+    dialect = next((t.key for t in tags if t.key in DIALECTS), None)
     if voice is None:
-        return pipeline.TextSettings(default, han, english_variant, phonemizer=phonemizer)
+        return pipeline.TextSettings(default, han, english_variant, phonemizer=phonemizer, dialect=dialect)
     return pipeline.TextSettings(default, han, english_variant, frozenset(voice.languages), voice.name,
-                                 voice.phoneme_substitutions, phonemizer)
+                                 voice.phoneme_substitutions, phonemizer, dialect)
 
 
 def phonemize(text: str, voice: str | Path | None = None, lexicon: str | Path | Lexicon | None = None,

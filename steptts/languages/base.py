@@ -77,6 +77,15 @@ Japanese and Korean go through espeak-ng as written (no normalization), until th
 
 TAG_LANGUAGES = {"中文": "zh", "四川话": "zh", "英文": "en", "粤语": "yue", "日语": "ja", "韩语": "ko"}
 """Language tag key → language code. Sichuanese is Mandarin text with the dialect's tag."""
+DIALECTS = {"四川话": ("zh", "steptts.languages.sichuanese")}
+"""Dialect tag key → (language code whose runs it says, frontend module of its rules). A dialect is to
+its language what an accent is to English: the same text and language runs, other phonemes."""
+
+
+def dialect_frontend(dialect: str | None, code: str) -> ModuleType | None:
+    """The frontend module of ``dialect`` (a tag key, ``四川话``) when it applies to language ``code``."""
+    found = DIALECTS.get(dialect or "")
+    return importlib.import_module(found[1]) if found is not None and found[0] == code else None
 
 
 def language(code: str) -> Language:

@@ -27,12 +27,14 @@ import logging
 import re
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..sentences import split_sentences
 from .mandarin_norm import normalize
 
-__all__ = ["Word", "load", "normalize", "phonemize", "pinyin_phonemes", "split", "syllable_ipa", "words"]
+__all__ = ["Word", "han_phonemize", "load", "normalize", "phonemize", "pinyin_phonemes", "split", "syllable_ipa",
+           "words"]
 
 HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _HAN_CHARACTER = re.compile(f"[{HAN}]")
@@ -231,12 +233,23 @@ def phonemize(text: str, variant: str | None = None) -> str:
     neither Han nor punctuation: digits, Latin and symbols are the normalizer's job, never guessed here.
     ``variant`` is ignored (one accent).
     """
+    return han_phonemize(text, _word_phonemes)
+
+
+def _word_phonemes(run: str) -> list[str]:
+    """Phonemes of each word of a run of Han characters."""
+    return ["".join(syllable_ipa(s) for s in word.pinyin) for word in words(run)]
+
+
+def han_phonemize(text: str, word_phonemes: Callable[[str], list[str]]) -> str:
+    """Phonemes of normalized Han text: each run of Han characters by ``word_phonemes`` (run → phonemes
+    per word, joined by spaces), punctuation as misaki writes it; a dialect's rules (四川话) reuse it."""
     text = _punctuation(text)
     pieces = re.findall(f"[{HAN}]+|[^{HAN}]+", text)
     out = []
     for piece in pieces:
         if re.match(f"[{HAN}]", piece):
-            out.append(" ".join("".join(syllable_ipa(s) for s in word.pinyin) for word in words(piece)))
+            out.append(" ".join(word_phonemes(piece)))
             continue
         strange = sorted(set(piece) - PUNCTUATION)
         if strange:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import TextError
 from ..phonemes import substitute
-from .base import LANGUAGES, language
+from .base import LANGUAGES, dialect_frontend, language
 from .runs import Run, split_runs
 
 if TYPE_CHECKING:
@@ -110,12 +110,19 @@ class TextSettings:
     """The voice's ``phoneme_substitutions``, applied to English runs (they map espeak-ng's symbols)."""
     phonemizer: Phonemizer | None = None
     """Replaces the frontends' G2P (a lexicon wraps them); None: the frontends."""
+    dialect: str | None = None
+    """Dialect tag key (``四川话``, :data:`~steptts.languages.base.DIALECTS`) whose rules its language's
+    runs follow; None: the standard language."""
 
 
-def frontend_phonemes(text: str, code: str, english_variant: str = "en-us") -> str:
-    """Phonemes of normalized ``text`` by the frontend of language ``code``."""
+def frontend_phonemes(text: str, code: str, variant: str = "en-us") -> str:
+    """Phonemes of normalized ``text`` by the frontend of language ``code``; ``variant`` is an English
+    run's espeak-ng voice (its accent), or a dialect tag key (``四川话``) for the language it applies to."""
     lang = LANGUAGES[code]
-    return lang.frontend().phonemize(text, english_variant if code == "en" else lang.espeak_voice)
+    dialect = dialect_frontend(variant, code)
+    if dialect is not None:
+        return dialect.phonemize(text)
+    return lang.frontend().phonemize(text, variant if code == "en" else lang.espeak_voice)
 
 
 def check_spoken(run: Run, settings: TextSettings) -> None:
@@ -146,7 +153,7 @@ def run_phonemes(run: Run, normalized: str, settings: TextSettings) -> str:
     the voice's substitutions on English."""
     if run.phonemes is not None:
         return run.phonemes
-    variant = run.variant or settings.english_variant
+    variant = run.variant or (settings.english_variant if run.language == "en" else settings.dialect or "")
     if settings.phonemizer is not None:
         phonemes = settings.phonemizer(normalized, run.language, variant)
     else:
