@@ -428,7 +428,7 @@ def _read_sources(path: Path) -> dict[str, SourceSummary]:
     return done
 
 
-def _append_line(path: Path, entry: dict) -> None:
+def append_line(path: Path, entry: dict) -> None:
     """One write of one line on an O_APPEND descriptor, then fsync: a crash tears at most this line."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
@@ -532,7 +532,7 @@ def prepare(config: PrepareConfig) -> PrepareReport:
                     kept_s = sum(s.kept_s for s in summaries)
                     remaining = None if budget_s is None else max(0.0, budget_s - kept_s)
                     summary = _prepare_recording(path, config, writer, remaining)
-                    _append_line(sources_path, asdict(summary))
+                    append_line(sources_path, asdict(summary))
                 summaries.append(summary)
                 bar.advance(sum(s.kept_s for s in summaries))
     finally:
