@@ -161,14 +161,14 @@ def _check_options(config: CloneConfig) -> None:
             raise CloneError(f"--texts {config.texts}: no such file")
 
 
-def _settings(config: CloneConfig, recordings: list[Path], language: str) -> dict:
+def _settings(config: CloneConfig, recordings: list[Path]) -> dict:
     """What decides the run's results; a resumed run must match it."""
     from steptts.voice import sha256_file
 
     return {
         "recordings": [str(path) for path in recordings],
         "transcripts_sha256": sha256_file(config.transcripts) if config.transcripts else None,
-        "language": language,
+        "language": config.language,
         "base": config.base,
         "max_minutes": config.max_minutes,
         "name": config.voice_name,
@@ -222,11 +222,15 @@ def _open_work_folder(config: CloneConfig, settings: dict) -> None:
     _write_json(config.work / PREPARE_SETTINGS, settings)
 
 
-def _base_voice(config: CloneConfig, language: str):
-    """The base voice (verified); refuses a voice that does not speak the recordings' language."""
+def _base_voice(config: CloneConfig):
+    """The base voice (verified)."""
     from steptts.voice import load_voice
 
-    voice = load_voice(config.base)
+    return load_voice(config.base)
+
+
+def _check_base_language(voice, language: str) -> None:
+    """Refuse a base voice that does not speak the recordings' language."""
     # A voice that lists its languages (Contract 5) is read by them, else by its espeak voice.
     languages = {str(code).split("-")[0] for code in getattr(voice, "languages", None) or [voice.language]}
     wanted = {"en": {"en"}, "zh": {"zh", "cmn"}}[language]
@@ -235,22 +239,24 @@ def _base_voice(config: CloneConfig, language: str):
             f"base voice '{voice.name}' does not speak {language} (it speaks "
             f"{', '.join(sorted(languages))}); choose a --base that does"
         )
-    return voice
 
 
-def _language(config: CloneConfig, recordings: list[Path], transcripts: dict | None) -> str:
-    """``--language``, else the transcripts' script, else what Whisper hears in the first recording."""
-    if config.language is not None:
-        return config.language
-    if transcripts:
-        from distill.asr_scores import script_language
+def _detected_language(report: PrepareReport) -> str:
+    """What Whisper hears in the first prepared utterances (up to its 30 s window)."""
+    import numpy as np
+    import soundfile as sf
 
-        return script_language(" ".join(transcripts.values()))
-    from distill.clone_transcribe import detect_language
-    from distill.recordings import read_recording
+    from distill.clone_prepare import prepared_records
+    from distill.clone_transcribe import DETECT_SECONDS, detect_language
 
-    recording = read_recording(recordings[0])
-    return detect_language(recording.samples, recording.sample_rate_hz)
+    pieces, seconds, rate_hz = [], 0.0, 22050
+    for record in prepared_records(report):
+        audio, rate_hz = sf.read(str(report.out_dir / record["path"]), dtype="float32")
+        pieces.append(audio)
+        seconds += len(audio) / rate_hz
+        if seconds >= DETECT_SECONDS:
+            break
+    return detect_language(np.concatenate(pieces), rate_hz)
 
 
 def run_clone(config: CloneConfig) -> CloneResult:
@@ -263,9 +269,15 @@ def run_clone(config: CloneConfig) -> CloneResult:
     _check_options(config)
     recordings, ignored = collect_recordings(list(config.audio))
     transcripts = read_transcripts_tsv(config.transcripts, recordings) if config.transcripts else None
-    language = _language(config, recordings, transcripts)
-    base = _base_voice(config, language)
-    settings = _settings(config, recordings, language)
+    base = _base_voice(config)
+    language = config.language
+    if language is None and transcripts:
+        from distill.asr_scores import script_language
+
+        language = script_language(" ".join(transcripts.values()))
+    if language is not None:
+        _check_base_language(base, language)
+    settings = _settings(config, recordings)
     _open_work_folder(config, settings)
     report = prepare(PrepareConfig(
         recordings=tuple(recordings),
@@ -277,6 +289,9 @@ def run_clone(config: CloneConfig) -> CloneResult:
         max_minutes=config.max_minutes,
         progress=config.progress,
     ))
+    if language is None:
+        language = _detected_language(report)
+        _check_base_language(base, language)
     result = CloneResult(report, base.name, tuple(ignored), language=language)
     _write_json(config.work / SETTINGS, settings)
     _write_status(config, result, ["prepare"])

@@ -96,8 +96,8 @@ class PrepareConfig:
     """Dataset folder of the prepared utterances (created; an interrupted one is completed)."""
     speaker: str
     """Speaker name written into each record (``voice``)."""
-    language: str
-    """``en`` or ``zh``: the language of the recordings."""
+    language: str | None
+    """``en`` or ``zh``: the language of the recordings; None: not known yet (only without transcripts)."""
     sample_rate_hz: int = 22050
     """Rate of the utterances written: the base voice's."""
     transcripts: dict[Path, str] | None = None
@@ -513,7 +513,7 @@ def prepare(config: PrepareConfig) -> PrepareReport:
     Raises:
         RecordingError, TranscriptError, NotSpeechError, TooLittleSpeechError: see the module docstring.
     """
-    if config.language not in CHARS_PER_SPEECH_S:
+    if config.language is not None and config.language not in CHARS_PER_SPEECH_S:
         raise StepTTSError(
             f"unknown language {config.language!r}; choose one of: {', '.join(CHARS_PER_SPEECH_S)}"
         )

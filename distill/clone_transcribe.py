@@ -111,6 +111,7 @@ def _read_done(path: Path, language: str) -> dict[str, str]:
 
 def transcribe(
     records: list[dict], prepared_dir: Path, work_dir: Path, language: str, progress: bool | None = None,
+    min_speech_s: float = MIN_SPEECH_S,
 ) -> TranscribeReport:
     """Transcribe prepared records (their ``text`` is None) into ``work_dir/transcripts.jsonl``.
 
@@ -118,8 +119,8 @@ def transcribe(
         records: the prepared dataset's records, in order. prepared_dir: their folder.
         work_dir: where ``transcripts.jsonl`` lives (created). language: ``en`` or ``zh``.
     Raises:
-        TooLittleSpeechError: once the empty utterances are dropped, less than
-            :data:`distill.clone_prepare.MIN_SPEECH_S` of speech is left.
+        TooLittleSpeechError: once the empty utterances are dropped, less than ``min_speech_s``
+            (:data:`distill.clone_prepare.MIN_SPEECH_S`) of speech is left.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     path = work_dir / TRANSCRIPTS
@@ -137,10 +138,10 @@ def transcribe(
     empty = tuple((record["source"], record["start_s"], record["end_s"])
                   for record in records if not done[record["id"]])
     kept_s = sum(record["duration"] for record in records if record["id"] in kept)
-    if kept_s < MIN_SPEECH_S:
+    if kept_s < min_speech_s:
         raise TooLittleSpeechError(
             f"Whisper heard words in only {kept_s:.1f} s of the recordings ({len(empty)} utterances empty); "
-            f"a clone needs at least {MIN_SPEECH_S:g} s (MIN_SPEECH_S)"
+            f"a clone needs at least {min_speech_s:g} s (MIN_SPEECH_S)"
         )
     return TranscribeReport(kept, empty, language)
 
