@@ -141,7 +141,7 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
     init_from: str = typer.Option(
         None, "--init-from",
-        help="Start a new run from this checkpoint's weights and vocabularies (optimizer and schedule anew).",
+        help="Start a new run from a checkpoint file or a voice (folder or name): its weights and vocabularies, grown with the data's new phonemes, tags and speakers (optimizer and schedule anew).",
     ),
 ) -> None:
     """Train a student on datasets; under `torchrun --nproc_per_node N -m distill train …` on N processes."""

@@ -41,14 +41,13 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from distill import training_data
+from distill import init_weights, training_data
 from distill.model import (
     PRESETS,
     Student,
     StudentConfig,
     config_from_checkpoint,
     make_config,
-    upgrade_checkpoint,
 )
 from steptts.errors import StepTTSError
 
@@ -82,7 +81,7 @@ class TrainConfig:
     fsdp: bool = False  # shard with FSDP2 even for a small preset
     light_start: bool = True  # under FSDP, build shard by shard on the meta device (distill/distributed.py)
     resume: bool = False  # continue from RUN/checkpoint.pt
-    init_from: str | None = None  # a new run starting from this checkpoint's weights and vocabularies
+    init_from: str | None = None  # a new run from this checkpoint's or voice's weights, vocabularies grown
     command: list[str] = field(default_factory=lambda: list(sys.argv))  # recorded in the provenance
 
 
@@ -304,8 +303,12 @@ def _train(config: TrainConfig, ranks: _Ranks) -> Path:
     """The run in named steps: setup, load, build, restore, loop."""
     _setup_torch(config, ranks)
     checkpoint, initial = _check_and_load_checkpoints(config)
-    source = checkpoint or initial
-    records, vocab, train_set, val_set = _load_data(config, source, ranks)
+    records = training_data.read_records(config.data_dirs)
+    if initial is not None:  # the new data's phonemes, tags and speakers join the start's vocabularies
+        initial = init_weights.grow_to_records(initial, records, seed=config.seed)
+        _announce_growth(initial, ranks)
+    source = checkpoint["vocab"] if checkpoint else initial.vocab.to_json() if initial else None
+    vocab, train_set, val_set = _load_data(config, records, source, ranks)
     run = _build(config, ranks, records, vocab, train_set, val_set, checkpoint, initial)
     _restore(run, checkpoint)
     del checkpoint, initial, source
@@ -331,12 +334,10 @@ def _check_and_load_checkpoints(config: TrainConfig) -> tuple[dict | None, dict 
         )
     if config.init_from and config.resume:
         raise StepTTSError("--init-from starts a new run and --resume continues one: pass only one")
-    if config.init_from and not Path(config.init_from).is_file():
-        raise StepTTSError(f"--init-from: {config.init_from} is not a checkpoint file")
-    out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint, initial = None, None
-    if config.init_from:
-        initial = torch.load(config.init_from, map_location="cpu", mmap=True, weights_only=False)
+    if config.init_from:  # a checkpoint file, or a voice folder or name
+        initial = init_weights.load_initial(config.init_from)
+    out_dir.mkdir(parents=True, exist_ok=True)
     if config.resume:
         if not checkpoint_path.exists():
             raise StepTTSError(f"--resume: {checkpoint_path} does not exist")
@@ -345,12 +346,19 @@ def _check_and_load_checkpoints(config: TrainConfig) -> tuple[dict | None, dict 
     return checkpoint, initial
 
 
-def _load_data(config: TrainConfig, source: dict | None, ranks: _Ranks):
-    """(records, vocabularies, train set, validation set); the vocabularies come from the checkpoint
-    on resume or init, so ids keep their meaning."""
-    records = training_data.read_records(config.data_dirs)
-    if source:
-        vocab = training_data.Vocabularies.from_json(source["vocab"])
+def _announce_growth(initial: init_weights.InitialWeights, ranks: _Ranks) -> None:
+    """Say which of the data's phonemes, tags and speakers the start's vocabularies gained."""
+    if ranks.is_main and initial.grown:
+        added = "; ".join(f"{len(keys)} {kind} ({' '.join(keys[:12])}{' …' if len(keys) > 12 else ''})"
+                          for kind, keys in initial.grown.items() if keys)
+        print(f"init-from {initial.source}: vocabularies grown for the new data: {added}", flush=True)
+
+
+def _load_data(config: TrainConfig, records: list, source_vocab: dict | None, ranks: _Ranks):
+    """(vocabularies, train set, validation set); the vocabularies come from the checkpoint on resume,
+    or from the grown start on init, so ids keep their meaning."""
+    if source_vocab:
+        vocab = training_data.Vocabularies.from_json(source_vocab)
     else:
         vocab = training_data.build_vocabularies(records)
     # Local rank 0 fills the feature cache with every core while its neighbours wait, then they read it.
@@ -366,7 +374,7 @@ def _load_data(config: TrainConfig, source: dict | None, ranks: _Ranks):
         )
     n_val = min(config.val_items, len(utterances) // 10)
     train_set, val_set = training_data.split_validation(utterances, n_val)
-    return records, vocab, train_set, val_set
+    return vocab, train_set, val_set
 
 
 def _build(config, ranks, records, vocab, train_set, val_set, checkpoint, initial) -> _Run:
@@ -375,7 +383,7 @@ def _build(config, ranks, records, vocab, train_set, val_set, checkpoint, initia
     if checkpoint:
         model_config = config_from_checkpoint(checkpoint["config"])
     elif initial:
-        model_config, initial_state = upgrade_checkpoint(initial["config"], initial["model"])
+        model_config, initial_state = initial.config, initial.state
     else:
         model_config = make_config(
             config.preset, len(vocab.phoneme_vocab.symbol_to_id), len(vocab.tag_vocab), len(vocab.speakers)
@@ -393,10 +401,8 @@ def _build(config, ranks, records, vocab, train_set, val_set, checkpoint, initia
         set_model_state_dict(student, initial_state, options=StateDictOptions(full_state_dict=True))
     initialized_from = None
     if initial is not None:
-        initialized_from = {
-            "checkpoint": str(Path(config.init_from).resolve()),
-            "provenance": initial.get("provenance"),
-        }
+        initialized_from = {"checkpoint": initial.source, "provenance": initial.provenance,
+                            "vocabularies_grown": initial.grown}
     return _Run(config, ranks, records, vocab, train_set, val_set, model_config, student, losses_module,
                 optimizer, initialized_from)
 
