@@ -84,9 +84,9 @@ class CloneConfig:
     """Work folder (default: ``out`` + :data:`WORK_SUFFIX`)."""
     progress: bool | None = None
     """Progress bars (default: on a terminal)."""
-    steps: int = 1500
+    steps: int = 400
     """Adaptation steps at most (it stops earlier when the held-out loss stops improving)."""
-    checkpoint_every: int = 50
+    checkpoint_every: int = 25
     """Adaptation steps between checkpoints and held-out scores."""
     stop_after: str | None = None
     """Stop after this stage (one of :data:`STAGES`); None: run them all."""
@@ -379,7 +379,7 @@ def _adapt_config(config: CloneConfig, base):
 
     return AdaptConfig(
         data_dir=config.work / ALIGNED, run_dir=config.work / ADAPT, speaker=config.voice_name,
-        base=str(base.path), max_steps=config.steps, speaker_steps=min(100, max(1, config.steps // 5)),
+        base=str(base.path), max_steps=config.steps, speaker_steps=min(60, max(1, config.steps // 5)),
         eval_every=config.checkpoint_every, checkpoint_every=config.checkpoint_every, progress=config.progress,
     )
 

@@ -68,21 +68,22 @@ class AdaptConfig:
     """The new speaker's name (the records' ``voice``)."""
     base: str | None = None
     """Base voice, by name or folder (None: the default voice)."""
-    max_steps: int = 1500
+    max_steps: int = 400
     """Optimizer steps at most, both phases together."""
-    speaker_steps: int = 100
+    speaker_steps: int = 60
     """Steps of phase 1 (the speaker row alone)."""
-    speaker_lr: float = 5e-3
+    speaker_lr: float = 1e-2
     """Learning rate of the speaker row in phase 1 (a tenth of it in phase 2)."""
-    lr: float = 2e-4
+    lr: float = 3e-4
     """Learning rate of the shared weights in phase 2."""
-    batch_seconds: float = 24.0
-    """Padded audio seconds per batch."""
-    eval_every: int = 50
+    batch_seconds: float = 12.0
+    """Padded audio seconds per batch (the frame decoder's attention grows with the square of an
+    utterance's frames: short batches keep a step near a second or two on a laptop CPU)."""
+    eval_every: int = 25
     """Steps between held-out scores (phase 2)."""
     patience: int = 4
     """Held-out scores without improvement before the run stops."""
-    checkpoint_every: int = 50
+    checkpoint_every: int = 25
     """Steps between checkpoints."""
     val_items: int | None = None
     """Held-out utterances; None: a tenth of them, at least 2 and at most 8."""

@@ -43,10 +43,10 @@ def clone_command(
     )] = None,
     steps: Annotated[int, typer.Option(
         "--steps", help="Adaptation steps at most (it stops earlier once held-out utterances stop improving).",
-    )] = 1500,
+    )] = 400,
     checkpoint_every: Annotated[int, typer.Option(
         "--checkpoint-every", help="Adaptation steps between checkpoints (and held-out scores).",
-    )] = 50,
+    )] = 25,
     stop_after: Annotated[str | None, typer.Option(
         "--stop-after", help="Stop after this stage: prepare, transcribe, align, adapt.",
     )] = None,
