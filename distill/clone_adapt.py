@@ -115,7 +115,9 @@ class AdaptResult:
     stopped_early: bool
     """True when the patience ran out before :attr:`AdaptConfig.max_steps`."""
     train_utterances: int
+    """Utterances trained on."""
     val_utterances: int
+    """Utterances held out."""
     train_s: float
     """Seconds of audio trained on."""
     val_s: float
@@ -131,13 +133,21 @@ class _State:
     """The run's position; saved in ``checkpoint.pt``."""
 
     step: int = 0
+    """Optimizer steps done."""
     epoch: int = 0
+    """Passes over the train set started."""
     batch_in_epoch: int = 0
+    """Batches of this epoch done."""
     best_val: float = float("inf")
+    """Lowest held-out loss scored so far."""
     best_step: int = 0
+    """Step of that score (0: none yet)."""
     first_val: float = float("nan")
+    """Held-out loss before the first step."""
     bad_evals: int = 0
+    """Scores in a row without improvement."""
     stopped_early: bool = False
+    """The patience ran out."""
 
 
 def _records(config: AdaptConfig, vocab) -> list:

@@ -62,29 +62,23 @@ def clone_command(
     """Clone a voice from a few minutes of recordings (only with the speaker's consent)."""
     from pathlib import Path
 
+    from .clone import CloneConfig
+
+    _run(CloneConfig(
+        audio=(*audio, *(more_audio or [])), out=Path(out), name=name,
+        transcripts=Path(transcripts) if transcripts else None, language=language, base=base,
+        max_minutes=max_minutes, resume=resume, work_dir=Path(work) if work else None, progress=progress,
+        steps=steps, checkpoint_every=checkpoint_every, stop_after=stop_after, teacher=teacher,
+        base_url=base_url, model=model, texts=Path(texts) if texts else None,
+    ))
+
+
+def _run(config) -> None:
+    """Run the clone; one line and exit 2 for bad input, 3 for a stage this version lacks."""
     from steptts.errors import StepTTSError
 
-    from .clone import CloneConfig, StageNotBuiltError, run_clone
+    from .clone import StageNotBuiltError, run_clone
 
-    config = CloneConfig(
-        audio=(*audio, *(more_audio or [])),
-        out=Path(out),
-        name=name,
-        transcripts=Path(transcripts) if transcripts else None,
-        language=language,
-        base=base,
-        max_minutes=max_minutes,
-        resume=resume,
-        work_dir=Path(work) if work else None,
-        progress=progress,
-        steps=steps,
-        checkpoint_every=checkpoint_every,
-        stop_after=stop_after,
-        teacher=teacher,
-        base_url=base_url,
-        model=model,
-        texts=Path(texts) if texts else None,
-    )
     try:
         _report(run_clone(config))
     except StageNotBuiltError as error:
