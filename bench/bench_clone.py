@@ -5,7 +5,7 @@
 
 The speaker: a blend of two Kokoro-82M style vectors (``jf_nezumi`` and ``jf_tebukuro``, averaged row
 by row), which is none of the student's speakers. It reads English ARCTIC lines (the training
-corpus, never the held-out ``dev_*`` files) joined into recordings of about a minute with pauses
+corpus, never the held-out ``dev_*`` files) joined ten at a time into recordings with pauses
 between the lines: untranscribed, so each clone runs every stage, Whisper's transcription included.
 Ten further ARCTIC lines in the same voice are the speaker's held-out clips.
 
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 BLEND = ("jf_nezumi", "jf_tebukuro")
 """The two Kokoro voices whose style vectors make the unseen speaker."""
-LINES_PER_RECORDING = 20
+LINES_PER_RECORDING = 10
 PAUSE_S = 0.7
 HELD_OUT_CLIPS = 10
 
@@ -56,36 +56,40 @@ def _teacher():
 
 
 def render_speaker(work: Path, minutes: float) -> tuple[Path, Path]:
-    """Recordings of at least ``minutes`` of speech, and the held-out clips: (recordings, clips) folders."""
+    """Recordings of at least ``minutes`` of speech, and the held-out clips: (recordings, clips) folders.
+
+    Files already there are kept (a rerun or a longer run only adds what is missing).
+    """
     import soundfile as sf
 
     from distill.corpus import read_corpus
 
     recordings, clips = work / "recordings", work / "held-out"
-    done = work / "recordings.json"
-    if done.exists() and json.loads(done.read_text())["minutes"] >= minutes:
-        return recordings, clips
-    lines = [line.text for line in read_corpus([DATA / "arctic_prompts.tsv"])]
-    teacher = _teacher()
     recordings.mkdir(parents=True, exist_ok=True)
     clips.mkdir(parents=True, exist_ok=True)
+    lines = [line.text for line in read_corpus([DATA / "arctic_prompts.tsv"])]
+    teacher = _teacher()
     for index, text in enumerate(lines[:HELD_OUT_CLIPS]):
-        rendering = teacher.render(text, [], "blend")
-        sf.write(clips / f"clip{index:02d}.wav", rendering.audio, rendering.sample_rate_hz)
-    gap = None
-    total_s, number, used = 0.0, 0, HELD_OUT_CLIPS
-    while total_s < 60.0 * minutes:
-        pieces = []
-        for text in lines[used: used + LINES_PER_RECORDING]:
+        if not (clips / f"clip{index:02d}.wav").exists():
             rendering = teacher.render(text, [], "blend")
-            gap = np.zeros(int(PAUSE_S * rendering.sample_rate_hz), np.float32)
-            pieces += [gap, rendering.audio]
-            total_s += len(rendering.audio) / rendering.sample_rate_hz
-        used += LINES_PER_RECORDING
-        sf.write(recordings / f"take{number:02d}.flac", np.concatenate([*pieces, gap]), rendering.sample_rate_hz)
+            sf.write(clips / f"clip{index:02d}.wav", rendering.audio, rendering.sample_rate_hz)
+    total_s, number = 0.0, 0
+    while total_s < 60.0 * minutes:
+        path = recordings / f"take{number:02d}.flac"
+        first = HELD_OUT_CLIPS + number * LINES_PER_RECORDING
+        if not path.exists():
+            pieces = []
+            for text in lines[first: first + LINES_PER_RECORDING]:
+                rendering = teacher.render(text, [], "blend")
+                gap = np.zeros(int(PAUSE_S * rendering.sample_rate_hz), np.float32)
+                pieces += [gap, rendering.audio]
+            temporary = path.with_name(f".{path.name}.tmp.flac")
+            sf.write(temporary, np.concatenate([*pieces, pieces[0]]), rendering.sample_rate_hz)
+            temporary.replace(path)
+        info = sf.info(path)
+        total_s += info.frames / info.samplerate - (LINES_PER_RECORDING + 1) * PAUSE_S
         number += 1
         print(f"... recordings: {total_s / 60:.1f} min of speech", flush=True)
-    done.write_text(json.dumps({"minutes": total_s / 60, "lines": used - HELD_OUT_CLIPS}))
     return recordings, clips
 
 
@@ -176,7 +180,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     work = Path(args.work)
-    recordings, clips = render_speaker(work, max(args.minutes) * 1.1 + 0.2)
+    recordings, clips = render_speaker(work, max(args.minutes) * 1.05 + 0.1)
     texts = [line.strip() for line in (DATA / "dev_en.txt").read_text().splitlines() if line.strip()]
     texts = texts[: args.eval_lines]
     teacher = _teacher()
