@@ -9,7 +9,8 @@ edits each rendering. Both versions are measured the same way:
 
 - contour: every syllable's F0 (:func:`distill.edits.analysis_f0`) at 5 evenly spaced points of its
   voiced frames, as Chao levels (1–5) in the range of the unedited utterance, averaged per tone
-  class; its RMS distance to the tone's target contour (:mod:`distill.tone_edit`), in Chao levels;
+  class (:mod:`distill.tone_contours`); its RMS distance to the tone's target contour
+  (:mod:`distill.tone_edit`), in Chao levels;
 - intelligibility: Mandarin CER by :class:`distill.whisper_judge.WhisperJudge`.
 """
 
@@ -23,44 +24,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-POINTS = 5
-
-
-def chao_points(f0: np.ndarray, syllable, low_hz: float, high_hz: float) -> np.ndarray | None:
-    """F0 at POINTS evenly spaced voiced frames of ``syllable``, as Chao levels; None if under 3 voiced."""
-    frames = np.arange(syllable.start_frame, min(syllable.end_frame, len(f0)))
-    frames = frames[f0[frames] > 0]
-    if len(frames) < 3:
-        return None
-    picks = frames[np.round(np.linspace(0, len(frames) - 1, POINTS)).astype(int)]
-    return 1.0 + 4.0 * (np.log(f0[picks]) - np.log(low_hz)) / (np.log(high_hz) - np.log(low_hz))
-
-
-def target_points(syllable) -> np.ndarray | None:
-    from distill.tone_edit import FINAL_THIRD_TONE, TONE_CONTOURS
-
-    letters = (
-        FINAL_THIRD_TONE
-        if syllable.tone == "3" and syllable.before_pause
-        else TONE_CONTOURS.get(syllable.tone)
-    )
-    if letters is None:
-        return None
-    return np.interp(np.linspace(0, 1, POINTS), np.linspace(0, 1, len(letters)), letters)
-
-
-def contours(audio: np.ndarray, sylls, low_hz: float, high_hz: float) -> dict[str, list[np.ndarray]]:
-    """Per tone class (``3`` and ``3 final`` apart): the Chao-level points of each syllable."""
-    from distill.edits import analysis_f0
-
-    f0, _ = analysis_f0(np.asarray(audio, dtype=np.float64), 22050)
-    out: dict[str, list[np.ndarray]] = {}
-    for syllable in sylls:
-        points = chao_points(f0, syllable, low_hz, high_hz)
-        key = syllable.tone + (" final" if syllable.tone == "3" and syllable.before_pause else "")
-        if points is not None and syllable.tone in "1234":
-            out.setdefault(key, []).append(points)
-    return out
 
 
 def run(voices: list[str], texts: list[str], strength: float) -> dict:
@@ -68,7 +31,8 @@ def run(voices: list[str], texts: list[str], strength: float) -> dict:
     from distill.dsp import resample
     from distill.edits import analysis_f0
     from distill.kokoro_teacher import KokoroTeacher
-    from distill.tone_edit import RANGE_PERCENTILES, apply_tone_edit, syllables
+    from distill.tone_contours import contours, merge, target_points, voiced_range_hz
+    from distill.tone_edit import apply_tone_edit, syllables
     from distill.whisper_judge import WHISPER_RATE_HZ, WhisperJudge
 
     judge, teacher = WhisperJudge(), KokoroTeacher(threads=2)
@@ -82,10 +46,9 @@ def run(voices: list[str], texts: list[str], strength: float) -> dict:
             )
             sylls = syllables(text, rendering.phonemes, rendering.durations)
             f0, _ = analysis_f0(rendering.audio.astype(np.float64), 22050)
-            low_hz, high_hz = np.percentile(f0[f0 > 0], RANGE_PERCENTILES)
+            unedited_range = voiced_range_hz(f0)  # both versions are placed in the unedited range
             for name, audio in (("before", rendering.audio), ("after", edited.audio)):
-                for key, points in contours(audio, sylls, low_hz, high_hz).items():
-                    per[name].setdefault(key, []).extend(points)
+                merge(per[name], contours(audio, sylls, 22050, unedited_range))
                 per["heard"][name].append(judge.transcribe(resample(audio, 22050, WHISPER_RATE_HZ, clip=True), "zh"))
         summary = {
             "cer_before": mandarin_cer(texts, per["heard"]["before"]),
@@ -94,7 +57,9 @@ def run(voices: list[str], texts: list[str], strength: float) -> dict:
             "heard": per["heard"],
         }
         for key in sorted(per["before"]):
-            target = target_points(_FakeSyllable(key))
+            target = target_points(key)
+            if target is None:  # the neutral tone has no target
+                continue
             row = {}
             for name in ("before", "after"):
                 points = np.asarray(per[name].get(key, []))
@@ -110,14 +75,6 @@ def run(voices: list[str], texts: list[str], strength: float) -> dict:
             flush=True,
         )
     return result
-
-
-class _FakeSyllable:
-    """A tone-class key (``3 final``) seen as a syllable, for :func:`target_points`."""
-
-    def __init__(self, key: str) -> None:
-        self.tone = key[0]
-        self.before_pause = key.endswith("final")
 
 
 def plot(result: dict, path: str) -> None:
@@ -136,7 +93,7 @@ def plot(result: dict, path: str) -> None:
             axis = axes[row][column]
             tone = result[voice]["tones"].get(key)
             if tone:
-                x = np.linspace(0, 1, POINTS)
+                x = np.linspace(0, 1, len(tone["target"]))
                 axis.plot(x, tone["target"], "k--", label="target")
                 axis.plot(x, tone["before"], "C0-o", label="Kokoro")
                 axis.plot(x, tone["after"], "C3-o", label="tone edit")

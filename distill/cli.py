@@ -143,6 +143,11 @@ def train_command(
         None, "--init-from",
         help="Start a new run from a checkpoint file or a voice (folder or name): its weights and vocabularies, grown with the data's new phonemes, tags and speakers (optimizer and schedule anew).",
     ),
+    adversarial_from: int = typer.Option(
+        None, "--adversarial-from",
+        help="From this step on, fine-tune the vocoder adversarially too (multi-period and multi-resolution "
+             "discriminators, feature matching).",
+    ),
 ) -> None:
     """Train a student on datasets; under `torchrun --nproc_per_node N -m distill train …` on N processes."""
     import sys
@@ -168,6 +173,7 @@ def train_command(
         vocoder_predicted_from=vocoder_predicted_from,
         resume=resume,
         init_from=init_from,
+        adversarial_from_step=adversarial_from,
         command=list(sys.argv),
     )
     try:
@@ -186,14 +192,14 @@ def eval_command(
         "'teacher:piper+edits' evaluates a teacher itself.",
     ),
     run: str = typer.Option(None, "--run", help="Or a training run folder holding an exported voice."),
-    texts: str = typer.Option(
-        ..., "--texts", help="Held-out lines: text (a line each) or TSV (id<TAB>text)."
+    texts: list[str] = typer.Option(
+        ..., "--texts", help="Held-out lines: text (a line each) or TSV (id<TAB>text); repeat for more files."
     ),
     out: str = typer.Option(..., "--out", help="Report folder: report.json, report.md, plots/, audio/."),
     tags: bool = typer.Option(
         False, "--tags", help="Also measure every tag the voice declares (tags.json, tags.md)."
     ),
-    limit: int = typer.Option(None, "--limit", help="Evaluate only the first N lines."),
+    limit: int = typer.Option(None, "--limit", help="Evaluate only the first N lines (of each --texts file)."),
     threads: int = typer.Option(
         None, "--threads", help="onnxruntime threads for both systems (default: its own)."
     ),
@@ -212,7 +218,11 @@ def eval_command(
     teacher: str = typer.Option(
         None,
         "--teacher",
-        help="Teacher: piper, kokoro or espeak (default: piper for English, kokoro for Mandarin).",
+        help="piper, kokoro, espeak, or several (kokoro,piper: all measured, the first is the teacher).",
+    ),
+    speaker: str = typer.Option(None, "--speaker", help="The student voice's speaker (default: its first)."),
+    teacher_voice: str = typer.Option(
+        None, "--teacher-voice", help="Kokoro's voice (jm_kumo…); default: --speaker if it is one, else jm_kumo."
     ),
 ) -> None:
     """Student against its teacher: Whisper WER (English) or CER (Mandarin), pocketsphinx WER, DNSMOS,
@@ -225,7 +235,8 @@ def eval_command(
     from .evaluate import EvalConfig, run_eval
 
     config = EvalConfig(
-        texts_path=Path(texts),
+        texts_path=Path(texts[0]),
+        more_texts=[Path(path) for path in texts[1:]],
         out_dir=Path(out),
         voice=voice,
         run=Path(run) if run else None,
@@ -241,6 +252,8 @@ def eval_command(
         plot_lines=plot_lines,
         language=language,
         teacher=teacher,
+        speaker=speaker,
+        teacher_voice=teacher_voice,
         command=list(sys.argv),
     )
     try:

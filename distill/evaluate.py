@@ -6,22 +6,27 @@ them, all offline:
 - intelligibility: Whisper base's English word error rate and Mandarin character error rate, with
   pocketsphinx's English WER as a second opinion (:mod:`distill.intelligibility`); a line's language is
   ``--language`` or its script, and the teacher is chosen by language (Piper for English, Kokoro-82M
-  for Mandarin) unless ``--teacher`` names one;
+  for Mandarin) unless ``--teacher`` names one or several (``kokoro,piper``: the first is *the*
+  teacher, each is measured side by side); lines are also grouped as English, Mandarin and mixed
+  (:mod:`distill.eval_groups`), and a line a teacher cannot speak is left out of its column;
 - quality: DNSMOS OVRL (:mod:`distill.judges`);
 - closeness to the teacher: mel-cepstral distortion (dB) and F0 RMSE (cents) after DTW alignment
   (:mod:`distill.mcd`);
 - speed: real-time factor (compute time / audio duration) and first-chunk latency.
 
-It writes report.json, report.md, plots/ and audio/; with ``--tags`` also the tag measurements
-(:mod:`distill.tag_eval`).
+It writes report.json, report.md (:mod:`distill.eval_markdown`), plots/ and audio/ with the acceptance
+bars (:mod:`distill.eval_bars`);
+with ``--tags`` also the tag measurements (:mod:`distill.tag_eval`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import statistics
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,16 +34,27 @@ from typing import Any
 import numpy as np
 
 from distill.dsp import resample
-from distill.intelligibility import LANGUAGE_NAMES, Intelligibility, line_languages, summarize_heard
+from distill.eval_bars import bar_sections
+from distill.eval_groups import (
+    exclusion_note,
+    line_group,
+    line_needs,
+    shared_rtf,
+    spoke,
+    summarize_groups,
+)
+from distill.eval_markdown import format_report_md
+from distill.intelligibility import Intelligibility, line_languages, summarize_heard
 from distill.judges import Dnsmos
 from distill.mcd import all_pass_alpha, closeness
-from distill.report import bar, fmt, nan_mean, read_texts, versions, write_json
+from distill.report import nan_mean, read_texts, versions, write_json
 from distill.systems import (
     DEFAULT_TEACHER,
-    EVAL_TEACHERS,
     Rendered,
     TeacherSystem,
+    kokoro_voice_for,
     make_student,
+    parse_teachers,
     resolve_voice,
 )
 from steptts.errors import StepTTSError, TagError
@@ -72,10 +88,18 @@ class EvalConfig:
     language: str = "auto"
     """Language of the lines: "en", "zh", or "auto" (each line by its script)."""
     teacher: str | None = None
-    """Teacher kind (:data:`distill.systems.EVAL_TEACHERS`); None: by language (DEFAULT_TEACHER)."""
+    """Teacher kind(s), comma-separated (:data:`distill.systems.EVAL_TEACHERS`; ``kokoro,piper``: the
+    first is the teacher, every one is measured); None: by language (DEFAULT_TEACHER)."""
+    speaker: str | None = None
+    """The student voice's speaker (``TTS(speaker=…)``); None: its first."""
+    teacher_voice: str | None = None
+    """Kokoro's voice (``jm_kumo``, ``jf_gongitsune``…); None: ``speaker`` when it names a Kokoro voice,
+    else Kokoro's default."""
     latency_runs: int = 7  # first-chunk measurements after one warm-up; the median is reported
     plot_lines: int = 3  # lines drawn to plots/line_XX.png
     save_audio: bool = True  # audio/<role>/line_XX.wav
+    more_texts: list[Path] = field(default_factory=list)
+    """Further held-out files, read after ``texts_path`` (``--texts A --texts B``); ``limit`` applies to each."""
     command: list[str] = field(default_factory=list)
     """The command line, recorded in the report."""
 
@@ -91,54 +115,23 @@ def run_language(languages: list[str]) -> str:
     return "zh" if "zh" in languages else "en"
 
 
-def issue_bars(student: dict[str, Any], teacher: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's acceptance bars, each with the measured figure and pass/fail; intelligibility by
-    Whisper, for each language the lines hold (WER for English, CER for Mandarin)."""
-    intelligible = [
-        bar(
-            f"{metric.upper()} (student ≤ teacher + 0.05)",
-            student["asr"][language][f"whisper_{metric}"],
-            f"≤ {teacher['asr'][language][f'whisper_{metric}'] + 0.05:.3f}",
-            student["asr"][language][f"whisper_{metric}"]
-            <= teacher["asr"][language][f"whisper_{metric}"] + 0.05,
-        )
-        for language, metric in (("en", "wer"), ("zh", "cer"))
-        if language in student["asr"]
-    ]
-    return [
-        *intelligible,
-        bar("DNSMOS OVRL (student ≥ 3.0)", student["dnsmos_ovrl"], "≥ 3.0", student["dnsmos_ovrl"] >= 3.0),
-        bar(
-            "CPU RTF (student ≤ teacher / 3)",
-            student["rtf"],
-            f"≤ {teacher['rtf'] / 3:.4f}",
-            student["rtf"] <= teacher["rtf"] / 3.0,
-        ),
-        bar(
-            "first-chunk latency, two sentences (≤ 100 ms)",
-            student["first_chunk_ms"],
-            "≤ 100 ms",
-            student["first_chunk_ms"] <= 100.0,
-        ),
-    ]
-
-
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
 def run_eval(config: EvalConfig) -> dict[str, Any]:
-    """Evaluate the student against its teacher; writes report.json, report.md and plots/.
+    """Evaluate the student against its teacher(s); writes report.json, report.md and plots/.
 
     Returns the report (the content of report.json).
     """
-    lines, voice = _check(config)
+    lines, voice, kinds = _check(config)
     languages = line_languages(lines, config.language)
-    judges = Intelligibility()  # loaded first, so that a missing model fails before the synthesis
+    # Systems first: an unknown speaker or voice fails before the judges load and before any rendering.
+    systems = _systems(config, voice, run_language(languages), kinds)
+    judges = Intelligibility()  # loaded before the synthesis, so that a missing model fails first
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     load_average = os.getloadavg()
-    systems = _systems(config, voice, run_language(languages))
     rendered, latency_ms = _synthesize(systems, lines, config, run_language(languages))
     per_line = _judge(systems, lines, languages, rendered, judges)
     summary = _summarize(systems, rendered, per_line, latency_ms)
@@ -151,14 +144,23 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     return report
 
 
-def _check(config: EvalConfig) -> tuple[list[str], str]:
-    """The lines and the voice to evaluate; a bad option fails now, not after the whole evaluation."""
-    lines = read_texts(config.texts_path, config.limit)
+def _check(config: EvalConfig) -> tuple[list[str], str, list[str] | None]:
+    """The lines, the voice and the teacher kinds to evaluate; a bad option fails now, not after the
+    whole evaluation."""
+    lines = [line for path in _text_files(config) for line in read_texts(path, config.limit)]
     voice = resolve_voice(config.voice, config.run)
     if config.threads is not None and config.threads < 1:
         raise StepTTSError(f"--threads must be at least 1, got {config.threads}")
-    if config.teacher is not None and config.teacher not in EVAL_TEACHERS:
-        raise StepTTSError(f"unknown --teacher '{config.teacher}'; choose one of: {', '.join(EVAL_TEACHERS)}")
+    kinds = parse_teachers(config.teacher)
+    if config.teacher_voice is not None:
+        from distill.kokoro_teacher import KOKORO_VOICES
+
+        if config.teacher_voice not in KOKORO_VOICES:
+            raise StepTTSError(
+                f"unknown --teacher-voice '{config.teacher_voice}'; Kokoro's voices: {', '.join(KOKORO_VOICES)}"
+            )
+        if "kokoro" not in (kinds or []) and not voice.startswith("teacher:kokoro"):
+            raise StepTTSError("--teacher-voice picks Kokoro's voice: add kokoro to --teacher")
     line_languages(lines, config.language)  # a bad --language fails now
     if config.tags:
         from steptts.music import parse_melody
@@ -167,13 +169,43 @@ def _check(config: EvalConfig) -> tuple[list[str], str]:
         parse_melody(config.melody, config.bpm)
         for key in config.tag_keys or []:
             resolve_tag(key)
-    return lines, voice
+    return lines, voice, kinds
 
 
-def _systems(config: EvalConfig, voice: str, language: str) -> dict[str, Any]:
-    """``{"student": …, "teacher": …}`` for lines in ``language``; the plain teacher judged against
-    itself shares one session."""
-    student = make_student(voice, config.threads, config.variant, language)
+def _text_files(config: EvalConfig) -> list[Path]:
+    return [Path(config.texts_path), *(Path(p) for p in config.more_texts)]
+
+
+def texts_record(config: EvalConfig, line_count: int) -> dict[str, Any]:
+    """report.json's ``texts``: ``path`` (the files, comma-separated), ``sha256`` (of the file, or for
+    several, of their sha256s joined by newlines), ``lines`` evaluated and, per file, ``files``."""
+    files = [{"path": str(path), "sha256": sha256_file(path)} for path in _text_files(config)]
+    digest = files[0]["sha256"]
+    if len(files) > 1:
+        digest = hashlib.sha256("\n".join(f["sha256"] for f in files).encode()).hexdigest()
+    return {
+        "path": ", ".join(f["path"] for f in files),
+        "sha256": digest,
+        "lines": line_count,
+        "files": files,
+    }
+
+
+def teacher_voice(config: EvalConfig) -> str | None:
+    """Kokoro's voice in this run (:func:`distill.systems.kokoro_voice_for`)."""
+    return kokoro_voice_for(config.speaker, config.teacher_voice)
+
+
+def teacher_role(index: int, kind: str) -> str:
+    """The report key of the ``index``-th teacher: ``teacher`` for the first, ``teacher_<kind>`` after."""
+    return "teacher" if index == 0 else f"teacher_{kind}"
+
+
+def _systems(config: EvalConfig, voice: str, language: str, kinds: list[str] | None) -> dict[str, Any]:
+    """``{"student": …, "teacher": …, "teacher_<kind>": …}`` for lines in ``language``; a plain
+    teacher judged against itself shares one session."""
+    kokoro_voice = teacher_voice(config)
+    student = make_student(voice, config.threads, config.variant, language, config.speaker, kokoro_voice)
     if config.tags and config.tag_keys:  # fail before the evaluation, not after it
         from steptts.tags import resolve_tag
 
@@ -183,61 +215,116 @@ def _systems(config: EvalConfig, voice: str, language: str) -> dict[str, Any]:
                 f"{student.name} does not declare tag(s) {', '.join(missing)}; it has: "
                 f"{', '.join(student.tag_keys) or 'none'}"
             )
-    kind = config.teacher or DEFAULT_TEACHER[language]
-    plain_teacher = isinstance(student, TeacherSystem) and not student.edit_tags and student.kind == kind
-    teacher = (
-        student if plain_teacher else TeacherSystem(threads=config.threads, kind=kind, language=language)
-    )
-    return {"student": student, "teacher": teacher}
+    systems: dict[str, Any] = {"student": student}
+    for index, kind in enumerate(kinds or [DEFAULT_TEACHER[language]]):
+        own_voice = kokoro_voice if kind == "kokoro" else None
+        plain_teacher = (
+            isinstance(student, TeacherSystem)
+            and not student.edit_tags
+            and student.kind == kind
+            and (own_voice is None or student.voice == own_voice)
+        )
+        systems[teacher_role(index, kind)] = (
+            student
+            if plain_teacher
+            else TeacherSystem(threads=config.threads, kind=kind, language=language, voice=own_voice)
+        )
+    return systems
+
+
+def latency_language(system, language: str) -> str | None:
+    """The language of the text a system's first chunk is timed on: the run's when it speaks it, else
+    the first it speaks (Piper in a Mandarin run: English)."""
+    if system.speaks({language}):
+        return language
+    return next((code for code in LATENCY_TEXTS if system.speaks({code})), None)
+
+
+def _latency(systems: dict[str, Any], config: EvalConfig, language: str) -> dict[str, dict[str, float]]:
+    """First-chunk latency (ms) per system and timed language: each teacher on its
+    :func:`latency_language`, the student on the run's language and on every teacher's (so that a
+    ratio compares the same text)."""
+    if config.latency_text:
+        return {
+            role: {language: median_first_chunk_ms(system, config.latency_text, config.latency_runs)}
+            for role, system in systems.items()
+        }
+    wanted = {latency_language(system, language) for system in systems.values()}
+    latency: dict[str, dict[str, float]] = {}
+    for role, system in systems.items():
+        codes = (
+            sorted(c for c in wanted if c and system.speaks({c}))
+            if role == "student"
+            else [latency_language(system, language)]
+        )
+        latency[role] = {
+            code: median_first_chunk_ms(system, LATENCY_TEXTS[code], config.latency_runs)
+            for code in codes
+            if code is not None
+        }
+    return latency
 
 
 def _synthesize(
     systems: dict[str, Any], lines: list[str], config: EvalConfig, language: str
-) -> tuple[dict[str, list[Rendered]], dict[str, float]]:
-    """Every line by every system, timed, and the first-chunk latency of each system (ms).
+) -> tuple[dict[str, list[Rendered | None]], dict[str, dict[str, float]]]:
+    """Every line by every system that speaks it (None where it does not), timed, and each system's
+    first-chunk latency (ms, per timed language).
 
-    Each system is warmed up first (session creation, first-call allocations); then student and
-    teacher alternate per line so that machine load hits both alike.
+    Each system is warmed up first (session creation, first-call allocations) on the first line it
+    speaks; then the systems alternate per line so that machine load hits them alike.
     """
+    needs = [line_needs(line) for line in lines]
     for system in systems.values():
-        system.synthesize(lines[0])
-    rendered: dict[str, list[Rendered]] = {role: [] for role in systems}
+        first = next((line for line, need in zip(lines, needs) if system.speaks(need)), None)
+        if first is not None:
+            system.synthesize(first)
+    rendered: dict[str, list[Rendered | None]] = {role: [] for role in systems}
     for index, line in enumerate(lines):
         for role, system in systems.items():
-            rendered[role].append(system.synthesize(line))
+            rendered[role].append(system.synthesize(line) if system.speaks(needs[index]) else None)
         _log(f"[eval] synthesized {index + 1}/{len(lines)}")
-    latency_ms = {
-        role: median_first_chunk_ms(
-            system, config.latency_text or LATENCY_TEXTS[language], config.latency_runs
-        )
-        for role, system in systems.items()
-    }
-    return rendered, latency_ms
+    return rendered, _latency(systems, config, language)
 
 
 def _judge(
     systems: dict[str, Any],
     lines: list[str],
     languages: list[str],
-    rendered: dict[str, list[Rendered]],
+    rendered: dict[str, list[Rendered | None]],
     judges: Intelligibility,
 ) -> list[dict[str, Any]]:
-    """Per line: its language, each system's words heard and error rates (:meth:`Intelligibility.hear`),
-    DNSMOS, duration and compute time, and the student's closeness to the teacher. Runs after all
-    timing, so the judges never slow the systems down."""
+    """Per line: its language and group, each system's words heard and error rates
+    (:meth:`Intelligibility.hear`), DNSMOS, whether it spoke, duration and compute time (or why the
+    system left the line out), and the student's closeness to the teacher. Runs after all timing, so
+    the judges never slow the systems down."""
     dnsmos = Dnsmos()
     per_line: list[dict[str, Any]] = []
     for index, line in enumerate(lines):
-        entry: dict[str, Any] = {"index": index, "text": line, "language": languages[index]}
+        needs = line_needs(line)
+        entry: dict[str, Any] = {
+            "index": index,
+            "text": line,
+            "language": languages[index],
+            "group": line_group(line),
+        }
         verdicts: list[tuple[Rendered, dict[str, Any]]] = []
-        for role in systems:
+        for role, system in systems.items():
             item = rendered[role][index]
+            if item is None:
+                entry[role] = {"excluded": True, "note": exclusion_note(system.name, system.languages, needs)}
+                continue
             # The same audio (a teacher judged against itself) is heard once: the judges are deterministic.
             verdict = next((v for other, v in verdicts if _same_audio(other, item)), None)
             if verdict is None:
+                speaks, sound_s = spoke(item.audio, item.sample_rate_hz)
+                # An empty rendering is heard as a moment of silence (the ASR needs some audio).
+                heard = item.audio if item.audio.size else np.zeros(item.sample_rate_hz // 10, np.float32)
                 verdict = {
-                    **judges.hear(line, languages[index], item.audio, item.sample_rate_hz),
-                    "dnsmos_ovrl": dnsmos.ovrl(item.audio, item.sample_rate_hz),
+                    **judges.hear(line, languages[index], heard, item.sample_rate_hz),
+                    "dnsmos_ovrl": dnsmos.ovrl(item.audio, item.sample_rate_hz) if item.audio.size else None,
+                    "speaks": speaks,
+                    "speech_s": sound_s,
                 }
                 verdicts.append((item, verdict))
             entry[role] = {
@@ -246,22 +333,35 @@ def _judge(
                 "compute_s": item.compute_s,
                 "rtf": item.compute_s / item.duration_s if item.duration_s > 0 else float("nan"),
             }
-        student, teacher = rendered["student"][index], rendered["teacher"][index]
-        near = closeness(
-            resample(student.audio, student.sample_rate_hz, ANALYSIS_RATE_HZ),
-            resample(teacher.audio, teacher.sample_rate_hz, ANALYSIS_RATE_HZ),
-            ANALYSIS_RATE_HZ,
-        )
-        entry.update(
-            mcd_db=near.mcd_db,
-            f0_rmse_cents=near.f0_rmse_cents,
-            f0_median_cents=near.f0_median_cents,
-            f0_gross_error_rate=near.f0_gross_error_rate,
-            f0_frames=near.voiced_frames,
-        )
+        entry.update(_closeness(rendered["student"][index], rendered["teacher"][index]))
         per_line.append(entry)
         _log(f"[eval] judged {index + 1}/{len(lines)}")
     return per_line
+
+
+def _closeness(student: Rendered | None, teacher: Rendered | None) -> dict[str, float]:
+    """MCD and F0 figures of the student's rendering against the teacher's (NaN when one is missing)."""
+    if student is None or teacher is None or not student.audio.size or not teacher.audio.size:
+        nan = float("nan")
+        return {
+            "mcd_db": nan,
+            "f0_rmse_cents": nan,
+            "f0_median_cents": nan,
+            "f0_gross_error_rate": nan,
+            "f0_frames": 0,
+        }
+    near = closeness(
+        resample(student.audio, student.sample_rate_hz, ANALYSIS_RATE_HZ),
+        resample(teacher.audio, teacher.sample_rate_hz, ANALYSIS_RATE_HZ),
+        ANALYSIS_RATE_HZ,
+    )
+    return {
+        "mcd_db": near.mcd_db,
+        "f0_rmse_cents": near.f0_rmse_cents,
+        "f0_median_cents": near.f0_median_cents,
+        "f0_gross_error_rate": near.f0_gross_error_rate,
+        "f0_frames": near.voiced_frames,
+    }
 
 
 def _same_audio(a: Rendered, b: Rendered) -> bool:
@@ -270,34 +370,78 @@ def _same_audio(a: Rendered, b: Rendered) -> bool:
 
 def _summarize(
     systems: dict[str, Any],
-    rendered: dict[str, list[Rendered]],
+    rendered: dict[str, list[Rendered | None]],
     per_line: list[dict[str, Any]],
-    latency_ms: dict[str, float],
+    latency_ms: dict[str, dict[str, float]],
 ) -> dict[str, dict[str, Any]]:
-    """Corpus figures per system: error rates per language over all scored words or characters
-    (``asr``; ``wer`` and ``cer`` are Whisper's, NaN without lines of that language), means of the rest."""
-    lines = [e["text"] for e in per_line]
-    languages = [e["language"] for e in per_line]
+    """Corpus figures per system over the lines it rendered: error rates per language over all scored
+    words or characters (``asr``; ``wer`` and ``cer`` are Whisper's, NaN without lines of that
+    language), per group (``groups``, :func:`distill.eval_groups.summarize_groups`), means of the rest."""
+    language = run_language([e["language"] for e in per_line])
     summary: dict[str, dict[str, Any]] = {}
     for role, system in systems.items():
-        items = rendered[role]
+        done = [e for e in per_line if not e[role].get("excluded")]
+        items = [item for item in rendered[role] if item is not None]
         audio_s = sum(item.duration_s for item in items)
         compute_s = sum(item.compute_s for item in items)
-        asr = summarize_heard(lines, languages, [e[role] for e in per_line])
+        asr = summarize_heard(
+            [e["text"] for e in done], [e["language"] for e in done], [e[role] for e in done]
+        )
+        timed = latency_ms[role]
         summary[role] = {
             "name": system.name,
             "asr": asr,
             "wer": asr.get("en", {}).get("whisper_wer", float("nan")),
             "cer": asr.get("zh", {}).get("whisper_cer", float("nan")),
-            "dnsmos_ovrl": nan_mean([e[role]["dnsmos_ovrl"] for e in per_line]),
+            "dnsmos_ovrl": nan_mean([e[role]["dnsmos_ovrl"] for e in done]),
             "rtf": compute_s / audio_s if audio_s > 0 else float("nan"),
-            "first_chunk_ms": latency_ms[role],
+            "first_chunk_ms": timed.get(language, next(iter(timed.values()), float("nan"))),
+            "first_chunk_ms_by_language": timed,
             "audio_s": audio_s,
             "compute_s": compute_s,
+            "lines_rendered": len(done),
+            "lines_excluded": len(per_line) - len(done),
+            "groups": summarize_groups(per_line, role),
+            "voice": getattr(system, "voice", None),
         }
     for key in ("mcd_db", "f0_rmse_cents", "f0_median_cents", "f0_gross_error_rate"):
         summary["student"][key] = nan_mean([e[key] for e in per_line])
     return summary
+
+
+def speed_against_teachers(
+    systems: dict[str, Any], summary: dict[str, dict[str, Any]], per_line: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per teacher role: the student's RTF and the teacher's on the lines both rendered, their ratio,
+    and the first-chunk ratio on the text the teacher was timed on."""
+    out: dict[str, dict[str, Any]] = {}
+    for role, system in systems.items():
+        if role == "student":
+            continue
+        lines, student_rtf, teacher_rtf = shared_rtf(per_line, "student", role)
+        timed = summary[role]["first_chunk_ms_by_language"]
+        code, teacher_ms = next(iter(timed.items()), (None, float("nan")))
+        student_ms = summary["student"]["first_chunk_ms_by_language"].get(code, float("nan"))
+        out[role] = {
+            "kind": getattr(system, "kind", None),
+            "lines": lines,
+            "student_rtf": student_rtf,
+            "teacher_rtf": teacher_rtf,
+            "rtf_student_over_teacher": student_rtf / teacher_rtf if teacher_rtf > 0 else float("nan"),
+            "first_chunk_language": code,
+            "first_chunk_student_over_teacher": student_ms / teacher_ms if teacher_ms > 0 else float("nan"),
+        }
+    return out
+
+
+def exclusion_notes(systems: dict[str, Any], per_line: list[dict[str, Any]]) -> list[str]:
+    """One note per system that left lines out: how many and why."""
+    notes = []
+    for role in systems:
+        left = [e for e in per_line if e[role].get("excluded")]
+        if left:
+            notes.append(f"{left[0][role]['note']} ({len(left)} of {len(per_line)} lines)")
+    return notes
 
 
 def _report(
@@ -314,17 +458,16 @@ def _report(
     settings = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items() if k != "command"
     }
+    by_teacher = speed_against_teachers(systems, summary, per_line)
+    roles = {getattr(system, "kind", ""): role for role, system in systems.items() if role != "student"}
     return {
         "command": config.command or list(sys.argv),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "texts": {
-            "path": str(config.texts_path),
-            "sha256": sha256_file(config.texts_path),
-            "lines": len(lines),
-        },
+        "texts": texts_record(config, len(lines)),
         "settings": {
             **settings,
             "voice_resolved": voice,
+            "teacher_voice_resolved": teacher_voice(config),
             "onnxruntime_threads": config.threads if config.threads is not None else "onnxruntime default",
             "cpu_count": os.cpu_count(),
             "load_average_at_start": list(load_average),
@@ -337,14 +480,18 @@ def _report(
             "50–1100 Hz",
         },
         "systems": {role: system.describe() for role, system in systems.items()},
+        "teachers": [
+            {"role": role, "kind": kind, "name": systems[role].name} for kind, role in roles.items()
+        ],
         "versions": versions(),
         "summary": summary,
         "ratios": {
-            "rtf_student_over_teacher": summary["student"]["rtf"] / summary["teacher"]["rtf"],
-            "first_chunk_student_over_teacher": summary["student"]["first_chunk_ms"]
-            / summary["teacher"]["first_chunk_ms"],
+            "rtf_student_over_teacher": by_teacher["teacher"]["rtf_student_over_teacher"],
+            "first_chunk_student_over_teacher": by_teacher["teacher"]["first_chunk_student_over_teacher"],
+            "by_teacher": by_teacher,
         },
-        "bars": issue_bars(summary["student"], summary["teacher"]),
+        **bar_sections(summary, roles, by_teacher),
+        "notes": exclusion_notes(systems, per_line),
         "lines": per_line,
     }
 
@@ -354,23 +501,24 @@ def _write_media(
     config: EvalConfig,
     systems: dict[str, Any],
     lines: list[str],
-    rendered: dict[str, list[Rendered]],
+    rendered: dict[str, list[Rendered | None]],
 ) -> None:
-    """audio/<role>/line_XX.wav and plots/line_XX.png."""
+    """audio/<role>/line_XX.wav and plots/line_XX.png (student and the teacher, where rendered)."""
     from distill import plots
 
     if config.save_audio:
         _save_audio(out_dir / "audio", rendered)
-    student, teacher = systems["student"], systems["teacher"]
     for index in range(min(config.plot_lines, len(lines))):
-        plots.plot_line_pair(
-            out_dir / "plots" / f"line_{index:02d}.png",
-            [
-                (student.name, rendered["student"][index].audio, student.sample_rate_hz),
-                (teacher.name, rendered["teacher"][index].audio, teacher.sample_rate_hz),
-            ],
-            title=lines[index],
-        )
+        tracks = [
+            (systems[role].name, rendered[role][index].audio, systems[role].sample_rate_hz)
+            for role in ("student", "teacher")
+            if rendered[role][index] is not None and rendered[role][index].audio.size
+        ]
+        if tracks:
+            # The plot font has no glyphs for a title's Han characters: one warning each is noise.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+                plots.plot_line_pair(out_dir / "plots" / f"line_{index:02d}.png", tracks, title=lines[index])
 
 
 def _tag_eval(config: EvalConfig, student, lines: list[str], out_dir: Path, recognizer) -> dict[str, Any]:
@@ -384,141 +532,11 @@ def _tag_eval(config: EvalConfig, student, lines: list[str], out_dir: Path, reco
     return {"file": "tags.json", "passed": tag_report["passed"], "failed": tag_report["failed"]}
 
 
-def _save_audio(folder: Path, rendered: dict[str, list[Rendered]]) -> None:
+def _save_audio(folder: Path, rendered: dict[str, list[Rendered | None]]) -> None:
     import soundfile
 
     for role, items in rendered.items():
         (folder / role).mkdir(parents=True, exist_ok=True)
         for index, item in enumerate(items):
-            soundfile.write(str(folder / role / f"line_{index:02d}.wav"), item.audio, item.sample_rate_hz)
-
-
-_ASR_COLUMNS = (
-    ("en", "whisper_wer", "WER (Whisper)"),
-    ("en", "pocketsphinx_wer", "WER (pocketsphinx)"),
-    ("zh", "whisper_cer", "CER (Whisper)"),
-)
-"""Intelligibility columns of the summary table: (language, figure, header)."""
-
-
-def _summary_table(report: dict[str, Any]) -> list[str]:
-    """One row per system; intelligibility columns for the languages the lines hold."""
-    summary, ratios = report["summary"], report["ratios"]
-    asr = [
-        (lang, key, head)
-        for lang, key, head in _ASR_COLUMNS
-        if key in summary["student"]["asr"].get(lang, {})
-    ]
-    headers = [
-        "system",
-        *(head for _, _, head in asr),
-        "DNSMOS OVRL",
-        "MCD (dB)",
-        "F0 RMSE (cents)",
-        "RTF (CPU)",
-    ]
-    headers += ["first chunk (ms)", "RTF / teacher RTF"]
-    rows = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for role in ("student", "teacher"):
-        s = summary[role]
-        ratio = ratios["rtf_student_over_teacher"] if role == "student" else 1.0
-        cells = [f"{role}: {s['name']}", *(fmt(s["asr"][lang][key]) for lang, key, _ in asr)]
-        cells += [fmt(s["dnsmos_ovrl"], 2), fmt(s.get("mcd_db"), 2), fmt(s.get("f0_rmse_cents"), 1)]
-        cells += [fmt(s["rtf"], 4), fmt(s["first_chunk_ms"], 1), fmt(ratio, 3)]
-        rows.append("| " + " | ".join(cells) + " |")
-    return rows
-
-
-def _line_error(figures: dict[str, Any]) -> Any:
-    return figures.get("whisper_wer", figures.get("whisper_cer"))
-
-
-def _per_line_table(report: dict[str, Any]) -> list[str]:
-    """One row per line: Whisper's error rate (WER for English, CER for Mandarin) of each system."""
-    rows = [
-        "| # | language | text | student WER/CER | teacher WER/CER | student DNSMOS | MCD (dB) | F0 RMSE (cents) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for entry in report["lines"]:
-        snippet = entry["text"] if len(entry["text"]) <= 60 else entry["text"][:57] + "…"
-        rows.append(
-            f"| {entry['index']} | {entry['language']} | {snippet.replace('|', '/')} | "
-            f"{fmt(_line_error(entry['student']), 2)} | {fmt(_line_error(entry['teacher']), 2)} | "
-            f"{fmt(entry['student']['dnsmos_ovrl'], 2)} | {fmt(entry['mcd_db'], 2)} | "
-            f"{fmt(entry['f0_rmse_cents'], 1)} |"
-        )
-    return rows
-
-
-def _asr_how(settings: dict[str, Any], languages: list[str]) -> list[str]:
-    """The "How" lines on intelligibility."""
-    spoken = ", ".join(LANGUAGE_NAMES[lang] for lang in sorted(set(languages)))
-    how = [
-        (
-            f"- ASR: {settings['asr']['whisper']}; lines in {spoken} (--language {settings['language']}). "
-            "English WER after Whisper's EnglishTextNormalizer on both sides; Mandarin CER on Han characters, "
-            "both sides in Simplified script (OpenCC t2s) with digits read as characters (cn2an); the "
-            "reference is the line without its tags. Compare systems within one run: Whisper base is a weak "
-            "judge, of Mandarin above all."
-        )
-    ]
-    if "pocketsphinx" in settings["asr"]:
-        how.append(
-            f"- Second opinion: {settings['asr']['pocketsphinx']}; WER on `spoken_form(normalize_text(line))`."
-        )
-    return how
-
-
-def format_report_md(report: dict[str, Any]) -> str:
-    """report.md: summary table, the issue's bars, settings and per-line figures."""
-    summary = report["summary"]
-    bars = ["| item | measured | bar | result |", "|---|---|---|---|"]
-    for row in report["bars"]:
-        bars.append(
-            f"| {row['item']} | {fmt(row['measured'], 4)} | {row['bar']} | "
-            f"{'pass' if row['pass'] else 'FAIL'} |"
-        )
-    settings = report["settings"]
-    text = report["texts"]
-    parts = [
-        "# Evaluation report",
-        "",
-        (
-            f"Texts: `{text['path']}` ({text['lines']} lines, sha256 `{text['sha256'][:16]}…`). "
-            f"Created {report['created']}."
-        ),
-        "",
-        *_summary_table(report),
-        "",
-        "## The issue's bars",
-        "",
-        *bars,
-        "",
-        "## How",
-        "",
-        *_asr_how(settings, [entry["language"] for entry in report["lines"]]),
-        f"- DNSMOS: {settings['dnsmos']}.",
-        (
-            f"- MCD: {settings['mcd']}. F0: {settings['f0']}; F0 RMSE over DTW-aligned frames voiced in both "
-            f"(octave errors included; the student's median F0 bias is {fmt(summary['student'].get('f0_median_cents'), 1)} "
-            f"cents and {fmt(summary['student'].get('f0_gross_error_rate'), 3)} of frames are off by more than 20 %)."
-        ),
-        (
-            f"- Speed: onnxruntime CPU, threads: {settings['onnxruntime_threads']}; RTF = compute time / audio "
-            f"duration over all lines after one warm-up; first chunk = median of {settings['latency_runs']} runs "
-            f"on a two-sentence text. CPU cores: {settings['cpu_count']}, load average at start: "
-            f"{', '.join(f'{x:.2f}' for x in settings['load_average_at_start'])}."
-        ),
-        f"- Command: `{' '.join(report['command'])}`",
-        "",
-    ]
-    if "tags" in report:
-        parts += [
-            (
-                f"Tag measurements: see `tags.md` ({report['tags']['passed']} bars passed, "
-                f"{report['tags']['failed']} failed)."
-            ),
-            "",
-        ]
-    parts += ["## Per line", "", *_per_line_table(report), ""]
-    return "\n".join(parts)
+            if item is not None:
+                soundfile.write(str(folder / role / f"line_{index:02d}.wav"), item.audio, item.sample_rate_hz)

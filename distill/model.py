@@ -56,6 +56,8 @@ NOISE_FILTER_INIT = -3.0  # initial log magnitude of the noise spectrum
 NOISE_PHASE_FRAMES = 64  # frames of fixed random noise phase, repeated (a 0.74 s period at hop 256)
 NOISE_PHASE_SEED = 1234  # the noise is part of the graph: deterministic, the same in every export
 MINIMUM_PHASE_LIFTER = 20  # cepstral samples kept for the phase: the envelope, not harmonic ripple
+VOCODER_GENERATED = "vocoder_generated"  # training_losses(..., vocoder_audio=True): the vocoder's segments
+VOCODER_TARGET = "vocoder_target"  # and the teacher's audio of the same segments
 VOCODER_VERSION = 2  # 1: Vocos head (log-magnitude + phase); 2: source-filter head (harmonic + noise)
 
 
@@ -815,8 +817,14 @@ class Student(nn.Module):
 
     # ---- training
 
-    def training_losses(self, batch: TrainBatch, step: int) -> dict[str, torch.Tensor]:
+    def training_losses(
+        self, batch: TrainBatch, step: int, vocoder_audio: bool = False
+    ) -> dict[str, torch.Tensor]:
         """All scalar losses of one step, "total" included; random only through torch's global RNG.
+
+        With ``vocoder_audio``, the dict also holds the vocoder's training segments: ``VOCODER_GENERATED``
+        (its output) and ``VOCODER_TARGET`` (the teacher's audio), float32 [B, L*hop] each, for the
+        adversarial phase (distill/adversarial.py).
 
         Durations, pitch and energy are teacher-forced. Rows without teacher durations are aligned
         by monotonic alignment search. The vocoder trains on random segments of ground-truth features
@@ -879,6 +887,8 @@ class Student(nn.Module):
         generated = self.vocoder(segment_features)
         losses["vocoder_stft"] = multi_resolution_stft_loss(generated, segment_audio)
         losses["vocoder_mel"] = mel_l1_loss(generated, segment_audio)
+        if vocoder_audio:
+            losses[VOCODER_GENERATED], losses[VOCODER_TARGET] = generated, segment_audio
 
         losses["total"] = (
             config.mel_weight * losses["mel"]

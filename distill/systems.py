@@ -26,6 +26,40 @@ EVAL_TEACHERS = ("piper", "kokoro", "espeak")
 """Teachers an evaluation can run (kinds of :func:`distill.teachers.make_teacher`)."""
 DEFAULT_TEACHER = {"en": "piper", "zh": "kokoro"}
 """The teacher a student is compared with, by the language of the held-out lines."""
+TEACHER_LANGUAGES: dict[str, tuple[str, ...]] = {
+    "piper": ("en",),
+    "kokoro": ("en", "zh"),
+    "espeak": ("en", "zh"),
+}
+"""The judged languages each teacher kind speaks; a line needing another is left out of its column."""
+
+
+def parse_teachers(spec: str | None) -> list[str] | None:
+    """``--teacher``'s kinds in order (``"kokoro,piper"`` → ``["kokoro", "piper"]``); None when not given.
+
+    The first is *the* teacher (closeness is measured against it); each is measured side by side.
+    """
+    if spec is None:
+        return None
+    kinds = [kind.strip() for kind in spec.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in EVAL_TEACHERS]
+    if not kinds or unknown:
+        raise StepTTSError(
+            f"unknown --teacher '{','.join(unknown) or spec}'; choose one or more of: {', '.join(EVAL_TEACHERS)}"
+        )
+    if len(set(kinds)) != len(kinds):
+        raise StepTTSError(f"--teacher names a teacher twice: {spec}")
+    return kinds
+
+
+def kokoro_voice_for(speaker: str | None, teacher_voice: str | None) -> str | None:
+    """Kokoro's voice to compare a student speaker with: ``teacher_voice``, else ``speaker`` when it
+    names a Kokoro voice (a speaker distilled from one keeps its name), else None (Kokoro's default)."""
+    from distill.kokoro_teacher import KOKORO_VOICES
+
+    if teacher_voice is not None:
+        return teacher_voice
+    return speaker if speaker in KOKORO_VOICES else None
 
 
 @dataclass
@@ -52,11 +86,25 @@ class StudentSystem:
     role = "student"
     takes_music_controls = True  # melody= and bpm= for singing and rap
 
-    def __init__(self, voice: str | os.PathLike, threads: int | None = None, variant: str = "auto") -> None:
+    def __init__(
+        self,
+        voice: str | os.PathLike,
+        threads: int | None = None,
+        variant: str = "auto",
+        speaker: str | None = None,
+    ) -> None:
+        """``speaker``: one of the voice's speakers (``TTS(speaker=…)``); None: its first."""
         from steptts import TTS
 
         self.tts = TTS(voice=str(voice), provider="cpu", threads=threads, variant=variant)
-        self.name = f"student:{self.tts.voice.name}"
+        speakers = self.tts.voice.speakers
+        if speaker is not None and speaker not in speakers:
+            raise StepTTSError(
+                f"voice '{self.tts.voice.name}' has no speaker '{speaker}'; it has: {', '.join(speakers)}"
+            )
+        self.speaker = speaker
+        self.languages = tuple(self.tts.voice.languages)
+        self.name = f"student:{self.tts.voice.name}" + (f":{speaker}" if speaker else "")
         self.sample_rate_hz = self.tts.sample_rate_hz
         self.tag_keys = list(self.tts.tag_keys)
         self.phoneme_substitutions = self.tts.voice.phoneme_substitutions
@@ -70,16 +118,24 @@ class StudentSystem:
             "provider": self.tts.provider,
             "provenance": voice.provenance,
             "tag_keys": self.tag_keys,
+            "speaker": self.speaker,
+            "languages": list(self.languages),
         }
 
+    def speaks(self, languages: set[str]) -> bool:
+        """Whether the voice speaks every one of ``languages`` (judged codes: ``en``, ``zh``)."""
+        return languages <= set(self.languages)
+
     def synthesize(self, text: str, **controls: Any) -> Rendered:
+        if self.speaker is not None:
+            controls.setdefault("speaker", self.speaker)
         started = time.perf_counter()
         audio = self.tts.synthesize(text, **controls)
         return Rendered(audio.samples, audio.sample_rate_hz, time.perf_counter() - started)
 
     def first_chunk_s(self, text: str) -> float:
         started = time.perf_counter()
-        stream = self.tts.stream(text)
+        stream = self.tts.stream(text, speaker=self.speaker)
         next(iter(stream))
         elapsed = time.perf_counter() - started
         stream.close()
@@ -107,17 +163,25 @@ class TeacherSystem:
         length_scale: float = 1.0,
         kind: str = "piper",
         language: str = "en",
+        voice: str | None = None,
     ) -> None:
         """``kind``: one of :data:`EVAL_TEACHERS`; ``language``: of the lines it reads ("en" or "zh"),
-        which sets espeak-ng's voice (``model_path`` and ``length_scale`` are Piper's)."""
+        which sets espeak-ng's voice (``model_path`` and ``length_scale`` are Piper's); ``voice``:
+        Kokoro's voice (:data:`distill.kokoro_teacher.KOKORO_VOICES`; None: its default)."""
         from steptts.graph import SAMPLE_RATE_HZ
         from steptts.tags import all_tag_keys
 
-        self.teacher = _make_eval_teacher(kind, language, threads, model_path, length_scale)
+        if voice is not None and kind != "kokoro":
+            raise StepTTSError(f"the {kind} teacher takes no voice (--teacher-voice is Kokoro's)")
+        self.teacher = _make_eval_teacher(kind, language, threads, model_path, length_scale, voice)
         self.kind = kind
+        self.languages = TEACHER_LANGUAGES[kind]
         self.edit_tags = edit_tags
         self.phoneme_substitutions = getattr(self.teacher, "phoneme_substitutions", {})
-        self.name = self.teacher.name + ("+edits" if edit_tags else "")
+        self.voice = getattr(self.teacher, "voice", None) if kind == "kokoro" else None
+        self.name = (
+            self.teacher.name + (f":{self.voice}" if self.voice else "") + ("+edits" if edit_tags else "")
+        )
         # Teachers render at the student's rate, except a Piper voice of another rate.
         self.sample_rate_hz = getattr(self.teacher, "sample_rate_hz", SAMPLE_RATE_HZ)
         self.tag_keys = [key for key in all_tag_keys() if self.teacher.renders(key) or self._edits(key)]
@@ -136,10 +200,16 @@ class TeacherSystem:
             "threads": getattr(self.teacher, "threads", None),
             "edit_tags": self.edit_tags,
             "tag_keys": self.tag_keys,
+            "voice": self.voice,
+            "languages": list(self.languages),
         }
 
-    def _prepare(self, text: str, controls: dict[str, Any]) -> tuple[list, list, Iterator[str]]:
-        """(native tags, edited tags, normalized sentences) of a request."""
+    def speaks(self, languages: set[str]) -> bool:
+        """Whether this teacher speaks every one of ``languages`` (:data:`TEACHER_LANGUAGES`)."""
+        return languages <= set(self.languages)
+
+    def _prepare(self, text: str, controls: dict[str, Any]) -> tuple[list, list, Iterator[Any]]:
+        """(native tags, edited tags, sentences as :class:`steptts.frontend.Spoken`) of a request."""
         from steptts.errors import TagError, TextError
         from steptts.frontend import speak
         from steptts.sentences import split_sentences
@@ -163,8 +233,8 @@ class TeacherSystem:
                 raise TagError(f"the {self.name} teacher cannot render tag '{tag.key}'")
         if not body.strip():
             raise TextError("nothing to say: the text is empty")
-        spoken = (speak(s, self._frontend_language(s)).text for s in split_sentences(body) if s.strip())
-        return native, edited, (s for s in spoken if s.strip())
+        spoken = (speak(s, self._frontend_language(s)) for s in split_sentences(body) if s.strip())
+        return native, edited, (s for s in spoken if s.text.strip())
 
     def _frontend_language(self, sentence: str) -> str:
         """The runtime frontend's language for a sentence: Mandarin by script, else the teacher's own."""
@@ -174,24 +244,42 @@ class TeacherSystem:
             return "cmn"
         return getattr(self.teacher, "language", "en-us")
 
-    def _render(self, sentence: str, native: list, edited: list, info: dict) -> np.ndarray:
+    def _render(self, spoken: Any, native: list, edited: list, info: dict) -> np.ndarray:
+        """Audio float32 [S] of one :class:`steptts.frontend.Spoken` sentence, its edited tags applied."""
+        if self._mixed(spoken):
+            audio, durations, phonemes = self._render_mixed(spoken, native)
+        elif not edited:
+            return self.teacher.synthesize(spoken.text, native, None)[0]
+        else:
+            rendering = self.teacher.render(spoken.text, native, None)
+            audio, durations, phonemes = rendering.audio, rendering.durations, rendering.phonemes
         if not edited:
-            return self.teacher.synthesize(sentence, native, None)[0]
+            return audio
         from distill.edits import apply_tag_edit
         from steptts.phonemes import tokenize
 
-        rendering = self.teacher.render(sentence, native, None)
-        audio = rendering.audio
-        durations = rendering.durations
-        tokens = tokenize(rendering.phonemes)
+        tokens = tokenize(phonemes)
         for tag in edited:
             result = apply_tag_edit(
-                audio, self.sample_rate_hz, durations, tokens, tag.key, seed=0, text=sentence
+                audio, self.sample_rate_hz, durations, tokens, tag.key, seed=0, text=spoken.text
             )
             audio, durations = result.audio, result.durations
             for op in result.ops:
                 info.update({k: v for k, v in op.items() if k in ("bpm", "melody")})
         return audio
+
+    def _mixed(self, spoken: Any) -> bool:
+        """Whether Kokoro reads a sentence of several languages (Han and Latin runs): its own
+        :meth:`~distill.kokoro_teacher.KokoroTeacher.render` takes one language a call."""
+        return self.kind == "kokoro" and len({run.language for run, _ in spoken.runs}) > 1
+
+    def _render_mixed(self, spoken: Any, native: list) -> tuple[np.ndarray, list[int], str]:
+        """Kokoro on the runtime's phonemes of a mixed sentence (each run in its language's
+        inventory, joined as the student reads them), English symbols mapped onto Kokoro's."""
+        from distill.kokoro_teacher import KOKORO_IPA
+        from distill.teacher_base import speed_factor_of
+
+        return self.teacher.synthesize_phonemes(spoken.phonemes, KOKORO_IPA, None, speed_factor_of(native))
 
     def synthesize(self, text: str, **controls: Any) -> Rendered:
         started = time.perf_counter()
@@ -231,7 +319,12 @@ def resolve_voice(voice: str | None, run: str | os.PathLike | None) -> str:
 
 
 def _make_eval_teacher(
-    kind: str, language: str, threads: int | None, model_path: str | os.PathLike | None, length_scale: float
+    kind: str,
+    language: str,
+    threads: int | None,
+    model_path: str | os.PathLike | None,
+    length_scale: float,
+    voice: str | None = None,
 ):
     """The teacher of :class:`TeacherSystem`, built through :func:`distill.teachers.make_teacher`."""
     from distill.teachers import make_teacher
@@ -250,15 +343,33 @@ def _make_eval_teacher(
         )
     if kind == "espeak":
         return make_teacher("espeak", language="cmn" if language == "zh" else "en-us")
-    return make_teacher(kind, threads=int(threads or 0))
+    return make_teacher(kind, threads=int(threads or 0), voice=voice)
 
 
-def make_student(voice: str, threads: int | None = None, variant: str = "auto", language: str = "en"):
-    """The system ``--voice`` names: a voice through TTS, or a teacher (``teacher:KIND[+edits]``, see
-    :data:`TEACHER_SPEC_PREFIX`) reading lines in ``language``."""
+def make_student(
+    voice: str,
+    threads: int | None = None,
+    variant: str = "auto",
+    language: str = "en",
+    speaker: str | None = None,
+    teacher_voice: str | None = None,
+):
+    """The system ``--voice`` names: a voice through TTS (its ``speaker``), or a teacher
+    (``teacher:KIND[+edits]``, see :data:`TEACHER_SPEC_PREFIX`; Kokoro's ``teacher_voice``) reading
+    lines in ``language``."""
     if voice.startswith(TEACHER_SPEC_PREFIX):
         kind, _, edits = voice[len(TEACHER_SPEC_PREFIX) :].partition("+")
         if edits not in ("", "edits"):
             raise StepTTSError(f"unknown teacher spec '{voice}': write teacher:KIND or teacher:KIND+edits")
-        return TeacherSystem(threads=threads, edit_tags=bool(edits), kind=kind, language=language)
-    return StudentSystem(voice, threads=threads, variant=variant)
+        if speaker is not None:
+            raise StepTTSError(
+                f"--speaker picks a student voice's speaker; {voice} has none (see --teacher-voice)"
+            )
+        return TeacherSystem(
+            threads=threads,
+            edit_tags=bool(edits),
+            kind=kind,
+            language=language,
+            voice=teacher_voice if kind == "kokoro" else None,
+        )
+    return StudentSystem(voice, threads=threads, variant=variant, speaker=speaker)

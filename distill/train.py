@@ -41,7 +41,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from distill import init_weights, training_data
+from distill import adversarial, init_weights, training_data
 from distill.model import (
     PRESETS,
     Student,
@@ -82,6 +82,11 @@ class TrainConfig:
     light_start: bool = True  # under FSDP, build shard by shard on the meta device (distill/distributed.py)
     resume: bool = False  # continue from RUN/checkpoint.pt
     init_from: str | None = None  # a new run from this checkpoint's or voice's weights, vocabularies grown
+    adversarial_from_step: int | None = None  # from this optimizer step on, the vocoder is fine-tuned
+    # adversarially too (distill/adversarial.py); None: never
+    adversarial_config: adversarial.AdversarialConfig = field(
+        default_factory=adversarial.AdversarialConfig
+    )  # the phase's loss weights, discriminators and their optimizer
     command: list[str] = field(default_factory=lambda: list(sys.argv))  # recorded in the provenance
 
 
@@ -106,8 +111,8 @@ class _TrainingLosses(torch.nn.Module):
         super().__init__()
         self.student = student
 
-    def forward(self, batch, step: int) -> dict[str, torch.Tensor]:
-        return self.student.training_losses(batch, step)
+    def forward(self, batch, step: int, vocoder_audio: bool = False) -> dict[str, torch.Tensor]:
+        return self.student.training_losses(batch, step, vocoder_audio)
 
 
 class _StopFlag:
@@ -289,6 +294,8 @@ class _Run:
     """Passes over the training set started."""
     batch_in_epoch: int = 0
     """Global batches of this epoch done."""
+    adversary: adversarial.Adversary | None = None
+    """The discriminators of the adversarial phase (--adversarial-from), else None."""
 
     @property
     def checkpoint_path(self) -> Path:
@@ -437,6 +444,10 @@ def _distribute(student: Student, config: TrainConfig, ranks: _Ranks) -> torch.n
 
 def _restore(run: _Run, checkpoint: dict | None) -> None:
     """Resume weights, optimizer, position and RNG from ``checkpoint``, or seed a new run's noise."""
+    config = run.config
+    run.adversary = adversarial.for_run(
+        config.adversarial_config, config.adversarial_from_step, checkpoint, run.ranks.device, config.seed
+    )
     if not checkpoint:
         torch.manual_seed(run.config.seed + 1000 * run.ranks.rank)  # ranks draw different noise from here on
         return
@@ -466,6 +477,9 @@ def _announce(run: _Run) -> None:
         f"{len(run.train_set)} train / {len(run.val_set)} val utterances, "
         f"{sum(run.train_seconds) / 3600:.2f} h"
     )
+    if run.adversary is not None:
+        print(f"discriminators: ~{run.adversary.n_parameters() / 1e6:.1f}M parameters, "
+              f"adversarial from step {run.adversary.from_step}")
 
 
 def _loop(run: _Run) -> Path:
@@ -522,11 +536,14 @@ def _step(run: _Run, global_batch: list[int], signum: int) -> tuple[dict | None,
     config, ranks, train_set = run.config, run.ranks, run.train_set
     mine = training_data.shard(global_batch, ranks.rank, ranks.world_size)
     batch = training_data.collate([train_set[i] for i in mine], ranks.device)
-    losses = run.losses_module(batch, run.step)
+    in_phase = run.adversary is not None and run.adversary.active(run.step)
+    losses = run.losses_module(batch, run.step, in_phase)
     # Each rank's loss is a mean over its own frames; weighting it by its share of the global
     # batch's frames makes the averaged gradient that of the global batch's mean, whatever the
     # world size (exactly for the frame losses, closely for the per-token and vocoder ones).
     share = sum(train_set[i].n_frames for i in mine) / sum(train_set[i].n_frames for i in global_batch)
+    if in_phase:  # updates the discriminators; adds the vocoder's adversarial losses to the total
+        losses = run.adversary.step(losses, share, ranks.world_size)
     (losses["total"] * (share * ranks.world_size)).backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(run.student.parameters(), config.grad_clip)
     lr = learning_rate(run.step, config)
@@ -568,7 +585,8 @@ def _checkpoint_state(run: _Run) -> dict:
         rng = [None] * run.ranks.world_size
         dist.all_gather_object(rng, _rng_state())
     train_seconds = run.train_seconds
-    return {
+    adversary = {"adversarial": run.adversary.state_dict()} if run.adversary is not None else {}
+    return adversary | {
         "model": model_state,
         "optimizer": optimizer_state,
         "scheduler": {

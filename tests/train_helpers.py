@@ -77,10 +77,11 @@ def torchrun_command(n_processes: int, *args: str) -> list[str]:
 
 
 def read_metrics(run_dir: Path, split: str = "train") -> list[dict]:
-    """Rows of ``run_dir/metrics.csv`` of one split, values of loss columns as floats."""
+    """Rows of ``run_dir/metrics.csv`` of one split, values of loss columns as floats (None where a row
+    has none: a loss that joins later, such as the adversarial phase's)."""
     with open(run_dir / "metrics.csv", newline="") as file:
         rows = [row for row in csv.DictReader(file) if row["split"] == split]
     return [
-        {key: float(value) if key.startswith("loss_") else value for key, value in row.items()}
+        {key: (float(value) if value else None) if key.startswith("loss_") else value for key, value in row.items()}
         for row in rows
     ]
