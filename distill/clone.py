@@ -98,6 +98,8 @@ class CloneConfig:
     """The remote speech model (``--teacher remote``)."""
     texts: Path | None = None
     """The corpus the remote voice reads (``--teacher remote``)."""
+    adversarial: bool = False
+    """Adapt the vocoder with the adversarial losses too (:mod:`distill.adversarial`)."""
 
     @property
     def voice_name(self) -> str:
@@ -381,6 +383,7 @@ def _adapt_config(config: CloneConfig, base):
         data_dir=config.work / ALIGNED, run_dir=config.work / ADAPT, speaker=config.voice_name,
         base=str(base.path), max_steps=config.steps, speaker_steps=min(60, max(1, config.steps // 5)),
         eval_every=config.checkpoint_every, checkpoint_every=config.checkpoint_every, progress=config.progress,
+        adversarial=config.adversarial,
     )
 
 

@@ -9,6 +9,9 @@ speakers' rows (:func:`distill.init_weights.grow_to_records`). Two phases:
    shared weight moves;
 2. **decoder**: the speaker row, the pitch and energy predictors and embeddings, the frame decoder
    and the vocoder learn (:data:`TRAINED_IN_PHASE_2`), until the held-out loss stops improving.
+   With :attr:`AdaptConfig.adversarial`, the vocoder also learns against the trainer's discriminators
+   in this phase (:class:`distill.adversarial.Adversary`, fresh discriminators, the trainer's weights);
+   it is off by default, as in the trainer.
 
 Frozen throughout: the phoneme and tag embeddings, the text encoder and the duration predictor.
 A few minutes of one speaker's neutral speech cannot teach text understanding, and fine-tuning the
@@ -89,6 +92,8 @@ class AdaptConfig:
     """Held-out utterances; None: a tenth of them, at least 2 and at most 8."""
     seed: int = 0
     """Data order and random segments."""
+    adversarial: bool = False
+    """Phase 2 adds the adversarial and feature-matching losses of :mod:`distill.adversarial`."""
     threads: int | None = None
     """torch threads (None: every core this process may use)."""
     progress: bool | None = None
@@ -237,11 +242,17 @@ class _Run:
         self.student = Student(replace(self.initial.config, vocoder_predicted_from_step=0))
         self.student.load_state_dict(self.initial.state)
         self.optimizer = _optimizer(self.student, config)
+        self.adversary = None
+        if config.adversarial:
+            from distill.adversarial import AdversarialConfig, Adversary
+
+            self.adversary = Adversary(AdversarialConfig(), config.speaker_steps, torch.device("cpu"), config.seed)
         self.state = _State()
 
     def checkpoint(self) -> dict:
+        adversary = {"adversarial": self.adversary.state_dict()} if self.adversary is not None else {}
         return {"model": self.student.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "state": asdict(self.state), "rng": _rng_state(), "settings": self.config.settings()}
+                "state": asdict(self.state), "rng": _rng_state(), "settings": self.config.settings(), **adversary}
 
     def restore(self, checkpoint: dict) -> None:
         if checkpoint.get("settings") != self.config.settings():
@@ -249,6 +260,8 @@ class _Run:
                              "run the same command, or remove the folder")
         self.student.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.adversary is not None:
+            self.adversary.load_state_dict(checkpoint["adversarial"])
         self.state = _State(**checkpoint["state"])
         _set_rng_state(checkpoint["rng"])
 
@@ -266,7 +279,10 @@ class _Run:
         phase = _set_learning_rates(self.optimizer, self.config, self.state.step)
         _set_phase(self.student, phase)
         batch = training_data.collate([self.train_set[i] for i in batch_indices])
-        losses = self.student.training_losses(batch, self.state.step)
+        adversarial = self.adversary is not None and self.adversary.active(self.state.step)
+        losses = self.student.training_losses(batch, self.state.step, vocoder_audio=adversarial)
+        if adversarial:  # updates the discriminators; adds the vocoder's adversarial losses
+            losses = self.adversary.step(losses, share=1.0, world_size=1)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_([p for p in self.student.parameters() if p.requires_grad], 1.0)
         self.optimizer.step()

@@ -58,6 +58,9 @@ def clone_command(
     texts: Annotated[str | None, typer.Option(
         "--texts", help="Corpus (text or TSV) that the remote voice reads (--teacher remote).",
     )] = None,
+    adversarial: Annotated[bool, typer.Option(
+        "--adversarial", help="Adapt the vocoder against discriminators too (slower per step).",
+    )] = False,
 ) -> None:
     """Clone a voice from a few minutes of recordings (only with the speaker's consent)."""
     from pathlib import Path
@@ -69,7 +72,7 @@ def clone_command(
         transcripts=Path(transcripts) if transcripts else None, language=language, base=base,
         max_minutes=max_minutes, resume=resume, work_dir=Path(work) if work else None, progress=progress,
         steps=steps, checkpoint_every=checkpoint_every, stop_after=stop_after, teacher=teacher,
-        base_url=base_url, model=model, texts=Path(texts) if texts else None,
+        base_url=base_url, model=model, texts=Path(texts) if texts else None, adversarial=adversarial,
     ))
 
 

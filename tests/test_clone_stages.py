@@ -118,7 +118,7 @@ def test_clone_killed_during_adapt_resumes_and_exports_a_voice_with_the_base_tag
     folder, tsv = clips
     out = tmp_path / "voices" / "me"
     args = ["--audio", str(folder), "--transcripts", str(tsv), "--out", str(out), "--base", str(tiny_base),
-            "--steps", "8", "--checkpoint-every", "2"]
+            "--steps", "8", "--checkpoint-every", "2", "--adversarial"]
     checkpoint = tmp_path / "voices" / "me.clone-work" / "adapt" / "checkpoint.pt"
     process = subprocess.Popen(_command(*args), cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
@@ -129,8 +129,10 @@ def test_clone_killed_during_adapt_resumes_and_exports_a_voice_with_the_base_tag
     process.send_signal(signal.SIGKILL)
     _, stderr = process.communicate()
     assert killed_mid_run and checkpoint.exists(), stderr
-    saved_step = torch.load(checkpoint, map_location="cpu", weights_only=False)["state"]["step"]
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    saved_step = saved["state"]["step"]
     assert 2 <= saved_step < 8 and not out.exists()
+    assert saved["adversarial"]["from_step"] == 1  # the discriminators' state is saved (and resumed)
 
     result = clone(*args, "--resume")
     assert result.returncode == 0, (result.stdout, result.stderr)
