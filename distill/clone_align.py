@@ -206,7 +206,8 @@ def align_records(
     records: list[dict], prepared_dir: Path, out_dir: Path, student: Student, frontend: Frontend,
     reference_mean: torch.Tensor, base_sha256: str,
 ) -> tuple[list[dict], list[tuple[str, str]]]:
-    """Align prepared records (each with ``text``) into a dataset at ``out_dir``; resumable.
+    """Align prepared records (each with ``text``, ``voice`` and ``path`` under ``prepared_dir``) into a
+    dataset at ``out_dir``; resumable.
 
     ``student`` has a fitted projection, ``reference_mean`` is :attr:`AlignmentFit.reference_mean`.
     Returns the aligned records and (source, reason) of each utterance left out.
@@ -233,7 +234,7 @@ def align_records(
                 continue
             audio = audio[: int(durations.sum()) * HOP]
             fields = {key: record[key] for key in ("voice", "teacher", "source", "source_sha256", "start_s",
-                                                   "end_s", "gain_db", "transcript_source")}
+                                                   "end_s", "gain_db", "transcript_source") if key in record}
             aligned.append(writer.write({
                 **fields, "id": record_id, "text": text, "phonemes": phonemes, "tags": [],
                 "language": frontend.language, "sample_rate": rate_hz, "durations": durations.tolist(),

@@ -96,8 +96,8 @@ class PrepareConfig:
     """Dataset folder of the prepared utterances (created; an interrupted one is completed)."""
     speaker: str
     """Speaker name written into each record (``voice``)."""
-    language: str
-    """``en`` or ``zh``: the language of the recordings."""
+    language: str | None
+    """``en`` or ``zh``: the language of the recordings; None: not known yet (only without transcripts)."""
     sample_rate_hz: int = 22050
     """Rate of the utterances written: the base voice's."""
     transcripts: dict[Path, str] | None = None
@@ -428,7 +428,7 @@ def _read_sources(path: Path) -> dict[str, SourceSummary]:
     return done
 
 
-def _append_line(path: Path, entry: dict) -> None:
+def append_line(path: Path, entry: dict) -> None:
     """One write of one line on an O_APPEND descriptor, then fsync: a crash tears at most this line."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
@@ -513,7 +513,7 @@ def prepare(config: PrepareConfig) -> PrepareReport:
     Raises:
         RecordingError, TranscriptError, NotSpeechError, TooLittleSpeechError: see the module docstring.
     """
-    if config.language not in CHARS_PER_SPEECH_S:
+    if config.language is not None and config.language not in CHARS_PER_SPEECH_S:
         raise StepTTSError(
             f"unknown language {config.language!r}; choose one of: {', '.join(CHARS_PER_SPEECH_S)}"
         )
@@ -532,7 +532,7 @@ def prepare(config: PrepareConfig) -> PrepareReport:
                     kept_s = sum(s.kept_s for s in summaries)
                     remaining = None if budget_s is None else max(0.0, budget_s - kept_s)
                     summary = _prepare_recording(path, config, writer, remaining)
-                    _append_line(sources_path, asdict(summary))
+                    append_line(sources_path, asdict(summary))
                 summaries.append(summary)
                 bar.advance(sum(s.kept_s for s in summaries))
     finally:

@@ -169,3 +169,12 @@ class WhisperJudge:
             vad_filter=False,
         )
         return " ".join(segment.text.strip() for segment in segments).strip()
+
+    def detect_language(self, audio_16k: np.ndarray) -> tuple[str, float]:
+        """The language Whisper hears in the first 30 s of ``audio_16k`` (float32 [S] at
+        :data:`WHISPER_RATE_HZ`): (Whisper's language code, e.g. "en", and its probability)."""
+        samples = np.ascontiguousarray(np.asarray(audio_16k, dtype=np.float32).reshape(-1))
+        if samples.size == 0:
+            raise StepTTSError("cannot detect the language of empty audio")
+        language, probability, _ = self._model.detect_language(samples[: 30 * WHISPER_RATE_HZ])
+        return language, float(probability)

@@ -1,7 +1,8 @@
-"""`steptts distill clone`, stage 1: real recordings (rendered by the shipped voice) through the real CLI.
+"""`steptts distill clone`: real recordings (rendered by the shipped voice) through the real CLI.
 
-Every bad input exits 2 with one line; a good run prepares the utterances, stops at the first stage
-this version lacks (exit 3), resumes, and survives a SIGKILL.
+Every bad input exits 2 with one line; stage 1 prepares the utterances, resumes, and survives a SIGKILL
+(runs stop after it with ``--stop-after``); stage 3 aligns transcribed recordings. The later stages
+(transcribe, adapt, export, the remote teacher) are tested in tests/test_clone_stages.py.
 """
 
 from __future__ import annotations
@@ -86,15 +87,19 @@ def _manifest(work: Path) -> list[dict]:
 def prepared(recordings, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """One uninterrupted run on the three recordings: the voice folder it was given, and the process."""
     out = tmp_path_factory.mktemp("clone") / "voices" / "me"
-    return out, clone("--audio", str(recordings), "--out", str(out))
+    return out, clone("--audio", str(recordings), "--out", str(out), "--stop-after", "prepare")
 
 
-def test_prepare_cuts_checks_and_stops_at_transcription(prepared, recordings) -> None:
+def _succeeded(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+
+
+def test_prepare_cuts_checks_and_stops_where_asked(prepared, recordings) -> None:
     out, result = prepared
-    line = _one_error_line(result, code=3)
-    assert "stage 2 of 5 (transcribe) is not implemented in this version" in line
-    assert "base voice 'joe-nano'" in line
+    _succeeded(result)
     work = out.with_name("me.clone-work")
+    assert json.loads((work / "status.json").read_text())["language"] == "en"  # Whisper's detection
     records = _manifest(work)
     assert {record["source"] for record in records} == {"a-44k-stereo.wav", "b-48k.mp3", "c-16k.ogg"}
     total_s = sum(record["duration"] for record in records)
@@ -111,12 +116,14 @@ def test_prepare_cuts_checks_and_stops_at_transcription(prepared, recordings) ->
     assert "passed over 1 files that are not audio: notes.txt" in result.stdout
     assert not (out / "voice.json").exists()
 
-    again = clone("--audio", str(recordings), "--out", str(out))
+    assert json.loads((work / "status.json").read_text())["stages_done"] == ["prepare"]
+    again = clone("--audio", str(recordings), "--out", str(out), "--stop-after", "prepare")
     assert "add --resume" in _one_error_line(again)
-    resumed = clone("--audio", str(recordings), "--out", str(out), "--resume")
-    _one_error_line(resumed, code=3)
+    resumed = clone("--audio", str(recordings), "--out", str(out), "--resume", "--stop-after", "prepare")
+    _succeeded(resumed)
     assert _manifest(work) == records  # the same records, nothing added twice
-    changed = clone("--audio", str(recordings), "--out", str(out), "--resume", "--max-minutes", "1")
+    changed = clone("--audio", str(recordings), "--out", str(out), "--resume", "--max-minutes", "1",
+                    "--stop-after", "prepare")
     assert "was started with other max_minutes" in _one_error_line(changed)
 
 
@@ -126,8 +133,9 @@ def test_clipped_and_silent_pieces_are_dropped_and_reported(sentences, tmp_path)
     sf.write(folder / "good.flac", _join(sentences[:22] + sentences[:10]), RATE_HZ)
     sf.write(folder / "clipped.wav", np.clip(8.0 * _join(sentences[22:24]), -1, 1), RATE_HZ)
     sf.write(folder / "whisper-quiet.wav", 0.04 * _join(sentences[24:26]), RATE_HZ)
-    result = clone("--audio", str(folder), "--out", str(tmp_path / "v"), "--max-minutes", "1.05")
-    _one_error_line(result, code=3)
+    result = clone("--audio", str(folder), "--out", str(tmp_path / "v"), "--max-minutes", "1.05",
+                   "--language", "en", "--stop-after", "prepare")
+    _succeeded(result)
     report = json.loads((tmp_path / "v.clone-work" / "prepared" / "prepare.json").read_text())
     reasons = {Path(source["path"]).name: {piece["reason"].split(" (")[0] for piece in source["dropped"]}
                for source in report["sources"]}
@@ -150,8 +158,9 @@ def test_transcripts_keep_recordings_whole_and_align_them_for_the_trainer(senten
         rows.append(f"clip{index:02d}\t{text}")
     tsv = tmp_path / "transcripts.tsv"
     tsv.write_text("# name<TAB>text\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    result = clone("--audio", str(folder), "--out", str(tmp_path / "v"), "--transcripts", str(tsv))
-    assert "stage 4 of 5 (adapt) is not implemented" in _one_error_line(result, code=3)
+    result = clone("--audio", str(folder), "--out", str(tmp_path / "v"), "--transcripts", str(tsv),
+                   "--stop-after", "align")
+    _succeeded(result)
     work = tmp_path / "v.clone-work"
     prepared = _manifest(work)
     assert len(prepared) == 2 * N_SENTENCES
@@ -222,6 +231,9 @@ def _bad_input_cases(sentences, tmp_path: Path) -> dict[str, tuple[list[str], st
         "max minutes": (["--audio", str(short), "--max-minutes", "0.5"],
                         "under the minimum of 1 minute"),
         "base": (["--audio", str(short), "--base", "no-such-voice"], "unknown voice 'no-such-voice'"),
+        "stop after": (["--audio", str(short), "--stop-after", "train"], "unknown --stop-after 'train'"),
+        "remote without its API": (["--audio", str(short), "--teacher", "remote"], "needs --base-url"),
+        "steps": (["--audio", str(short), "--steps", "0"], "--steps and --checkpoint-every must be"),
     }
     # Each case its own voice folder (and so work folder): the cases run at the same time.
     return {case: ([*args, "--out", str(tmp_path / "voices" / f"case{index}")], needle)
@@ -246,7 +258,7 @@ def test_sigkill_during_prepare_then_resume_gives_the_same_dataset(prepared, rec
     env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "steptts", "distill", "clone", "--no-progress", "--audio", str(recordings),
-         "--out", str(out)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--out", str(out), "--stop-after", "prepare", "--language", "en"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         if manifest.exists() and manifest.stat().st_size > 0:
@@ -258,7 +270,8 @@ def test_sigkill_during_prepare_then_resume_gives_the_same_dataset(prepared, rec
     assert killed_mid_run, "the run finished before it could be killed"
     assert len(read_manifest(manifest.parent)) < len(expected)
 
-    _one_error_line(clone("--audio", str(recordings), "--out", str(out), "--resume"), code=3)
+    _succeeded(clone("--audio", str(recordings), "--out", str(out), "--resume", "--stop-after", "prepare",
+                     "--language", "en"))
     resumed = _manifest(tmp_path / "killed.clone-work")
     assert [r["id"] for r in resumed] == [r["id"] for r in expected]
     audio_files = sorted(p.name for p in (manifest.parent / "audio").iterdir())
