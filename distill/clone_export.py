@@ -102,9 +102,7 @@ def _carry_over(folder: Path, base) -> dict:
     path = folder / VOICE_FILE
     config = json.loads(path.read_text(encoding="utf-8"))
     config["phoneme_substitutions"] = dict(base.phoneme_substitutions)
-    base_json = json.loads((Path(base.path) / VOICE_FILE).read_text(encoding="utf-8"))
-    if "languages" in base_json:
-        config["languages"] = base_json["languages"]
+    config["languages"] = list(base.languages)  # a clone speaks what its base speaks (declared or derived)
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     os.replace(temporary, path)

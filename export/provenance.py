@@ -73,12 +73,14 @@ def licences(teachers: list[str], sources: list[str]) -> list[dict]:
 
 
 def dataset_provenance(dataset_dirs: list[str]) -> tuple[list[str], list[dict]] | None:
-    """(language codes, licences) of the datasets' records; None when a dataset is gone (the voice then
-    keeps what its vocabularies say)."""
+    """(language codes, licences) of the datasets' records; None when none is named or one is gone (the
+    voice then keeps what its vocabularies say)."""
     from distill.dataset_store import read_manifest
     from steptts.languages.base import language
     from steptts.languages.runs import split_runs
 
+    if not dataset_dirs:  # a checkpoint that names no dataset: nothing to read languages from
+        return None
     records: list[dict] = []
     for folder in dataset_dirs:
         if not (Path(folder) / "manifest.jsonl").is_file():

@@ -273,7 +273,10 @@ def test_eval_command_judges_mandarin_by_character_error_rate(tmp_path):
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     student, teacher = report["summary"]["student"], report["summary"]["teacher"]
     assert report["systems"]["teacher"]["name"] == "espeak:cmn"
-    assert set(student["asr"]) == {"zh"} and 0.0 <= student["cer"] == teacher["cer"] <= 1.0
+    # A CER, not a WER, for both. Not pinned to one value, nor to ≤ 1: on espeak-ng's cmn, Whisper may
+    # hear more characters than the line holds, and a fresh CI venv's faster-whisper build heard the
+    # two renderings of this line as 1.33 and 1.0 (same audio system, another decode).
+    assert set(student["asr"]) == {"zh"} and student["cer"] >= 0.0 and teacher["cer"] >= 0.0
     (line,) = report["lines"]
     assert line["language"] == "zh" and "pocketsphinx" not in line["student"]
     assert [bar["item"].split(" ")[0] for bar in report["bars"]] == ["CER", "DNSMOS", "CPU", "first-chunk"]
