@@ -32,7 +32,6 @@ at most one checkpoint interval, and gives the same result as an uninterrupted r
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -44,6 +43,7 @@ import torch
 
 from distill import training_data
 from distill.model import Student
+from distill.stage_progress import StageBar
 from steptts.errors import StepTTSError
 
 CHECKPOINT = "checkpoint.pt"
@@ -346,7 +346,7 @@ def _loop(run: _Run) -> None:
     if not plan:
         raise AdaptError(f"no batch of --batch-seconds {config.batch_seconds} holds an utterance")
     run.student.train()
-    with _Bar(config.max_steps, state.step, config.progress) as bar:
+    with StageBar("clone: adapt", config.max_steps, state.step, config.progress) as bar:
         while state.step < config.max_steps and not state.stopped_early:
             if state.batch_in_epoch >= len(plan):
                 state.epoch, state.batch_in_epoch = state.epoch + 1, 0
@@ -357,40 +357,14 @@ def _loop(run: _Run) -> None:
                 state.stopped_early = run.evaluate() and not at_end
             if state.step % config.checkpoint_every == 0 or at_end or state.stopped_early:
                 _save(config.run_dir / CHECKPOINT, run.checkpoint())
-            bar.update(state, loss)
+            bar.update(completed=state.step, info=_progress_text(state, loss))
     if state.best_step == 0 and not (config.run_dir / BEST).exists():
         state.best_val = held_out_loss(run.student, run.val_set, state.step)
         state.best_step = state.step
         run.save_best()
 
 
-class _Bar:
-    """A rich progress bar over the steps (on a terminal), silent otherwise."""
-
-    def __init__(self, total: int, done: int, enabled: bool | None) -> None:
-        if enabled is None:
-            enabled = sys.stderr.isatty() and not os.environ.get("CI")
-        self._bar = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._bar = Progress(TextColumn("[bold]clone: adapt"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-                                 console=Console(stderr=True))
-            self._task = self._bar.add_task("", total=total, completed=done, info="")
-
-    def __enter__(self) -> _Bar:  # noqa: PYI034 - typing.Self needs Python 3.11
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def update(self, state: _State, loss: float) -> None:
-        best = f"held-out {state.best_val:.3f} @ {state.best_step}" if state.best_step else "speaker phase"
-        info = f"loss {loss:.3f}  {best}"
-        if self._bar is not None:
-            self._bar.update(self._task, completed=state.step, info=info)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
+def _progress_text(state: _State, loss: float) -> str:
+    """The adapt bar's text: the step's loss and the best held-out loss so far."""
+    best = f"held-out {state.best_val:.3f} @ {state.best_step}" if state.best_step else "speaker phase"
+    return f"loss {loss:.3f}  {best}"

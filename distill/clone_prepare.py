@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from distill.recordings import (
     resample,
     speech_segments,
 )
+from distill.stage_progress import StageBar
 from steptts.errors import StepTTSError
 from steptts.voice import sha256_file
 
@@ -446,38 +446,6 @@ def _write_json_atomically(path: Path, payload: dict) -> None:
     os.replace(temp, path)
 
 
-class _Bar:
-    """A rich progress bar over the recordings (on a terminal), silent otherwise."""
-
-    def __init__(self, total: int, enabled: bool | None) -> None:
-        if enabled is None:
-            enabled = sys.stderr.isatty() and not os.environ.get("CI")
-        self._bar = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._bar = Progress(
-                TextColumn("[bold]clone: prepare"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[kept]}"), TextColumn("{task.fields[name]}"), TimeElapsedColumn(),
-                console=Console(stderr=True),
-            )
-            self._task = self._bar.add_task("", total=total, kept="", name="")
-            self._bar.start()
-
-    def show(self, name: str) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, name=name)
-
-    def advance(self, kept_s: float) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, advance=1, kept=f"{kept_s / 60:.1f} min kept")
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-
 def check_enough_speech(report: PrepareReport) -> None:
     """Refuse recordings with too little usable speech, or with sound that is not speech.
 
@@ -522,21 +490,18 @@ def prepare(config: PrepareConfig) -> PrepareReport:
     sources_path = config.out_dir / SOURCES
     done = _read_sources(sources_path)
     summaries: list[SourceSummary] = []
-    bar = _Bar(len(config.recordings), config.progress)
-    try:
-        with DatasetWriter(config.out_dir) as writer:
-            for path in config.recordings:
-                bar.show(path.name)
-                summary = done.get(str(path))
-                if summary is None or summary.sha256 != sha256_file(path):
-                    kept_s = sum(s.kept_s for s in summaries)
-                    remaining = None if budget_s is None else max(0.0, budget_s - kept_s)
-                    summary = _prepare_recording(path, config, writer, remaining)
-                    append_line(sources_path, asdict(summary))
-                summaries.append(summary)
-                bar.advance(sum(s.kept_s for s in summaries))
-    finally:
-        bar.close()
+    with StageBar("clone: prepare", len(config.recordings), enabled=config.progress) as bar, \
+            DatasetWriter(config.out_dir) as writer:
+        for path in config.recordings:
+            bar.update(info=path.name)
+            summary = done.get(str(path))
+            if summary is None or summary.sha256 != sha256_file(path):
+                kept_s = sum(s.kept_s for s in summaries)
+                remaining = None if budget_s is None else max(0.0, budget_s - kept_s)
+                summary = _prepare_recording(path, config, writer, remaining)
+                append_line(sources_path, asdict(summary))
+            summaries.append(summary)
+            bar.update(advance=1, info=f"{sum(s.kept_s for s in summaries) / 60:.1f} min kept")
     report = PrepareReport(summaries, config.out_dir)
     _write_json_atomically(config.out_dir / REPORT, report.to_json())
     check_enough_speech(report)

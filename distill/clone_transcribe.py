@@ -14,14 +14,13 @@ reported; the stage keeps going while the transcribed speech stays above
 from __future__ import annotations
 
 import json
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from distill.clone_prepare import MIN_SPEECH_S, TooLittleSpeechError, append_line
+from distill.stage_progress import StageBar
 from steptts.errors import StepTTSError
 
 TRANSCRIPTS = "transcripts.jsonl"
@@ -127,13 +126,13 @@ def transcribe(
     done = _read_done(path, language)
     todo = [record for record in records if record["id"] not in done]
     judge = _judge() if todo else None
-    with _Bar(len(records), len(records) - len(todo), progress) as bar:
+    with StageBar("clone: transcribe", len(records), len(records) - len(todo), progress) as bar:
         for record in todo:
             text = " ".join(judge.transcribe(_audio_16k(prepared_dir / record["path"]), language).split())
             append_line(path, {"id": record["id"], "text": text, "language": language,
                                "version": TRANSCRIBE_VERSION})
             done[record["id"]] = text
-            bar.advance()
+            bar.update(advance=1)
     kept = {record["id"]: done[record["id"]] for record in records if done[record["id"]]}
     empty = tuple((record["source"], record["start_s"], record["end_s"])
                   for record in records if not done[record["id"]])
@@ -144,32 +143,3 @@ def transcribe(
             f"a clone needs at least {min_speech_s:g} s (MIN_SPEECH_S)"
         )
     return TranscribeReport(kept, empty, language)
-
-
-class _Bar:
-    """A rich progress bar over the utterances (on a terminal), silent otherwise."""
-
-    def __init__(self, total: int, done: int, enabled: bool | None) -> None:
-        if enabled is None:
-            enabled = sys.stderr.isatty() and not os.environ.get("CI")
-        self._bar = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._bar = Progress(TextColumn("[bold]clone: transcribe"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=Console(stderr=True))
-            self._task = self._bar.add_task("", total=total, completed=done)
-
-    def __enter__(self) -> _Bar:  # noqa: PYI034 - typing.Self needs Python 3.11
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def advance(self) -> None:
-        if self._bar is not None:
-            self._bar.advance(self._task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()

@@ -38,6 +38,18 @@ class DiscriminatorConfig:
     # not stride the first: this halves the cost, which the later layers dominate)
 
 
+def _conv_stack(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor) -> DiscriminatorOutput:
+    """Leaky-ReLU convs then the linear ``post`` conv: (its output flattened to logits [B,N], every
+    layer's output as feature maps)."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LEAKY_SLOPE)
+        features.append(x)
+    x = post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     """HiFi-GAN's period discriminator: audio [B,S] folded into [B,1,S/p,p] columns of period ``p``,
     then 2-D convs along time that never mix columns."""
@@ -61,13 +73,7 @@ class PeriodDiscriminator(nn.Module):
         if pad:
             audio = F.pad(audio, (0, pad), mode="reflect")
         x = audio.reshape(batch, 1, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _conv_stack(self.convs, self.post, x)
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -89,13 +95,7 @@ class ResolutionDiscriminator(nn.Module):
         """audio [B,S] → logits [B, N], feature maps [B,C,frames,bins/2^k]."""
         magnitude = stft_magnitude(audio, self.n_fft, self.hop, self.window)  # [B, bins, frames]
         x = magnitude.transpose(1, 2).unsqueeze(1)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _conv_stack(self.convs, self.post, x)
 
 
 class Discriminators(nn.Module):

@@ -17,7 +17,7 @@ old id keeps its meaning, and grows the three embedding tables to match:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -143,8 +143,3 @@ def _appended(mapping: dict[str, int], keys: Sequence[str]) -> dict[str, int]:
         grown[key] = len(grown)
     return grown
 
-
-def as_checkpoint(initial: InitialWeights) -> dict:
-    """``initial`` in the checkpoint layout that the trainer's ``--init-from`` reads."""
-    return {"config": asdict(initial.config), "model": initial.state, "vocab": initial.vocab.to_json(),
-            "provenance": initial.provenance}
