@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -120,16 +121,30 @@ def main() -> None:
         mine = probe(args.preset, args.build, args.steps, args.batch_size, args.tokens, device)
         ranks = [None] * dist.get_world_size()
         dist.all_gather_object(ranks, mine)
+        dist.barrier()  # no rank tears its group down while another still has gloo work in flight
     finally:
         dist.destroy_process_group()
-    if int(os.environ.get("RANK", "0")) != 0:
-        return
-    report = {"preset": args.preset, "start": args.build, "device": args.device, "world_size": len(ranks),
-              "batch_size": args.batch_size, "tokens": args.tokens, "ranks": ranks}
-    text = json.dumps(report, indent=1)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
-    print(text, flush=True)
+    if int(os.environ.get("RANK", "0")) == 0:
+        report = {"preset": args.preset, "start": args.build, "device": args.device, "world_size": len(ranks),
+                  "batch_size": args.batch_size, "tokens": args.tokens, "ranks": ranks}
+        text = json.dumps(report, indent=1)
+        if args.json:
+            args.json.write_text(text + "\n", encoding="utf-8")
+        print(text, flush=True)
+    _exit_without_teardown()
+
+
+def _exit_without_teardown() -> None:
+    """Exit 0 now, skipping the interpreter's teardown of torch's native state.
+
+    Under load, a rank that had finished everything (report written, group destroyed) was now and then
+    killed by SIGABRT ("terminate called without an active exception") while the interpreter freed
+    FSDP's tensors still referenced by gloo's worker threads. The probe has nothing left to save, so
+    it flushes its streams and leaves with ``os._exit``.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
