@@ -1,18 +1,23 @@
-"""fp32, fp16 and int8 graphs of one voice in one run: Whisper WER, DNSMOS, mel SNR (not a test).
+"""The graphs of one voice in one run: Whisper WER/CER, DNSMOS, mel SNR (not a test).
 
-    python bench/bench_variants.py [--voice voices/joe-nano] [--texts ../shared/data/dev_en.txt]
+    python bench/bench_variants.py [--voice voices/joe-nano] [--texts ../shared/data/dev_en.txt ...]
+                                   [--speaker NAME] [--variants fp32,fp16,int8,compact]
                                    [--json OUT] [--record]
 
 Every variant speaks the dev lines through ``steptts.TTS`` on onnxruntime's CPU provider (which runs
 fp16 graphs too), one thread, sentence by sentence. A variant the voice does not ship is made on the
 fly from its fp32 graph into a scratch copy of the voice: fp16 by ``export.onnx_export.convert_fp16``,
-int8 by ``quantize_int8``. Per variant:
+int8 by ``quantize_int8``, ``compact`` (the fp32 graph with its weights stored in fp16,
+:mod:`export.compact`) in a second copy. When the voice's fp32 graph is itself compacted already, the
+reference is that graph, and ``compact`` measures nothing new. Per variant:
 
-- Whisper base WER (``distill.intelligibility``) and DNSMOS OVRL (``distill.evaluate.Dnsmos``), mean
-  over the lines; the lines whose audio length (so whose durations) equal fp32's;
+- Whisper base WER on English lines and CER on Mandarin lines (``distill.intelligibility``; the
+  language of each line from its script) and DNSMOS OVRL (``distill.evaluate.Dnsmos``), mean over
+  the lines; the lines whose audio length (so whose durations) equal fp32's;
 - parity against the fp32 graph on the held-out inputs (``export.parity.measure_graph_parity``:
   durations, mel SNR with durations forced);
-- the verdict of ``export.variants.VARIANT_RULE`` on all of it.
+- the verdict of ``export.variants.VARIANT_RULE`` on all of it (its error-rate limit applies to the
+  worse of the English WER and the Mandarin CER increase).
 
 ``--record`` writes each recorded variant's listening figures, and the rule's verdict on them and on
 the parity figures already in voice.json, into the voice's voice.json (``parity[variant].listening``);
@@ -34,11 +39,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-VARIANTS = ("fp32", "fp16", "int8")
+VARIANTS = ("fp32", "fp16", "int8", "compact")
+"""``compact``: the fp32 graph with fp16-stored weights (runs as the copy's fp32 variant)."""
 
 
 def variant_voice(voice_dir: Path, scratch: Path) -> Path:
-    """A scratch copy of the voice holding all three graphs (the missing ones made from fp32)."""
+    """A scratch copy of the voice holding the fp32, fp16 and int8 graphs (the missing ones made from fp32)."""
     from export.onnx_export import convert_fp16, quantize_int8
     from export.package import VARIANT_FILES, record_variant
 
@@ -53,27 +59,45 @@ def variant_voice(voice_dir: Path, scratch: Path) -> Path:
     return copy
 
 
-def render_and_judge(voice: Path, variant: str, lines: list[str], judges) -> dict:
-    """Speak every line with one variant; what Whisper hears, DNSMOS, audio lengths."""
-    from distill.intelligibility import summarize_heard
+def compact_voice_copy(voice_dir: Path, scratch: Path) -> Path:
+    """A second scratch copy whose fp32 graph stores its weights in fp16 (export.compact)."""
+    from export.compact import compact_graph
+    from export.package import replace_graph
+
+    copy = scratch / "compact" / voice_dir.name
+    shutil.copytree(voice_dir, copy)
+    graph = copy / json.loads((copy / "voice.json").read_text(encoding="utf-8"))["variants"]["fp32"]
+    candidate = graph.with_name(graph.name + ".compact")
+    compact_graph(graph, candidate)
+    replace_graph(copy, "fp32", candidate, {"made_by": "bench_variants"})
+    return copy
+
+
+def render_and_judge(voice: Path, variant: str, lines: list[str], judges, speaker: str | None) -> dict:
+    """Speak every line with one graph variant; what Whisper hears, DNSMOS, audio lengths."""
+    from distill.intelligibility import line_languages, summarize_heard
     from steptts import TTS
 
     intelligibility, dnsmos = judges
+    languages = line_languages(lines)
     tts = TTS(voice=voice, provider="cpu", threads=1, variant=variant)
+    controls = {"speaker": speaker} if speaker else {}
     heard, scores, lengths, compute_s, audio_s = [], [], [], 0.0, 0.0
-    for line in lines:
+    for line, language in zip(lines, languages):
         started = time.perf_counter()
-        audio = tts.synthesize(line)
+        audio = tts.synthesize(line, **controls)
         compute_s += time.perf_counter() - started
         audio_s += audio.samples.size / audio.sample_rate_hz
         lengths.append(audio.samples.size)
-        heard.append(intelligibility.hear(line, "en", audio.samples, audio.sample_rate_hz))
+        heard.append(intelligibility.hear(line, language, audio.samples, audio.sample_rate_hz))
         scores.append(dnsmos.ovrl(audio.samples, audio.sample_rate_hz))
-    summary = summarize_heard(lines, heard)["en"]
+    by_language = summarize_heard(lines, languages, heard)
     return {
         "variant": tts.variant,
-        "whisper_wer": summary["whisper_wer"],
-        "pocketsphinx_wer": summary.get("pocketsphinx_wer"),
+        "by_language": by_language,
+        "whisper_wer": by_language.get("en", {}).get("whisper_wer"),
+        "whisper_cer": by_language.get("zh", {}).get("whisper_cer"),
+        "pocketsphinx_wer": by_language.get("en", {}).get("pocketsphinx_wer"),
         "dnsmos_ovrl": float(np.nanmean(scores)),
         "rtf_cpu_1_thread": compute_s / audio_s,
         "lengths": lengths,
@@ -81,7 +105,14 @@ def render_and_judge(voice: Path, variant: str, lines: list[str], judges) -> dic
     }
 
 
-def compare(voice: Path, results: dict[str, dict]) -> None:
+def _error_increase(figures: dict, reference: dict) -> float:
+    """The worse of the English WER and Mandarin CER increases over the reference."""
+    rises = [figures[key] - reference[key] for key in ("whisper_wer", "whisper_cer")
+             if figures.get(key) is not None and reference.get(key) is not None]
+    return max(rises)
+
+
+def compare(voice: Path, compact: Path | None, results: dict[str, dict]) -> None:
     """Add parity against fp32, listening deltas and the rule's verdict to each variant's results."""
     from export.parity import held_out_feeds, measure_graph_parity
     from export.variants import VARIANT_RULE
@@ -93,35 +124,48 @@ def compare(voice: Path, results: dict[str, dict]) -> None:
     for variant, figures in results.items():
         if variant == "fp32":
             continue
-        parity = measure_graph_parity(voice / config["variants"]["fp32"], voice / config["variants"][variant], feeds)
+        graph = compact / "model.onnx" if variant == "compact" else voice / config["variants"][variant]
+        parity = measure_graph_parity(voice / config["variants"]["fp32"], graph, feeds)
         figures["parity"] = parity.to_json()
         figures["dev_lines_with_fp32_length"] = float(np.mean(
             [a == b for a, b in zip(figures["lengths"], reference["lengths"])]))
         figures["listening"] = {
-            "wer_increase": figures["whisper_wer"] - reference["whisper_wer"],
+            "wer_increase": _error_increase(figures, reference),
             "dnsmos_drop": reference["dnsmos_ovrl"] - figures["dnsmos_ovrl"],
         }
         figures["kept"], figures["why"] = VARIANT_RULE.verdict(figures["parity"], figures["listening"])
 
 
-def record(voice_dir: Path, results: dict[str, dict], texts: Path, command: str) -> None:
+def record(voice_dir: Path, results: dict[str, dict], texts: list[Path], command: str) -> None:
     """Write the listening figures of the variants on record into the voice's voice.json, and the
-    rule's verdict on them together with the parity figures already there."""
-    from export.package import record_variant
+    rule's verdict on them together with the parity figures already there. ``compact`` figures go to
+    ``parity.fp32.weights_fp16.listening`` once the voice's fp32 graph is compacted."""
+    from export.package import merge_parity, record_variant
     from export.variants import VARIANT_RULE
 
     config = json.loads((voice_dir / "voice.json").read_text(encoding="utf-8"))
+    compacted = config["parity"].get("fp32", {}).get("weights_fp16")
     for variant, figures in results.items():
-        if variant == "fp32" or variant not in config["parity"]:
+        if variant == "compact" and compacted:
+            merge_parity(voice_dir, "fp32", {"weights_fp16": {**compacted, "listening": {
+                **figures["listening"], "whisper_wer": figures["whisper_wer"], "whisper_cer": figures["whisper_cer"],
+                "dnsmos_ovrl": figures["dnsmos_ovrl"], "fp32_whisper_wer": results["fp32"]["whisper_wer"],
+                "fp32_whisper_cer": results["fp32"]["whisper_cer"], "fp32_dnsmos_ovrl": results["fp32"]["dnsmos_ovrl"],
+                "texts": f"{', '.join(t.name for t in texts)} ({len(results['fp32']['lengths'])} lines)",
+                "command": command, "verdict": figures["why"]}}})
+            continue
+        if variant in ("fp32", "compact") or variant not in config["parity"]:
             continue
         entry = dict(config["parity"][variant])
         entry["listening"] = {
             **figures["listening"],
             "whisper_wer": figures["whisper_wer"],
             "fp32_whisper_wer": results["fp32"]["whisper_wer"],
+            "whisper_cer": figures["whisper_cer"],
+            "fp32_whisper_cer": results["fp32"]["whisper_cer"],
             "dnsmos_ovrl": figures["dnsmos_ovrl"],
             "fp32_dnsmos_ovrl": results["fp32"]["dnsmos_ovrl"],
-            "texts": f"{texts.name} ({len(results['fp32']['lengths'])} lines)",
+            "texts": f"{', '.join(t.name for t in texts)} ({len(results['fp32']['lengths'])} lines)",
             "command": command,
         }
         kept, entry["why"] = VARIANT_RULE.verdict(entry, figures["listening"])
@@ -132,35 +176,48 @@ def record(voice_dir: Path, results: dict[str, dict], texts: Path, command: str)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--voice", type=Path, default=REPO / "voices" / "joe-nano")
-    parser.add_argument("--texts", type=Path, default=REPO.parent / "shared" / "data" / "dev_en.txt")
+    parser.add_argument("--texts", type=Path, nargs="+", default=[REPO.parent / "shared" / "data" / "dev_en.txt"])
+    parser.add_argument("--speaker", help="the voice's speaker (default: its first)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, fp32 always included")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--record", action="store_true", help="write the figures into the voice's voice.json")
     parser.add_argument("--record-from", type=Path, help="record the figures of an earlier run's --json")
     args = parser.parse_args()
+    texts_arg = " ".join(str(t) for t in args.texts)
     if args.record_from:
         results = json.loads(args.record_from.read_text(encoding="utf-8"))
         record(args.voice, results, args.texts,
-               f"python bench/bench_variants.py --texts {args.texts} --json {args.record_from.name}")
+               f"python bench/bench_variants.py --texts {texts_arg} --json {args.record_from.name}")
         return
+    variants = ["fp32"] + [v for v in args.variants.split(",") if v and v != "fp32"]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
 
     from distill.evaluate import Dnsmos, read_texts
     from distill.intelligibility import Intelligibility
 
-    lines = read_texts(args.texts)
+    lines = [line for path in args.texts for line in read_texts(path)]
     judges = (Intelligibility(pocketsphinx=True), Dnsmos())
     with tempfile.TemporaryDirectory() as scratch:
         voice = variant_voice(args.voice, Path(scratch))
-        results = {variant: render_and_judge(voice, variant, lines, judges) for variant in VARIANTS}
-        compare(voice, results)
-    print(f"{'variant':8} {'Whisper WER':>12} {'DNSMOS':>7} {'mel SNR dB':>11} {'durations':>10}  verdict")
+        compact = compact_voice_copy(args.voice, Path(scratch)) if "compact" in variants else None
+        results = {variant: render_and_judge(compact if variant == "compact" else voice,
+                                             "fp32" if variant == "compact" else variant, lines, judges,
+                                             args.speaker)
+                   for variant in variants}
+        compare(voice, compact, results)
+    print(f"{'variant':8} {'WER (en)':>9} {'CER (zh)':>9} {'DNSMOS':>7} {'mel SNR dB':>11} {'durations':>10}  verdict")
     for variant, figures in results.items():
         parity = figures.get("parity", {"mel_snr_db": float("inf"), "durations_match": 1.0})
-        print(f"{variant:8} {figures['whisper_wer']:12.4f} {figures['dnsmos_ovrl']:7.3f} "
-              f"{parity['mel_snr_db']:11.2f} {parity['durations_match']:10.3f}  {figures.get('why', 'reference')}")
+        wer, cer = figures["whisper_wer"], figures["whisper_cer"]
+        print(f"{variant:8} {'—' if wer is None else f'{wer:.4f}':>9} {'—' if cer is None else f'{cer:.4f}':>9} "
+              f"{figures['dnsmos_ovrl']:7.3f} {parity['mel_snr_db']:11.2f} {parity['durations_match']:10.3f}  "
+              f"{figures.get('why', 'reference')}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if args.record:
-        record(args.voice, results, args.texts, f"python bench/bench_variants.py --texts {args.texts} --record")
+        record(args.voice, results, args.texts, f"python bench/bench_variants.py --texts {texts_arg} --record")
 
 
 if __name__ == "__main__":

@@ -53,9 +53,21 @@ class GraphWeights:
 
 
 def _initializers(model) -> dict[str, np.ndarray]:
+    """Name → array of every initializer.
+
+    A weight stored in fp16 and widened by a Cast at load (a compacted graph, export/compact.py)
+    reads as the fp32 tensor that the Cast makes, under the Cast's output name.
+    """
     from onnx import numpy_helper
 
-    return {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
+    values = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != "Cast" or len(node.input) != 1 or node.input[0] not in values:
+            continue
+        to = next((attribute.i for attribute in node.attribute if attribute.name == "to"), None)
+        if to == 1 and values[node.input[0]].dtype == np.float16:  # 1: onnx.TensorProto.FLOAT
+            values[node.output[0]] = values.pop(node.input[0]).astype(np.float32)
+    return values
 
 
 def _constants(model) -> dict[str, np.ndarray]:
@@ -86,7 +98,9 @@ def named_weights(model) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
         # hold ones) and names the others through Identity nodes.
         if node.op_type == "Identity" and node.input[0] in initializers:
             initializers[node.output[0]] = initializers[node.input[0]]
-    weights = {name: value for name, value in initializers.items() if not name.startswith("onnx::")}
+    # Generated names (onnx::MatMul_*) are read through their MatMul below; names of graph tensors
+    # ("/vocoder/analysis/Constant_37_output_0", a constant a compacted graph stores) are no parameters.
+    weights = {name: value for name, value in initializers.items() if not name.startswith(("onnx::", "/"))}
     transposed = []
     for node in model.graph.node:
         if node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2:

@@ -131,6 +131,35 @@ def record_variant(folder: Path, variant: str, graph_name: str | None, figures: 
     return config
 
 
+def replace_graph(folder: Path, variant: str, new_graph: Path, figures: dict) -> dict:
+    """Put ``new_graph`` (a file in ``folder``) in place of a variant's graph, same file name, atomically.
+
+    For a rewrite that keeps the graph's contract (e.g. :mod:`export.compact`): the checksum is
+    rewritten and ``figures`` are merged into ``parity[variant]``. Returns the new voice.json content.
+    """
+    folder = Path(folder)
+    config = json.loads((folder / VOICE_FILE).read_text(encoding="utf-8"))
+    graph_name = config.get("variants", {}).get(variant)
+    if graph_name is None:
+        raise ExportError(f"voice in {folder} has no {variant} graph to replace")
+    if (folder / f"{graph_name}.data").exists():
+        raise ExportError(f"{graph_name} keeps its weights in {graph_name}.data; replacing it is not supported")
+    os.replace(new_graph, folder / graph_name)
+    config["files"][graph_name] = sha256_file(folder / graph_name)
+    config.setdefault("parity", {}).setdefault(variant, {}).update(figures)
+    _write_json_atomically(folder / VOICE_FILE, config)
+    return config
+
+
+def merge_parity(folder: Path, variant: str, figures: dict) -> dict:
+    """Merge ``figures`` into ``parity[variant]`` of voice.json (graphs and checksums untouched)."""
+    folder = Path(folder)
+    config = json.loads((folder / VOICE_FILE).read_text(encoding="utf-8"))
+    config.setdefault("parity", {}).setdefault(variant, {}).update(figures)
+    _write_json_atomically(folder / VOICE_FILE, config)
+    return config
+
+
 def set_evaluation(folder: Path, evaluation: dict) -> dict:
     """Record evaluation figures in an exported voice's voice.json (graph checksums are unaffected)."""
     folder = Path(folder)

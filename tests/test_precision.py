@@ -87,7 +87,9 @@ def test_shipped_fp16_variant_holds_parity_and_runs_on_cpu() -> None:
     feeds = held_out_feeds(config["phoneme_vocab"], config["tag_vocab"], len(config["speakers"]))
     measured = measure_graph_parity(VOICE / "model.onnx", VOICE / "model.fp16.onnx", feeds)
     assert measured.durations_match == 1.0
-    assert measured.mel_snr_db == pytest.approx(recorded["mel_snr_db_against_fp32_graph"], abs=0.05)
+    # Recorded between the plain graphs; both are compacted now (export/compact.py), so they share the
+    # same fp16-rounded weights and differ only in activation precision: closer than recorded.
+    assert measured.mel_snr_db >= recorded["mel_snr_db_against_fp32_graph"] - 0.05
 
     half = TTS(voice=VOICE, provider="cpu", variant="fp16", threads=1)
     assert half.variant == "fp16" and half.provider == "CPUExecutionProvider"
