@@ -72,6 +72,14 @@ def licences(teachers: list[str], sources: list[str]) -> list[dict]:
     return out
 
 
+def share_alike_licence(entries: list[dict]) -> str | None:
+    """The share-alike licence (``CC-BY-SA-*``) among :func:`licences` entries, if any: a voice made from
+    share-alike material is offered under it (HSK sentences: CC BY-SA 4.0). None when there is none; the
+    other licences ask at most for the attribution that ``provenance.licences`` carries."""
+    found = sorted({entry["licence"] for entry in entries if str(entry["licence"]).startswith("CC-BY-SA-")})
+    return found[-1] if found else None
+
+
 def dataset_provenance(dataset_dirs: list[str]) -> tuple[list[str], list[dict]] | None:
     """(language codes, licences) of the datasets' records; None when none is named or one is gone (the
     voice then keeps what its vocabularies say)."""

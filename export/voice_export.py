@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from export.package import VARIANT_FILES, ExportError, write_voice_json
-from export.provenance import dataset_provenance
+from export.provenance import dataset_provenance, share_alike_licence
 
 KeepInt8 = Callable[[dict], bool]
 """Decides from the int8 graph's parity figures whether the voice keeps it."""
@@ -224,6 +224,7 @@ def _write_package(student, checkpoint: dict, out_dir: Path, graphs: _Graphs, *,
     languages = None
     if used is not None:
         languages, provenance["licences"] = used
+        provenance["licence"] = share_alike_licence(provenance["licences"]) or provenance["licence"]
     return write_voice_json(
         out_dir,
         name=name or out_dir.name,

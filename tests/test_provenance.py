@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from export.provenance import LICENCES, dataset_provenance, licence_key, licences
+from export.provenance import LICENCES, dataset_provenance, licence_key, licences, share_alike_licence
 
 
 def write_manifest(folder: Path, records: list[dict]) -> Path:
@@ -38,6 +38,8 @@ def test_languages_and_licences_of_the_teachers_and_corpora_used(tmp_path: Path)
     assert {entry["used"]: entry["licence"] for entry in used} == {
         "kokoro": "Apache-2.0", "piper:en_US-joe-medium": "CC0-1.0", "hsk_sentences.tsv": "CC-BY-SA-4.0",
         "ljspeech_text.tsv": "public-domain", "arctic_prompts.tsv": "free-with-attribution"}
+    assert share_alike_licence(used) == "CC-BY-SA-4.0"  # the voice's own licence (export/voice_export.py)
+    assert share_alike_licence(dataset_provenance([str(english)])[1]) is None
     assert dataset_provenance([str(tmp_path / "gone")]) is None
 
 
