@@ -21,7 +21,7 @@ from . import music
 from .audio import Audio, Chunk, SentenceTiming
 from .errors import StepTTSError, TagError, TextError
 from .languages import pipeline
-from .languages.base import DIALECTS, LANGUAGES, TAG_LANGUAGES, language
+from .languages.base import DIALECTS, LANGUAGES, TAG_LANGUAGES, frontend_language_tag, language
 from .lexicon import Lexicon
 from .tags import INTENSITIES, Tag, check_compatible, dedupe, parse_tags, resolve_tag
 from .words import Word, word_timings
@@ -244,6 +244,8 @@ class TTS:
 
     def _check_voice_supports(self, tags: list[Tag]) -> None:
         for tag in tags:
+            if frontend_language_tag(tag.key, self.voice.languages) and tag.key not in self.voice.tag_vocab:
+                continue  # 中文/英文 for a voice that speaks the language: the frontend performs it
             if tag.key not in self.voice.tag_vocab and tag.key not in self.voice.tag_controls:
                 supported = ", ".join(self.voice.tag_keys) or "none"
                 raise TagError(f"voice '{self.voice.name}' was not trained on tag '{tag.key}'; "
@@ -309,7 +311,8 @@ class TTS:
         if len(ids) <= 2:
             return np.zeros(0, np.float32), note_offset, tokens, np.zeros(len(tokens), np.int64)
         by_control = voice.tag_controls
-        tag_ids = np.array([voice.tag_vocab[t.key] for t in request.tags if t.key not in by_control], np.int64)
+        tag_ids = np.array([voice.tag_vocab[t.key] for t in request.tags
+                            if t.key not in by_control and t.key in voice.tag_vocab], np.int64)
         speed, pitch, energy = request.speed, request.pitch_semitones, request.energy_db
         for tag in request.tags:
             deltas = by_control.get(tag.key, {})

@@ -60,3 +60,19 @@ def test_a_voice_without_cantonese_refuses_it_in_one_line(mandarin_voice: Path) 
         tts.phonemize("(粤语)你好")
     line = one_error_line(steptts("say", "(粤语)你好", "--voice", str(mandarin_voice), "-o", "never.wav"))
     assert "粤语" in line
+
+
+def test_a_voice_that_speaks_the_language_performs_its_tag_untrained(zh_voices: Path, voice_dir: Path) -> None:  # noqa: F811
+    """中文/英文 only choose the language of script-less runs: a voice speaking the language needs no
+    trained tag for them (tiny-zh has neither in its tag vocabulary); 四川话 still needs training."""
+    tts = TTS(voice=zh_voices / "tiny-zh", provider="cpu")
+    assert "中文" not in tts.voice.tag_vocab and "英文" not in tts.voice.tag_vocab
+    forced = tts.synthesize("(中文)2024")
+    assert forced.samples.size == tts.synthesize("二千零二十四").samples.size  # said in Mandarin
+    assert tts.synthesize("(英文)2024").samples.size == tts.synthesize("twenty twenty four").samples.size
+    with pytest.raises(StepTTSError, match="四川话"):
+        tts.synthesize("(四川话)你吃饭了没有")
+    english_only = TTS(voice=voice_dir, provider="cpu")
+    assert english_only.synthesize("(英文)Hello.").samples.size > 0
+    with pytest.raises(StepTTSError, match="中文"):
+        english_only.synthesize("(中文)2024")

@@ -19,6 +19,7 @@ How text is cut into runs of one language, and what happens to characters no lan
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Protocol
@@ -80,6 +81,14 @@ TAG_LANGUAGES = {"中文": "zh", "四川话": "zh", "英文": "en", "粤语": "y
 DIALECTS = {"四川话": ("zh", "steptts.languages.sichuanese")}
 """Dialect tag key → (language code whose runs it says, frontend module of its rules). A dialect is to
 its language what an accent is to English: the same text and language runs, other phonemes."""
+
+
+def frontend_language_tag(key: str, spoken: Iterable[str]) -> bool:
+    """Whether language tag ``key`` is performed by the text frontend alone for a voice that speaks
+    the languages ``spoken`` (codes): 中文 and 英文 only choose the language of runs without a script
+    of their own, which needs no trained tag when the voice speaks it. A dialect (四川话) changes the
+    phonemes' values, so a voice performs it only when trained on it."""
+    return key in TAG_LANGUAGES and key not in DIALECTS and TAG_LANGUAGES[key] in set(spoken)
 
 
 def dialect_frontend(dialect: str | None, code: str) -> ModuleType | None:
