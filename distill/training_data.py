@@ -27,6 +27,11 @@ from steptts.phonemes import PhonemeVocab, tokenize
 from steptts.tags import all_tag_keys
 
 FEATURES_DIR = f".features-v{FEATURES_VERSION}"  # features.py bumps the version when its output changes
+MAX_LEADING_SILENCE_FRAMES = 8
+"""Frames (of HOP samples, 8 ≈ 93 ms) the start marker "^" may hold before the first phoneme. Piper
+starts speaking after 4 (median; 9 at the 95th percentile); Kokoro pads ~37 frames (0.43 s) of silence,
+which a student would learn and say before every sentence, first chunk included. Longer leads are cut
+to this at load time, in the audio and its features alike (the dataset on disk is left as it is)."""
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +217,11 @@ def _load_one(job: tuple[Record, Vocabularies]) -> Utterance:
                 n_frames,
             )
             durations = None
+    if durations is not None and durations[0] > MAX_LEADING_SILENCE_FRAMES:
+        cut = int(durations[0]) - MAX_LEADING_SILENCE_FRAMES
+        durations[0] = MAX_LEADING_SILENCE_FRAMES
+        audio = audio[cut * HOP:]
+        features = {name: values[cut:] for name, values in features.items()}
     return Utterance(
         id=record.id,
         phoneme_ids=np.array(vocab.phoneme_vocab.encode(fields["phonemes"])[0], dtype=np.int64),

@@ -251,3 +251,33 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(reference_run, dat
     for run, needle in ((both, "only one"), (missing, "nope.pt")):
         assert run.returncode == 2 and needle in run.stderr, run.stderr
         assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_a_long_lead_of_silence_is_cut_at_load_time(dataset: Path, tmp_path: Path) -> None:
+    """A record whose start marker holds 0.5 s of silence (as Kokoro's do) loads with
+    MAX_LEADING_SILENCE_FRAMES of it: audio, features and durations cut alike; the file stays."""
+    import json
+    import shutil
+
+    padded = tmp_path / "padded"
+    shutil.copytree(dataset, padded, ignore=shutil.ignore_patterns(data.FEATURES_DIR))
+    [first, *_] = [json.loads(line) for line in (padded / "manifest.jsonl").read_text().splitlines()]
+    extra = 43  # frames of leading silence added
+    audio, rate = soundfile.read(padded / first["path"], dtype="int16")
+    soundfile.write(padded / first["path"], np.concatenate([np.zeros(extra * 256, np.int16), audio]), rate)
+    first["durations"][0] += extra
+    (padded / "manifest.jsonl").write_text(json.dumps(first) + "\n", encoding="utf-8")
+
+    [record] = data.read_records([padded])
+    [plain_record] = [r for r in data.read_records([dataset]) if r.id == record.id]
+    vocab = data.build_vocabularies([record])
+    [loaded] = data.load_utterances([record], vocab, workers=1, progress=False)
+    [plain] = data.load_utterances([plain_record], vocab, workers=1, progress=False)
+    assert plain.durations[0] <= data.MAX_LEADING_SILENCE_FRAMES < plain.durations[0] + extra
+    cut = plain.durations[0] + extra - data.MAX_LEADING_SILENCE_FRAMES
+    assert loaded.durations[0] == data.MAX_LEADING_SILENCE_FRAMES
+    assert np.array_equal(loaded.durations[1:], plain.durations[1:])
+    assert loaded.n_frames == plain.n_frames + extra - cut == int(loaded.durations.sum())
+    assert len(loaded.audio) == loaded.n_frames * 256 and len(loaded.f0_hz) == loaded.n_frames
+    assert np.array_equal(loaded.audio[-len(plain.audio) + 256:], plain.audio[256:])  # the speech itself
+    assert soundfile.info(padded / first["path"]).frames >= (extra * 256)  # the dataset is not rewritten
