@@ -138,7 +138,7 @@ def run_eval(config: EvalConfig) -> dict[str, Any]:
     report = _report(config, voice, lines, load_average, systems, summary, per_line, judges)
     _write_media(out_dir, config, systems, lines, rendered)
     if config.tags:
-        report["tags"] = _tag_eval(config, systems["student"], lines, out_dir, judges.pocketsphinx)
+        report["tags"] = _tag_eval(config, systems["student"], lines, out_dir, judges)
     write_json(out_dir / "report.json", report)
     (out_dir / "report.md").write_text(format_report_md(report), encoding="utf-8")
     return report
@@ -521,14 +521,18 @@ def _write_media(
                 plots.plot_line_pair(out_dir / "plots" / f"line_{index:02d}.png", tracks, title=lines[index])
 
 
-def _tag_eval(config: EvalConfig, student, lines: list[str], out_dir: Path, recognizer) -> dict[str, Any]:
-    """tags.json and tags.md; returns what report.json says of them."""
+def _tag_eval(
+    config: EvalConfig, student, lines: list[str], out_dir: Path, judges: Intelligibility
+) -> dict[str, Any]:
+    """tags.json and tags.md (each line judged in its language by ``judges``); returns what report.json
+    says of them."""
     from distill.tag_eval import TagEvalConfig, run_tag_eval
 
     tag_config = TagEvalConfig(
-        lines=config.tag_lines, melody=config.melody, bpm=config.bpm, keys=config.tag_keys
+        lines=config.tag_lines, melody=config.melody, bpm=config.bpm, keys=config.tag_keys,
+        language=config.language,
     )
-    tag_report = run_tag_eval(student, lines, out_dir, tag_config, recognizer=recognizer)
+    tag_report = run_tag_eval(student, lines, out_dir, tag_config, judges=judges)
     return {"file": "tags.json", "passed": tag_report["passed"], "failed": tag_report["failed"]}
 
 
