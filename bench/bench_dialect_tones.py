@@ -1,7 +1,7 @@
 """Do the dialect tags sound as their rules say? Tone level and slope per tone class (not a test).
 
     nice -n 10 python bench/bench_dialect_tones.py [--lines 12] [--voice jm_kumo] [--dialect 四川话 粤语]
-        [--strength 0.7] [--cer] [--json OUT.json] [--png OUT.png]
+        [--strength 0.7] [--student VOICE [--speaker S]] [--cer] [--json OUT.json] [--png OUT.png]
 
 The Kokoro teacher (:class:`distill.kokoro_teacher.KokoroTeacher`) reads the same HSK lines (an even
 stride over the training corpus, never a ``dev_*`` file) as Mandarin and under the dialect's tag; the
@@ -17,6 +17,10 @@ tokens from its first vowel on (the rime), its F0 the voiced frames there
 - target: the same three figures of the rule's contour (Chao letters, :data:`distill.tone_edit.TONE_TARGETS`)
   placed in the utterance's range as the tone edit places it (5th–95th percentile = Chao 1–5), on
   the same frames.
+
+With ``--student VOICE [--speaker S]`` a trained student reads the same lines too, as Mandarin and under
+each dialect's tag (its trained tag id; its graph's ``durations`` output gives the frames), measured the
+same way in its own range (rows ``student Mandarin``, ``student 四川话``).
 
 With ``--cer`` Whisper base (:class:`distill.whisper_judge.WhisperJudge`, language ``zh``: Whisper
 base has no Cantonese token) also transcribes each rendering; CER on the Han characters
@@ -120,8 +124,10 @@ def render(teacher, text: str, dialect: str, voice: str) -> tuple[np.ndarray, li
     return rendering.audio, rendering.durations, rendering.phonemes
 
 
-def run(texts: list[str], voice: str, dialects: list[str], strength: float, cer: bool) -> dict:
-    """Render and measure Mandarin, and each dialect as it comes and with the tone edit."""
+def run(texts: list[str], voice: str, dialects: list[str], strength: float, cer: bool,
+        student: tuple[str, str | None] | None = None) -> dict:
+    """Render and measure Mandarin, and each dialect as it comes and with the tone edit; with
+    ``student`` (voice, speaker) the student's renderings too."""
     from distill.edits import analysis_f0
     from distill.kokoro_teacher import KokoroTeacher
     from distill.tone_edit import MANDARIN, apply_tone_edit
@@ -144,6 +150,10 @@ def run(texts: list[str], voice: str, dialects: list[str], strength: float, cer:
                 for tone, rows in measure(version, sylls, rules, reference).items():
                     per.setdefault(label, {}).setdefault(tone, []).extend(rows)
                 audios.setdefault(label, []).append(version)
+    if student is not None:
+        student_per, student_audios = run_student(texts, student[0], student[1], dialects)
+        per.update(student_per)
+        audios.update(student_audios)
     print(f"... rendered in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     result = {label: {"tones": summarize(tones)} for label, tones in per.items()}
     if cer:
@@ -154,6 +164,40 @@ def run(texts: list[str], voice: str, dialects: list[str], strength: float, cer:
             result[label]["cer"] = round(mandarin_cer(texts, heard), 3)
             result[label]["heard"] = heard
     return result
+
+
+def run_student(texts: list[str], voice: str, speaker: str | None, dialects: list[str]) -> tuple[dict, dict]:
+    """The student's Mandarin and dialect renderings, measured: (label → tone class → rows, label → audios)."""
+    from distill.tone_edit import MANDARIN
+    from steptts import TTS
+
+    tts = TTS(voice=voice, provider="cpu", threads=2)
+    per: dict[str, dict[str, list[dict]]] = {}
+    audios: dict[str, list[np.ndarray]] = {}
+    for rules in [MANDARIN, *[d for d in dialects if d in tts.voice.tag_vocab]]:
+        label = "student " + ("Mandarin" if rules == MANDARIN else rules)
+        for text in texts:
+            tagged = text if rules == MANDARIN else f"({rules}){text}"
+            pieces = [student_render(tts, utterance, rules, speaker)
+                      for utterance in tts.phonemize(tagged, speaker=speaker)]
+            for said, (audio, durations, phonemes) in pieces:
+                for tone, rows in measure(audio, nuclei(said, phonemes, durations, rules), rules).items():
+                    per.setdefault(label, {}).setdefault(tone, []).extend(rows)
+            audios.setdefault(label, []).append(np.concatenate([audio for _, (audio, _, _) in pieces]))
+    return per, audios
+
+
+def student_render(tts, utterance, rules: str, speaker: str | None) -> tuple[str, tuple[np.ndarray, list[int], str]]:
+    """(normalized text, (audio [S] at 22050 Hz, frames per token, phonemes)) of one sentence by the student
+    graph at neutral controls, under the dialect's tag id unless ``rules`` is Mandarin."""
+    from distill.tone_edit import MANDARIN
+
+    voice = tts.voice
+    ids, tokens = voice.phoneme_vocab.encode(utterance.phonemes)
+    tag_ids = np.asarray([] if rules == MANDARIN else [voice.tag_vocab[rules]], np.int64)
+    speaker_id = voice.speakers[speaker] if speaker else next(iter(voice.speakers.values()))
+    out = tts.engine.run(np.asarray(ids, np.int64), tag_ids, speaker_id, np.asarray([1.0, 0.0, 0.0], np.float32))
+    return utterance.normalized, (out.audio, [int(d) for d in out.durations], "".join(tokens[1:-1]))
 
 
 def transcribe(audios: dict[str, list[np.ndarray]]) -> dict[str, list[str]]:
@@ -184,7 +228,7 @@ def plot(result: dict, path: str) -> None:
         for column, tone in enumerate(sorted(result[row]["tones"])):
             axis, entry = axes[row_index][column], result[row]["tones"][tone]
             axis.plot(x, entry["target_contour"], "k--", label="target")
-            axis.plot(x, entry["contour"], "C0-o", label="Kokoro")
+            axis.plot(x, entry["contour"], "C0-o", label="student" if row.startswith("student ") else "Kokoro")
             if tone in edited["tones"]:
                 axis.plot(x, edited["tones"][tone]["contour"], "C3-o", label="tone edit")
             axis.set_title(f"{_english(row)} tone {tone} (n={entry['count']})", fontsize=8)
@@ -202,11 +246,12 @@ def _english(label: str) -> str:
     from steptts.tags import resolve_tag
 
     head, plus, tail = label.partition(" + ")
+    who, _, head = head.rpartition(" ")  # "student 四川话"
     try:
         head = resolve_tag(head).spec.aliases[0]
     except TagError:  # Mandarin and other plain labels stay as they are
         pass
-    return head + (plus + tail if plus else "")
+    return (f"{who} " if who else "") + head + (plus + tail if plus else "")
 
 
 def main() -> None:
@@ -216,6 +261,8 @@ def main() -> None:
     parser.add_argument("--dialect", nargs="+", default=["四川话"], help="四川话 and/or 粤语")
     parser.add_argument("--strength", type=float, default=0.7)
     parser.add_argument("--cer", action="store_true", help="also Whisper base CER on the Han characters")
+    parser.add_argument("--student", help="also a student voice (name or folder) trained on the dialect tags")
+    parser.add_argument("--speaker", help="the student's speaker (default: its first)")
     parser.add_argument("--json")
     parser.add_argument("--png")
     args = parser.parse_args()
@@ -223,7 +270,8 @@ def main() -> None:
     from bench_kokoro_voices import sample_lines
 
     texts = sample_lines(args.lines)["zh"]
-    result = run(texts, args.voice, args.dialect, args.strength, args.cer)
+    result = run(texts, args.voice, args.dialect, args.strength, args.cer,
+                 (args.student, args.speaker) if args.student else None)
     print("| rendering | tone | nuclei | level st | target level | slope st/s | target slope |")
     print("|---|---|---|---|---|---|---|")
     for label, entry in result.items():
