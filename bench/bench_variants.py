@@ -59,8 +59,9 @@ def variant_voice(voice_dir: Path, scratch: Path) -> Path:
     return copy
 
 
-def compact_voice_copy(voice_dir: Path, scratch: Path) -> Path:
-    """A second scratch copy whose fp32 graph stores its weights in fp16 (export.compact)."""
+def compact_voice_copy(voice_dir: Path, scratch: Path, only: tuple[str, ...] | None = None) -> Path:
+    """A second scratch copy whose fp32 graph stores its weights in fp16 (export.compact; ``only``
+    those read by nodes of these name prefixes)."""
     from export.compact import compact_graph
     from export.package import replace_graph
 
@@ -68,7 +69,7 @@ def compact_voice_copy(voice_dir: Path, scratch: Path) -> Path:
     shutil.copytree(voice_dir, copy)
     graph = copy / json.loads((copy / "voice.json").read_text(encoding="utf-8"))["variants"]["fp32"]
     candidate = graph.with_name(graph.name + ".compact")
-    compact_graph(graph, candidate)
+    compact_graph(graph, candidate, only)
     replace_graph(copy, "fp32", candidate, {"made_by": "bench_variants"})
     return copy
 
@@ -179,6 +180,8 @@ def main() -> None:
     parser.add_argument("--texts", type=Path, nargs="+", default=[REPO.parent / "shared" / "data" / "dev_en.txt"])
     parser.add_argument("--speaker", help="the voice's speaker (default: its first)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, fp32 always included")
+    parser.add_argument("--compact-only", nargs="+", help="compact: only tensors read by nodes of these name "
+                        "prefixes (export.compact --only)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--record", action="store_true", help="write the figures into the voice's voice.json")
     parser.add_argument("--record-from", type=Path, help="record the figures of an earlier run's --json")
@@ -201,7 +204,8 @@ def main() -> None:
     judges = (Intelligibility(pocketsphinx=True), Dnsmos())
     with tempfile.TemporaryDirectory() as scratch:
         voice = variant_voice(args.voice, Path(scratch))
-        compact = compact_voice_copy(args.voice, Path(scratch)) if "compact" in variants else None
+        only = tuple(args.compact_only) if args.compact_only else None
+        compact = compact_voice_copy(args.voice, Path(scratch), only) if "compact" in variants else None
         results = {variant: render_and_judge(compact if variant == "compact" else voice,
                                              "fp32" if variant == "compact" else variant, lines, judges,
                                              args.speaker)

@@ -461,6 +461,8 @@ def _restore(run: _Run, checkpoint: dict | None) -> None:
         options=StateDictOptions(full_state_dict=True, strict=False),
     )
     run.step = checkpoint["step"]
+    # A resumed run was started from another run's weights when its first sitting was (--init-from).
+    run.initialized_from = run.initialized_from or (checkpoint.get("provenance") or {}).get("initialized_from")
     run.epoch, run.batch_in_epoch = checkpoint["data"]["epoch"], checkpoint["data"]["batch"]
     rng_states = checkpoint["rng"]
     _set_rng_state(rng_states[run.ranks.rank] if len(rng_states) == run.ranks.world_size else rng_states[0])

@@ -52,15 +52,26 @@ def _storable(array: np.ndarray) -> bool:
     return bool(np.isfinite(array).all()) and float(np.abs(array).max(initial=0.0)) <= _FP16_MAX
 
 
-def store_weights_half(model, min_elements: int = MIN_ELEMENTS) -> CompactReport:
+def store_weights_half(model, min_elements: int = MIN_ELEMENTS,
+                       only: tuple[str, ...] | None = None) -> CompactReport:
     """Rewrite ``model`` (an ``onnx.ModelProto``, top-level graph) in place; see the module docstring.
 
+    Args:
+        only: node-name prefixes (``("/vocoder/",)``): a tensor is stored in fp16 only when every node
+            that reads it is named so; None: every tensor.
     Initializers that are also graph inputs (overridable defaults) are left alone.
     """
     from onnx import helper, numpy_helper
 
     graph = model.graph
     graph_inputs = {value.name for value in graph.input}
+    readers: dict[str, list[str]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node.name)
+
+    def chosen(name: str) -> bool:
+        return only is None or all(reader.startswith(only) for reader in readers.get(name, [""]))
     widen_nodes, stored, kept, before, after = [], 0, 0, 0, 0
 
     def store(name: str, array: np.ndarray) -> bool:
@@ -77,19 +88,20 @@ def store_weights_half(model, min_elements: int = MIN_ELEMENTS) -> CompactReport
         after += array.size * 2
         return True
 
-    def is_candidate(tensor) -> bool:
-        return tensor.data_type == FLOAT and int(np.prod(tensor.dims, dtype=np.int64)) >= min_elements
+    def is_candidate(tensor, name: str) -> bool:
+        large = tensor.data_type == FLOAT and int(np.prod(tensor.dims, dtype=np.int64)) >= min_elements
+        return large and chosen(name)
 
     keep_initializers = []
     for initializer in list(graph.initializer):
-        if (is_candidate(initializer) and initializer.name not in graph_inputs
+        if (is_candidate(initializer, initializer.name) and initializer.name not in graph_inputs
                 and store(initializer.name, numpy_helper.to_array(initializer))):
             continue
         keep_initializers.append(initializer)
     keep_nodes = []
     for node in graph.node:
         value = _constant_tensor(node)
-        if value is not None and is_candidate(value) and store(node.output[0], numpy_helper.to_array(value)):
+        if value is not None and is_candidate(value, node.output[0]) and store(node.output[0], numpy_helper.to_array(value)):
             continue
         keep_nodes.append(node)
     half_initializers = [t for t in graph.initializer if t.name.endswith(STORED_SUFFIX)]
@@ -110,12 +122,13 @@ def _constant_tensor(node):
     return None
 
 
-def compact_graph(source: Path, target: Path) -> CompactReport:
-    """Write ``source`` with fp16-stored weights to ``target`` (atomically; target may be source)."""
+def compact_graph(source: Path, target: Path, only: tuple[str, ...] | None = None) -> CompactReport:
+    """Write ``source`` with fp16-stored weights to ``target`` (atomically; target may be source);
+    ``only``: see :func:`store_weights_half`."""
     import onnx
 
     model = onnx.load(str(source))
-    report = store_weights_half(model)
+    report = store_weights_half(model, only=only)
     onnx.checker.check_model(model)
     partial = Path(target).with_name(Path(target).name + ".partial")
     onnx.save(model, str(partial))
@@ -123,11 +136,11 @@ def compact_graph(source: Path, target: Path) -> CompactReport:
     return report
 
 
-def compact_voice(voice_dir: str | Path) -> dict[str, dict]:
+def compact_voice(voice_dir: str | Path, only: tuple[str, ...] | None = None) -> dict[str, dict]:
     """Compact every fp32 and fp16 graph of a voice package; returns variant → figures and verdict.
 
     A graph already compacted is skipped (its figures stay). The int8 graph, if any, is left alone:
-    its weights are already 8-bit.
+    its weights are already 8-bit. ``only``: see :func:`store_weights_half` (recorded as ``only``).
     """
     import json
 
@@ -147,9 +160,9 @@ def compact_voice(voice_dir: str | Path) -> dict[str, dict]:
             continue
         graph_path = folder / graph_name
         candidate = folder / f"{graph_name}.compact"
-        report = compact_graph(graph_path, candidate)
+        report = compact_graph(graph_path, candidate, only)
         figures = {**measure_graph_parity(graph_path, candidate, feeds).to_json(), **asdict(report),
-                   "reference": f"{graph_name} before compaction"}
+                   "reference": f"{graph_name} before compaction", **({"only": list(only)} if only else {})}
         kept, figures["why"] = VARIANT_RULE.verdict(figures)
         figures["kept"] = kept
         if kept:
@@ -168,8 +181,10 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("voice", type=Path, help="voice folder (holds voice.json)")
+    parser.add_argument("--only", nargs="+", help="node-name prefixes: store only the tensors that these "
+                        "nodes alone read (e.g. /vocoder/)")
     args = parser.parse_args(argv)
-    results = compact_voice(args.voice)
+    results = compact_voice(args.voice, tuple(args.only) if args.only else None)
     variants = json.loads((args.voice / VOICE_FILE).read_text(encoding="utf-8"))["variants"]
     for variant, figures in results.items():
         size_mb = (args.voice / variants[variant]).stat().st_size / 1e6 if variant in variants else 0.0

@@ -26,8 +26,12 @@ def test_it_is_packaged_verified_compact_and_the_folder_keeps_its_budget() -> No
     voice = load_voice(NAME)  # every sha256 and the schema version
     assert set(voice.languages) == {"zh", "en"}
     assert set(SPEAKERS) <= set(voice.speakers)
-    assert voice.size_bytes <= 12_000_000  # issue 14's target per voice
-    assert voice.parity["fp32"]["weights_fp16"]["kept"]  # export/compact.py, judged by the variant rule
+    # Only the vocoder's weights are stored in fp16 (export/compact.py --only /vocoder/): compacting the
+    # whole graph (12.0 MB, issue 14's target) raised the Mandarin CER by 0.014 on the dev lines, over the
+    # variant rule's 0.01, so this voice is 15.7 MB and misses that target; voices/ keeps its 40 MB.
+    assert voice.size_bytes <= 16_000_000
+    compaction = voice.parity["fp32"]["weights_fp16"]
+    assert compaction["kept"] and compaction["only"] == ["/vocoder/"] and compaction["mel_snr_db"] >= 60
     everything = sum(path.stat().st_size for path in packaged_voices_dir().rglob("*") if path.is_file())
     assert everything <= 40_000_000
     default = load_voice()

@@ -238,6 +238,15 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(reference_run, dat
     assert checkpoint["provenance"]["initialized_from"]["checkpoint"] == str(source.resolve())
     assert checkpoint["provenance"]["initialized_from"]["provenance"]["steps"] == STEPS
     assert checkpoint["vocab"] == torch.load(source, map_location="cpu", weights_only=False)["vocab"]
+    resumed = subprocess.run(  # a later sitting still says where the run's weights came from
+        train_command(*TRAIN_ARGS, "--data", str(dataset), "--out", str(out), "--resume", "--steps", "3",
+                      "--checkpoint-every", "100", "--val-every", "100"),
+        env=subprocess_env(), capture_output=True, text=True, timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    checkpoint = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert checkpoint["step"] == 3
+    assert checkpoint["provenance"]["initialized_from"]["checkpoint"] == str(source.resolve())
 
     both = subprocess.run(
         train_command(*TRAIN_ARGS, "--data", str(dataset), "--out", str(out), "--resume", "--init-from", str(source)),
