@@ -44,6 +44,7 @@ def say(
     emotion: str | None = typer.Option(None, help="Emotion tag, e.g. happy, sad, 高兴."),
     intensity: int | None = typer.Option(None, help="Emotion intensity: 1 (mild) or 2 (strong)."),
     accent: str | None = typer.Option(None, help="Accent tag, e.g. British, Scottish."),
+    speaker: str | None = typer.Option(None, help="Speaker of a multi-speaker voice (default: its first)."),
     melody: str | None = typer.Option(None, help='Melody for (singing), e.g. "C4:1 C4:1 G4:1 G4:1 A4:1 A4:1 G4:2".'),
     bpm: float | None = typer.Option(None, help="Tempo in beats per minute for singing and rap."),
     provider: str = typer.Option("auto", help="auto (CUDA then CPU), cpu or cuda."),
@@ -87,7 +88,7 @@ def say(
     else:
         tts = TTS(voice=voice, provider=provider, threads=threads, variant=variant, lexicon=lexicon)
     controls = dict(speed=speed, pitch=pitch, energy=energy, emotion=emotion, intensity=intensity,
-                    accent=accent, melody=melody, bpm=bpm)
+                    accent=accent, melody=melody, bpm=bpm, speaker=speaker)
     words = []
     chunks = _collect_words(tts.stream(text, **controls), words)
     started = time.perf_counter()

@@ -71,3 +71,20 @@ def test_speakers_differ_and_tags_change_the_mandarin(tts: TTS) -> None:
     assert tts.synthesize(f"(中文)2024", speaker="jm_kumo").duration_s > 0.5  # the frontend's tag
     with pytest.raises(StepTTSError, match="粤语"):
         tts.synthesize(f"(粤语){line}")
+
+
+def test_the_cli_picks_a_speaker_and_refuses_an_unknown_one(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    import soundfile
+
+    out = tmp_path / "zh.wav"
+    said = subprocess.run([sys.executable, "-m", "steptts", "say", "你好，世界。", "--voice", NAME,
+                           "--speaker", "jf_gongitsune", "-o", str(out)], capture_output=True, text=True, timeout=300)
+    assert said.returncode == 0, said.stderr
+    assert soundfile.info(out).duration > 0.5
+    wrong = subprocess.run([sys.executable, "-m", "steptts", "say", "你好", "--voice", NAME, "--speaker", "nobody",
+                            "-o", str(tmp_path / "no.wav")], capture_output=True, text=True, timeout=300)
+    assert wrong.returncode == 2 and "nobody" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert not (tmp_path / "no.wav").exists()
