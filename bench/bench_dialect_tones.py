@@ -168,6 +168,8 @@ def run(texts: list[str], voice: str, dialects: list[str], strength: float, cer:
 
 def run_student(texts: list[str], voice: str, speaker: str | None, dialects: list[str]) -> tuple[dict, dict]:
     """The student's Mandarin and dialect renderings, measured: (label → tone class → rows, label → audios)."""
+    from bench_tone_contours import student_rendering
+
     from distill.tone_edit import MANDARIN
     from steptts import TTS
 
@@ -178,26 +180,14 @@ def run_student(texts: list[str], voice: str, speaker: str | None, dialects: lis
         label = "student " + ("Mandarin" if rules == MANDARIN else rules)
         for text in texts:
             tagged = text if rules == MANDARIN else f"({rules}){text}"
-            pieces = [student_render(tts, utterance, rules, speaker)
+            tag_ids = () if rules == MANDARIN else (tts.voice.tag_vocab[rules],)
+            pieces = [(utterance.normalized, student_rendering(tts, utterance, speaker, tag_ids))
                       for utterance in tts.phonemize(tagged, speaker=speaker)]
             for said, (audio, durations, phonemes) in pieces:
                 for tone, rows in measure(audio, nuclei(said, phonemes, durations, rules), rules).items():
                     per.setdefault(label, {}).setdefault(tone, []).extend(rows)
             audios.setdefault(label, []).append(np.concatenate([audio for _, (audio, _, _) in pieces]))
     return per, audios
-
-
-def student_render(tts, utterance, rules: str, speaker: str | None) -> tuple[str, tuple[np.ndarray, list[int], str]]:
-    """(normalized text, (audio [S] at 22050 Hz, frames per token, phonemes)) of one sentence by the student
-    graph at neutral controls, under the dialect's tag id unless ``rules`` is Mandarin."""
-    from distill.tone_edit import MANDARIN
-
-    voice = tts.voice
-    ids, tokens = voice.phoneme_vocab.encode(utterance.phonemes)
-    tag_ids = np.asarray([] if rules == MANDARIN else [voice.tag_vocab[rules]], np.int64)
-    speaker_id = voice.speakers[speaker] if speaker else next(iter(voice.speakers.values()))
-    out = tts.engine.run(np.asarray(ids, np.int64), tag_ids, speaker_id, np.asarray([1.0, 0.0, 0.0], np.float32))
-    return utterance.normalized, (out.audio, [int(d) for d in out.durations], "".join(tokens[1:-1]))
 
 
 def transcribe(audios: dict[str, list[np.ndarray]]) -> dict[str, list[str]]:

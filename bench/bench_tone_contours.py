@@ -53,14 +53,15 @@ def held_out_lines(count: int) -> list[str]:
     return [lines[(STRIDE_OFFSET + i * stride) % len(lines)] for i in range(count)]
 
 
-def student_rendering(tts, utterance, speaker: str | None) -> tuple[np.ndarray, list[int], str]:
+def student_rendering(tts, utterance, speaker: str | None, tag_ids: tuple[int, ...] = ()
+                      ) -> tuple[np.ndarray, list[int], str]:
     """(audio float32 [S] at the voice's rate, frames per token, phonemes kept) of one sentence by the
-    student graph at neutral controls, durations from its ``durations`` output."""
+    student graph at neutral controls (under ``tag_ids``), durations from its ``durations`` output."""
     voice = tts.voice
     ids, tokens = voice.phoneme_vocab.encode(utterance.phonemes)
     speaker_id = voice.speakers[speaker] if speaker else next(iter(voice.speakers.values()))
     out = tts.engine.run(
-        np.asarray(ids, np.int64), np.zeros(0, np.int64), speaker_id, np.asarray([1.0, 0.0, 0.0], np.float32)
+        np.asarray(ids, np.int64), np.asarray(tag_ids, np.int64), speaker_id, np.asarray([1.0, 0.0, 0.0], np.float32)
     )
     return out.audio, [int(d) for d in out.durations], "".join(tokens[1:-1])
 

@@ -137,6 +137,17 @@ def compare(voice: Path, compact: Path | None, results: dict[str, dict]) -> None
         figures["kept"], figures["why"] = VARIANT_RULE.verdict(figures["parity"], figures["listening"])
 
 
+def _listening(figures: dict, reference: dict, texts: list[Path], command: str) -> dict:
+    """A variant's listening figures beside fp32's, with what they were measured on."""
+    return {
+        **figures["listening"],
+        **{key: figures[key] for key in ("whisper_wer", "whisper_cer", "dnsmos_ovrl")},
+        **{f"fp32_{key}": reference[key] for key in ("whisper_wer", "whisper_cer", "dnsmos_ovrl")},
+        "texts": f"{', '.join(t.name for t in texts)} ({len(reference['lengths'])} lines)",
+        "command": command,
+    }
+
+
 def record(voice_dir: Path, results: dict[str, dict], texts: list[Path], command: str) -> None:
     """Write the listening figures of the variants on record into the voice's voice.json, and the
     rule's verdict on them together with the parity figures already there. ``compact`` figures go to
@@ -147,31 +158,15 @@ def record(voice_dir: Path, results: dict[str, dict], texts: list[Path], command
     config = json.loads((voice_dir / "voice.json").read_text(encoding="utf-8"))
     compacted = config["parity"].get("fp32", {}).get("weights_fp16")
     for variant, figures in results.items():
+        listening = _listening(figures, results["fp32"], texts, command) if variant != "fp32" else None
         if variant == "compact" and compacted:
-            merge_parity(voice_dir, "fp32", {"weights_fp16": {**compacted, "listening": {
-                **figures["listening"], "whisper_wer": figures["whisper_wer"], "whisper_cer": figures["whisper_cer"],
-                "dnsmos_ovrl": figures["dnsmos_ovrl"], "fp32_whisper_wer": results["fp32"]["whisper_wer"],
-                "fp32_whisper_cer": results["fp32"]["whisper_cer"], "fp32_dnsmos_ovrl": results["fp32"]["dnsmos_ovrl"],
-                "texts": f"{', '.join(t.name for t in texts)} ({len(results['fp32']['lengths'])} lines)",
-                "command": command, "verdict": figures["why"]}}})
-            continue
-        if variant in ("fp32", "compact") or variant not in config["parity"]:
-            continue
-        entry = dict(config["parity"][variant])
-        entry["listening"] = {
-            **figures["listening"],
-            "whisper_wer": figures["whisper_wer"],
-            "fp32_whisper_wer": results["fp32"]["whisper_wer"],
-            "whisper_cer": figures["whisper_cer"],
-            "fp32_whisper_cer": results["fp32"]["whisper_cer"],
-            "dnsmos_ovrl": figures["dnsmos_ovrl"],
-            "fp32_dnsmos_ovrl": results["fp32"]["dnsmos_ovrl"],
-            "texts": f"{', '.join(t.name for t in texts)} ({len(results['fp32']['lengths'])} lines)",
-            "command": command,
-        }
-        kept, entry["why"] = VARIANT_RULE.verdict(entry, figures["listening"])
-        entry["kept"] = kept and variant in config["variants"]
-        record_variant(voice_dir, variant, None, entry)
+            merge_parity(voice_dir, "fp32", {"weights_fp16": {
+                **compacted, "listening": {**listening, "verdict": figures["why"]}}})
+        elif variant not in ("fp32", "compact") and variant in config["parity"]:
+            entry = {**config["parity"][variant], "listening": listening}
+            kept, entry["why"] = VARIANT_RULE.verdict(entry, figures["listening"])
+            entry["kept"] = kept and variant in config["variants"]
+            record_variant(voice_dir, variant, None, entry)
 
 
 def main() -> None:

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-FLOAT, FLOAT16 = 1, 10  # onnx.TensorProto.FLOAT, FLOAT16
+from export.precision import _FP16_MAX, FLOAT
+
 STORED_SUFFIX = "/stored_fp16"
 """Suffix of the fp16 initializer that stores a tensor; the tensor's own name is the Cast's output."""
 MIN_ELEMENTS = 1024
 """Smaller tensors stay fp32: they weigh little, and scalars feed shape arithmetic and phase angles."""
-_FP16_MAX = 65504.0
 
 
 @dataclass(frozen=True)
@@ -72,19 +72,19 @@ def store_weights_half(model, min_elements: int = MIN_ELEMENTS,
 
     def chosen(name: str) -> bool:
         return only is None or all(reader.startswith(only) for reader in readers.get(name, [""]))
-    widen_nodes, stored, kept, before, after = [], 0, 0, 0, 0
+    widen_nodes, half_initializers, kept, before, after = [], [], 0, 0, 0
 
     def store(name: str, array: np.ndarray) -> bool:
-        nonlocal stored, kept, before, after
+        """Store ``array`` in fp16 under ``name``'s widening Cast; False (kept fp32) if it cannot be."""
+        nonlocal kept, before, after
         before += array.nbytes
         if not _storable(array):
             kept += 1
             after += array.nbytes
             return False
         half = numpy_helper.from_array(array.astype(np.float16), name + STORED_SUFFIX)
-        graph.initializer.append(half)
+        half_initializers.append(half)
         widen_nodes.append(helper.make_node("Cast", [half.name], [name], to=FLOAT, name=name + "/widen"))
-        stored += 1
         after += array.size * 2
         return True
 
@@ -92,24 +92,23 @@ def store_weights_half(model, min_elements: int = MIN_ELEMENTS,
         large = tensor.data_type == FLOAT and int(np.prod(tensor.dims, dtype=np.int64)) >= min_elements
         return large and chosen(name)
 
-    keep_initializers = []
-    for initializer in list(graph.initializer):
-        if (is_candidate(initializer, initializer.name) and initializer.name not in graph_inputs
-                and store(initializer.name, numpy_helper.to_array(initializer))):
-            continue
-        keep_initializers.append(initializer)
+    keep_initializers = [
+        initializer for initializer in graph.initializer
+        if not (is_candidate(initializer, initializer.name) and initializer.name not in graph_inputs
+                and store(initializer.name, numpy_helper.to_array(initializer)))
+    ]
     keep_nodes = []
     for node in graph.node:
         value = _constant_tensor(node)
-        if value is not None and is_candidate(value, node.output[0]) and store(node.output[0], numpy_helper.to_array(value)):
+        if value is not None and is_candidate(value, node.output[0]) and store(node.output[0],
+                                                                               numpy_helper.to_array(value)):
             continue
         keep_nodes.append(node)
-    half_initializers = [t for t in graph.initializer if t.name.endswith(STORED_SUFFIX)]
     del graph.initializer[:]
     graph.initializer.extend(keep_initializers + half_initializers)
     del graph.node[:]
     graph.node.extend(widen_nodes + keep_nodes)  # casts read only initializers: first is a valid order
-    return CompactReport(stored, kept, before, after)
+    return CompactReport(len(half_initializers), kept, before, after)
 
 
 def _constant_tensor(node):

@@ -244,7 +244,7 @@ class TTS:
 
     def _check_voice_supports(self, tags: list[Tag]) -> None:
         for tag in tags:
-            if frontend_language_tag(tag.key, self.voice.languages) and tag.key not in self.voice.tag_vocab:
+            if frontend_language_tag(tag.key, self.voice.languages):
                 continue  # 中文/英文 for a voice that speaks the language: the frontend performs it
             if tag.key not in self.voice.tag_vocab and tag.key not in self.voice.tag_controls:
                 supported = ", ".join(self.voice.tag_keys) or "none"
