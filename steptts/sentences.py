@@ -37,6 +37,11 @@ _WORD_BEFORE = re.compile(r"[\"'“‘(\[]*(\S*)$")
 _NEXT_CHAR = re.compile(r"\s*(\S)")
 _NEXT_WORD = re.compile(r"\s*[\"'“‘(\[]*(\w+)")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+|(?<=[，；：、])\s*")
+_FIRST_CLAUSE_END = re.compile(r"(?<=[,;:])\s+|(?<=[，；：])\s*")  # not at 、: it lists words, not clauses
+_SPOKEN_CHAR = re.compile(r"\w")
+
+FIRST_CLAUSE_MIN_CHARS = 5
+"""Word characters (letters, digits, Han) that each side of a first-clause cut needs (:func:`first_clause`)."""
 
 
 def _ends_sentence(text: str, match: re.Match[str]) -> bool:
@@ -99,6 +104,21 @@ def _bound(sentence: str, max_chars: int) -> list[str]:
             # Only a single word longer than max_chars (a URL, unspaced CJK text) is ever cut.
             pieces.extend(word[i : i + max_chars] for i in range(0, len(word), max_chars))
     return _pack([p for p in pieces if p], max_chars)
+
+
+def first_clause(sentence: str, min_chars: int = FIRST_CLAUSE_MIN_CHARS) -> list[str]:
+    """``sentence`` cut after its first clause mark (``, ; :`` before a space, ``，；：``), as
+    ``[head, rest]``, when both sides have at least ``min_chars`` word characters; else ``[sentence]``.
+
+    A stream's first chunk then waits for the head alone: synthesis time grows with the audio's length.
+    The cut is where the sentence already pauses, so the two chunks sound like the sentence.
+    """
+    for match in _FIRST_CLAUSE_END.finditer(sentence):
+        head, rest = sentence[: match.start()].rstrip(), sentence[match.end() :].strip()
+        if len(_SPOKEN_CHAR.findall(head)) < min_chars:
+            continue
+        return [head, rest] if len(_SPOKEN_CHAR.findall(rest)) >= min_chars else [sentence]
+    return [sentence]
 
 
 def split_sentences(text: str, max_chars: int = 400) -> list[str]:

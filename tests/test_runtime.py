@@ -93,6 +93,18 @@ def test_stream_yields_first_chunk_before_computing_the_rest(voice_dir):
     assert len(rest) == 19 and tts.engine.runs == 20
 
 
+def test_a_long_first_sentence_streams_its_first_clause_first():
+    text = "When the morning train finally arrived, everyone on the platform cheered. Then they boarded."
+    split = list(TTS(provider="cpu", threads=1).stream(text))  # the default voice
+    assert [chunk.text for chunk in split] == ["When the morning train finally arrived,",
+                                               "everyone on the platform cheered.", "Then they boarded."]
+    whole = list(TTS(provider="cpu", threads=1, split_first_clause=False).stream(text))
+    assert [chunk.text for chunk in whole] == ["When the morning train finally arrived, everyone on the "
+                                               "platform cheered.", "Then they boarded."]
+    assert split[0].duration_s < 0.6 * whole[0].duration_s  # the first audio waits for less of it
+    assert abs(split[0].duration_s + split[1].duration_s - whole[0].duration_s) < 0.25 * whole[0].duration_s
+
+
 def test_long_text_streams_in_bounded_memory_without_truncation(tts):
     sentence = "The quick brown fox jumps over the lazy dog near the river bank. "
     text = (sentence * (20_000 // len(sentence) + 1))[:20_000]

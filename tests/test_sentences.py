@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from steptts.errors import TextError
-from steptts.sentences import split_sentences
+from steptts.sentences import first_clause, split_sentences
 from steptts.textnorm import normalize_text
 
 ARCTIC = Path(__file__).parents[2] / "shared/data/arctic_prompts.tsv"
@@ -127,6 +127,18 @@ def test_full_width_clause_marks_split_long_cjk_text() -> None:
     assert all(len(c) <= 30 for c in chunks)
     assert all(c.endswith(("，", "。")) for c in chunks)
     _assert_nothing_lost(text, chunks)
+
+
+@pytest.mark.parametrize(("sentence", "expected"), [
+    ("今天的天气很好，我们去公园散步吧。", ["今天的天气很好，", "我们去公园散步吧。"]),
+    ("Well, I think so, but not today.", ["Well, I think so,", "but not today."]),  # "Well," is too short
+    ("It costs 1,000 dollars, she said.", ["It costs 1,000 dollars,", "she said."]),  # no cut inside 1,000
+    ("你好，我是小明。", ["你好，我是小明。"]),  # a head of two characters: nothing to gain
+    ("苹果、香蕉和橘子都很好吃，我都喜欢。", ["苹果、香蕉和橘子都很好吃，我都喜欢。"]),  # 、 lists; the rest is short
+    ("The quick brown fox jumps over the lazy dog.", ["The quick brown fox jumps over the lazy dog."]),
+])
+def test_first_clause_cuts_where_the_sentence_pauses(sentence: str, expected: list[str]) -> None:
+    assert first_clause(sentence) == expected
 
 
 def _long_text(n_chars: int, seed: int = 0) -> str:

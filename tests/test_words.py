@@ -39,8 +39,10 @@ def test_joined_phoneme_words_share_their_span_by_length():
 
 def test_audio_words_agree_with_the_graph_durations_within_one_frame():
     tts = TTS(provider="cpu", threads=1)
-    sentences = ["Hello there, my friend.", "The quick brown fox jumps over the lazy dog!"]
+    # The first sentence is spoken as two chunks, cut after its first clause (split_first_clause).
+    sentences = ["Hello there,", "my friend.", "The quick brown fox jumps over the lazy dog!"]
     audio = tts.synthesize(" ".join(sentences))
+    assert [timing.text for timing in audio.timings] == sentences
     voice = tts.voice
     frame_s = voice.hop_length / voice.sample_rate_hz
     expected, offset_s = [], 0.0

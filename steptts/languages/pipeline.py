@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import TextError
 from ..phonemes import substitute
+from ..sentences import first_clause
 from .base import LANGUAGES, dialect_frontend, language
 from .runs import Run, split_runs
 
@@ -210,10 +211,13 @@ class Planned:
     """dB added to the request's (SSML ``<prosody volume>``, ``<emphasis>``)."""
 
 
-def plan(body: str, settings: TextSettings) -> list[Planned]:
+def plan(body: str, settings: TextSettings, split_first_clause: bool = True) -> list[Planned]:
     """The synthesis calls of ``body`` (tags removed; plain text or SSML), each run's language checked.
 
-    Raises :class:`TextError` when nothing speakable is left, or for invalid SSML.
+    With ``split_first_clause``, plain text's first sentence is cut after its first clause when that
+    sentence is long enough (:func:`steptts.sentences.first_clause`), so that a stream starts sooner;
+    SSML keeps the sentences its markup gives. Raises :class:`TextError` when nothing speakable is
+    left, or for invalid SSML.
     """
     from .. import ssml
 
@@ -221,7 +225,10 @@ def plan(body: str, settings: TextSettings) -> list[Planned]:
         planned = _plan_ssml(ssml.parse(body, settings.default_language), settings)
     else:
         planned = []
-        for sentence in sentences(body, settings):
+        said = sentences(body, settings)
+        if split_first_clause and said:
+            said = first_clause(said[0]) + said[1:]
+        for sentence in said:
             runs = split_runs(sentence, settings.default_language, settings.han_language)
             if runs:
                 planned.append(Planned(sentence, tuple(runs)))
