@@ -74,14 +74,16 @@ def compact_voice_copy(voice_dir: Path, scratch: Path, only: tuple[str, ...] | N
     return copy
 
 
-def render_and_judge(voice: Path, variant: str, lines: list[str], judges, speaker: str | None) -> dict:
-    """Speak every line with one graph variant; what Whisper hears, DNSMOS, audio lengths."""
+def render_and_judge(voice: Path, variant: str, lines: list[str], judges, speaker: str | None,
+                     **tts_options) -> dict:
+    """Speak every line with one graph variant (``tts_options``: more ``TTS`` arguments); what Whisper
+    hears, DNSMOS, audio lengths."""
     from distill.intelligibility import line_languages, summarize_heard
     from steptts import TTS
 
     intelligibility, dnsmos = judges
     languages = line_languages(lines)
-    tts = TTS(voice=voice, provider="cpu", threads=1, variant=variant)
+    tts = TTS(voice=voice, provider="cpu", threads=1, variant=variant, **tts_options)
     controls = {"speaker": speaker} if speaker else {}
     heard, scores, lengths, compute_s, audio_s = [], [], [], 0.0, 0.0
     for line, language in zip(lines, languages):
