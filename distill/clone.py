@@ -51,15 +51,6 @@ class CloneError(StepTTSError, ValueError):
     """The clone's options or work folder are unusable (one line, exit 2)."""
 
 
-class StageNotBuiltError(StepTTSError):
-    """A stage that this version of steptts does not have yet (exit 3: nothing the user did wrong)."""
-
-    def __init__(self, message: str, result: CloneResult | None = None) -> None:
-        super().__init__(message)
-        self.result = result
-        """What the stages before it did."""
-
-
 @dataclass(frozen=True)
 class CloneConfig:
     """The options of ``steptts distill clone``."""
@@ -265,8 +256,8 @@ def run_clone(config: CloneConfig) -> CloneResult:
     """Run the stages (see the module docstring), each resumed from what the work folder holds.
 
     Raises:
-        CloneError, and the errors of the stages' modules, for bad input (one line, exit 2);
-        StageNotBuiltError for a stage this version lacks (aligning Mandarin recordings).
+        CloneError, and the errors of the stages' modules, for bad input (one line, exit 2), among
+        them a base voice that does not speak the recordings' language.
     """
     _check_options(config)
     recordings, ignored = collect_recordings(list(config.audio))
@@ -346,28 +337,16 @@ def _texts(config: CloneConfig, report: PrepareReport, transcripts: dict | None,
     return records, report.out_dir, replace(result, transcribed=transcribed)
 
 
-def _not_built(stage: str, result: CloneResult) -> StageNotBuiltError:
-    report = result.prepared
-    done = f"{report.kept} utterances, {report.kept_s / 60:.1f} min of speech in {report.out_dir}"
-    return StageNotBuiltError(
-        f"stage {STAGES.index(stage) + 1} of {len(STAGES)} ({stage}) is not implemented in this version "
-        f"for {result.language} recordings; done so far: {done}; base voice '{result.base_voice}'",
-        result,
-    )
-
-
 def _align(config: CloneConfig, base, records: list[dict], source_dir: Path, result: CloneResult) -> CloneResult:
     """Stage 3 on transcribed utterances: the base student from its graph, its alignment projection
-    fitted back, then monotonic alignment search into ``aligned/``."""
+    fitted back on the recordings' language, then monotonic alignment search into ``aligned/``."""
     from distill.clone_align import Frontend, align_records, fit_alignment_projection
     from distill.onnx_weights import student_from_graph
     from steptts.voice import sha256_file
 
-    if result.language != "en":
-        raise _not_built("align", result)  # the Mandarin frontend is not wired into cloning yet
     graph = base.model_path("fp32")
     student = student_from_graph(graph, base.sample_rate_hz, base.hop_length).student
-    frontend = Frontend(base.phoneme_vocab, base.language, base.phoneme_substitutions)
+    frontend = Frontend.of_voice(base, result.language)
     fit = fit_alignment_projection(student, frontend)
     aligned, skipped = align_records(
         records, source_dir, config.work / ALIGNED, student, frontend, fit.reference_mean, sha256_file(graph),

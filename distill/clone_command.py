@@ -7,9 +7,6 @@ from typing import Annotated
 
 import typer
 
-EXIT_STAGE_NOT_BUILT = 3
-"""Exit status when the run stops at a stage this version lacks (bad input exits 2)."""
-
 
 def clone_command(
     audio: Annotated[list[str], typer.Option(
@@ -77,18 +74,13 @@ def clone_command(
 
 
 def _run(config) -> None:
-    """Run the clone; one line and exit 2 for bad input, 3 for a stage this version lacks."""
+    """Run the clone; one line and exit 2 for bad input."""
     from steptts.errors import StepTTSError
 
-    from .clone import StageNotBuiltError, run_clone
+    from .clone import run_clone
 
     try:
         _report(run_clone(config))
-    except StageNotBuiltError as error:
-        if error.result is not None:
-            _report(error.result)
-        typer.echo(f"steptts: error: {error}", err=True)
-        raise typer.Exit(EXIT_STAGE_NOT_BUILT) from None
     except StepTTSError as error:
         typer.echo(f"steptts: error: {error}", err=True)
         raise typer.Exit(2) from None

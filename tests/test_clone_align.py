@@ -20,7 +20,7 @@ HELD_OUT = (  # not among the calibration sentences
 @pytest.fixture(scope="module")
 def fitted():
     weights, voice = student_from_voice(REPO / "voices" / "joe-nano")
-    frontend = Frontend(voice.phoneme_vocab, voice.language, voice.phoneme_substitutions)
+    frontend = Frontend.of_voice(voice, "en")
     return weights.student, voice, frontend, fit_alignment_projection(weights.student, frontend)
 
 
