@@ -1,16 +1,20 @@
 """Shared by the trainer's tests: a tiny real dataset and the command lines that train on it.
 
-The dataset is rendered once per pytest session by the Piper teacher through ``distill.data_engine``
-(with the default tag plan, so records carry tags and audio edits) into the session's base temp
-folder; both trainer test files reuse it, feature cache included.
+The dataset is rendered once per pytest run by the Piper teacher through ``distill.data_engine``
+(with the default tag plan, so records carry tags and audio edits), by whichever xdist worker needs it
+first (tests/shared_build.py), and copied into each worker's base temp folder; the trainer's test
+files reuse that copy, feature cache included.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import shutil
 import sys
 from pathlib import Path
+
+from shared_build import built_once, shared_root
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,19 +41,27 @@ SENTENCES = [
 TRAIN_ARGS = ["--preset", "tiny", "--batch-seconds", "8", "--threads", "1"]
 
 
-def tiny_dataset(base: Path) -> Path:
-    """``base/train-dataset``: 16 Piper utterances (~26 s), made on first use."""
-    from distill.data_engine import DataConfig, run_datagen
+def _complete(folder: Path) -> bool:
     from distill.dataset_store import read_manifest
 
+    return (folder / "manifest.jsonl").exists() and len(read_manifest(folder)) == len(SENTENCES)
+
+
+def tiny_dataset(base: Path) -> Path:
+    """``base/train-dataset``: 16 Piper utterances (~26 s), rendered on first use in the run and copied
+    here, so that the feature cache each worker writes into it is its own."""
+    from distill.data_engine import DataConfig, run_datagen
+
     folder = base / "train-dataset"
-    if (folder / "manifest.jsonl").exists() and len(read_manifest(folder)) == len(SENTENCES):
+    if _complete(folder):
         return folder
-    base.mkdir(parents=True, exist_ok=True)
-    texts = base / "train-texts.txt"
-    texts.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
-    report = run_datagen(DataConfig(texts=[texts], out_dir=folder, workers=2, progress=False))
-    assert report.total_records == len(SENTENCES), report
+    with built_once(shared_root(base), "train-dataset-rendered") as rendered:
+        if not _complete(rendered):
+            texts = rendered.parent / "train-texts.txt"
+            texts.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+            report = run_datagen(DataConfig(texts=[texts], out_dir=rendered, workers=2, progress=False))
+            assert report.total_records == len(SENTENCES), report
+    shutil.copytree(rendered, folder, dirs_exist_ok=True)
     return folder
 
 
