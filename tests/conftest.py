@@ -31,7 +31,7 @@ def piper_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     with built_once(shared_root(tmp_path_factory.getbasetemp()), "piper") as folder:
         out, finished = folder / "dataset", folder / "process.json"
         if not finished.exists():
-            folder.mkdir()
+            folder.mkdir(exist_ok=True)  # a run killed before it finished left it
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
             env.pop("STEPFUN_API_KEY", None)
