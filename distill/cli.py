@@ -104,6 +104,32 @@ def _teacher_options(
         return {"language": voice}, None
     return {**remote, "model": model, "voice": voice}, voice
 
+@app.command("retone")
+def retone_command(
+    data: str = typer.Option(..., "--data", help="The rendered dataset (left unchanged)."),
+    out: str = typer.Option(..., "--out", help="The new dataset (created; an existing one is completed)."),
+    strength: float = typer.Option(0.7, "--strength", help="How far F0 moves toward each tone (0–1]."),
+    voices: list[str] = typer.Option(None, "--voice", help="Edit only this speaker's records (repeatable)."),
+    workers: int = typer.Option(2, "--workers", help="Processes running the edit."),
+    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+) -> None:
+    """Give a rendered dataset's Mandarin records the tone edit (`--tone-edit`) into a new dataset."""
+    from pathlib import Path
+
+    from steptts.errors import StepTTSError
+
+    from .retone import RetoneConfig, retone_dataset
+
+    config = RetoneConfig(source=Path(data), out=Path(out), strength=strength, voices=tuple(voices or ()),
+                          workers=workers, progress=progress)
+    try:
+        report = retone_dataset(config)
+    except StepTTSError as error:
+        typer.echo(f"steptts: error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(report.format(config.out))
+
+
 @app.command("train")
 def train_command(
     data: list[str] = typer.Option(

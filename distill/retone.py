@@ -1,0 +1,170 @@
+"""The tone edit on a dataset already rendered: `steptts distill retone --data IN --out OUT`.
+
+A Kokoro dataset rendered without ``--tone-edit`` need not be rendered again to get it. Each record
+that the render would have edited gets :func:`distill.tone_edit.apply_tone_edit` now, exactly as the
+teacher applies it (:meth:`distill.kokoro_teacher.KokoroTeacher.render`): Mandarin (``cmn``), with
+durations, and no audio edit after the teacher (``edits`` empty: an emotion, singing or dialect edit
+was made on the teacher's audio and cannot be redone on top of it). Speed-tagged lines qualify: the
+teacher rendered their speed itself. ``--voice`` limits it to some speakers.
+
+OUT is a new dataset (contract 4) holding every record of IN in IN's order: the edited ones under a
+new id (:func:`retoned_id`) with the edit in ``edits`` and ``retoned_from`` naming the record they
+replace; the others as they were. A record the edit refuses (its syllables not found in its
+phonemes) is kept unedited and listed in OUT's ``failures.jsonl`` and the report.
+
+Resumable: records already in OUT are skipped (:class:`distill.dataset_store.DatasetWriter`), so
+the same command after an interruption continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from distill.dataset_store import DatasetWriter, read_manifest
+from distill.stage_progress import StageBar
+from steptts.errors import StepTTSError
+
+MANDARIN = "cmn"
+"""The language code of Mandarin records (the Kokoro teacher's)."""
+
+
+class RetoneError(StepTTSError, ValueError):
+    """The datasets cannot be retoned as asked."""
+
+
+@dataclass(frozen=True)
+class RetoneConfig:
+    """One `steptts distill retone` run."""
+
+    source: Path
+    """The dataset to read (left unchanged)."""
+    out: Path
+    """The dataset to write (created; an existing one is completed)."""
+    strength: float = 0.7
+    """How far each syllable's log-F0 moves toward its tone's contour, 0–1 (as ``--tone-edit``)."""
+    voices: tuple[str, ...] = ()
+    """Speakers whose records are edited; empty: all."""
+    workers: int = 2
+    """Processes running the edit."""
+    progress: bool | None = None
+    """Rich progress bar (None: on a terminal outside CI)."""
+
+
+@dataclass(frozen=True)
+class RetoneReport:
+    """What one run did (records counted in this run; earlier runs' records are ``already``)."""
+
+    retoned: int
+    carried: int
+    refused: list[dict]
+    already: int
+
+    def format(self, out: Path) -> str:
+        lines = [f"retone: {self.retoned} records tone-edited, {self.carried} carried over unchanged, "
+                 f"{self.already} already in {out}"]
+        if self.refused:
+            lines.append(f"  {len(self.refused)} kept unedited (see {out / 'failures.jsonl'}):")
+            lines += [f"    {entry['id'][:12]}: {entry['message']}" for entry in self.refused[:10]]
+        return "\n".join(lines)
+
+
+def editable(record: dict, voices: tuple[str, ...] = ()) -> bool:
+    """Whether the render with ``--tone-edit`` would have edited ``record`` (see the module docstring)."""
+    return (record.get("language") == MANDARIN and not record.get("edits") and bool(record.get("durations"))
+            and (not voices or record.get("voice") in voices))
+
+
+def retoned_id(record_id: str, strength: float) -> str:
+    """The id of ``record_id`` tone-edited at ``strength`` (sha256 hex of both and the edit's version)."""
+    from distill.tone_edit import VERSION
+
+    blob = json.dumps({"from": record_id, "tone_edit": {"strength": strength, "version": VERSION}},
+                      sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _edit(job: tuple[dict, str, float]) -> tuple[np.ndarray | None, list[dict], str | None]:
+    """In a worker: (audio, ops, None) tone-edited, or (None, [], why) when the edit refuses."""
+    import soundfile as sf
+
+    from distill.edits import EditError
+    from distill.tone_edit import apply_tone_edit
+
+    record, path, strength = job
+    audio, rate_hz = sf.read(path, dtype="float32")
+    try:
+        edited = apply_tone_edit(audio, rate_hz, record["durations"], record["phonemes"], record["text"], strength)
+    except EditError as error:
+        return None, [], str(error)
+    return edited.audio, edited.ops, None
+
+
+def _read_audio(path: Path) -> np.ndarray:
+    import soundfile as sf
+
+    audio, _ = sf.read(path, dtype="float32")
+    return audio
+
+
+def retone_dataset(config: RetoneConfig) -> RetoneReport:
+    """Write ``config.out`` from ``config.source`` (see the module docstring)."""
+    if not 0.0 < config.strength <= 1.0:
+        raise RetoneError(f"--strength must be in (0, 1], got {config.strength}")
+    if config.source.resolve() == config.out.resolve():
+        raise RetoneError("--out must be another folder than --data (the source dataset stays as it is)")
+    records = read_manifest(config.source)
+    known_voices = {record.get("voice") for record in records}
+    unknown = [voice for voice in config.voices if voice not in known_voices]
+    if unknown:
+        raise RetoneError(f"no records of voice {', '.join(unknown)} in {config.source}; "
+                          f"it has: {', '.join(sorted(v for v in known_voices if v))}")
+    targets = [(record, retoned_id(record["id"], config.strength) if editable(record, config.voices) else None)
+               for record in records]
+    with DatasetWriter(config.out) as writer:
+        done = set(writer.done)
+        todo = [(record, new_id) for record, new_id in targets if (new_id or record["id"]) not in done
+                and record["id"] not in done]
+        retoned = carried = 0
+        refused: list[dict] = []
+        with StageBar("retone", len(targets), len(targets) - len(todo), config.progress) as bar:
+            for (record, new_id), (audio, ops, why) in zip(todo, _results(todo, config), strict=True):
+                if new_id is None or why is not None:
+                    if why is not None:
+                        writer.record_failure(record["id"], "tone_edit", why)
+                        refused.append({"id": record["id"], "message": why})
+                    writer.write(dict(record), _read_audio(config.source / record["path"]))
+                    carried += 1
+                else:
+                    writer.write({**record, "id": new_id, "edits": ops, "retoned_from": record["id"]}, audio)
+                    retoned += 1
+                bar.update(advance=1, info=f"{retoned} edited")
+    return RetoneReport(retoned, carried, refused, len(targets) - len(todo))
+
+
+def _results(todo: list[tuple[dict, str | None]], config: RetoneConfig) -> Iterator[tuple]:
+    """The edit's result per item of ``todo`` in order ((None, [], None) for records carried over)."""
+    jobs = [(record, str(config.source / record["path"]), config.strength) for record, new_id in todo if new_id]
+    if not jobs:
+        edited: Iterator[tuple] = iter(())
+    elif config.workers <= 1:
+        edited = map(_edit, jobs)
+    else:
+        pool = ProcessPoolExecutor(config.workers)
+        edited = _closing(pool, pool.map(_edit, jobs, chunksize=2))
+    for _record, new_id in todo:
+        yield next(edited) if new_id else (None, [], None)
+
+
+def _closing(pool: ProcessPoolExecutor, results: Iterator[tuple]) -> Iterator[tuple]:
+    """``results``, then the pool shut down (also when the consumer stops early)."""
+    try:
+        yield from results
+    finally:
+        pool.shutdown(cancel_futures=True)
