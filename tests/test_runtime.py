@@ -107,7 +107,7 @@ def test_a_long_first_sentence_streams_its_first_clause_first():
 
 def test_long_text_streams_in_bounded_memory_without_truncation(tts):
     sentence = "The quick brown fox jumps over the lazy dog near the river bank. "
-    text = (sentence * (20_000 // len(sentence) + 1))[:20_000]
+    text = (sentence * (8_000 // len(sentence) + 1))[:8_000]
     words_in = len(text.split())
     tracemalloc.start()
     total_samples, words_out, chunks = 0, 0, 0
@@ -119,7 +119,7 @@ def test_long_text_streams_in_bounded_memory_without_truncation(tts):
     tracemalloc.stop()
     assert words_out == words_in  # nothing dropped
     total_bytes = total_samples * 4
-    assert total_bytes > 40e6  # the whole audio would be large...
+    assert total_bytes > 15e6  # the whole audio would be large (about three minutes)...
     assert peak < total_bytes / 4  # ...but streaming never holds it all
 
 
