@@ -44,6 +44,10 @@ def test_polyphones_by_word(text: str, expected: list[str]) -> None:
         ("第一", ["di4", "yi1"]),  # ordinals, numbers and dates keep yi1
         ("十一月一日", ["shi2", "yi1", "yue4", "yi1", "ri4"]),
         ("一二零三", ["yi1", "er4", "ling2", "san1"]),
+        ("请等一下", ["qing2", "deng3", "yi2", "xia4"]),  # 等 the verb: 一 changes as anywhere
+        ("一加一等于二", ["yi1", "jia1", "yi1", "deng3", "yu2", "er4"]),  # arithmetic keeps yi1
+        ("二减一等于一", ["er4", "jian3", "yi1", "deng3", "yu2", "yi1"]),
+        ("一等奖", ["yi1", "deng3", "jiang3"]),  # the ordinal "first class"
     ],
 )
 def test_tone_sandhi(text: str, expected: list[str]) -> None:

@@ -50,8 +50,11 @@ TONE_ARROWS = {"1": "→", "2": "↗", "3": "↓", "4": "↘", "5": ""}
 """Tone number (pinyin ``TONE3``) → the arrow misaki writes after the nucleus; 5 is the neutral tone."""
 NUMERALS = frozenset("零〇一二两三四五六七八九十百千万亿")
 """Characters that make a neighbouring 一 a digit (yi1): 十一, 一二零三, 二零二一."""
-ARITHMETIC = frozenset("加减乘除等")
-"""Operators (as the normalizer writes them) that make a neighbouring 一 a number: 一加一等于二."""
+ARITHMETIC = frozenset("加减乘除")
+"""Operators (as the normalizer writes them) that make a neighbouring 一 a number: 一加一, 一减一."""
+EQUALS = "等于"
+"""The normalizer's "=": a 一 after it (等于一) or before its 等 (一等于) is a number. 等 alone is the
+verb "wait" before 一 (等一下: yi2) and the ordinal "class" after it (一等奖: yi1)."""
 NOT_ERHUA = frozenset({"女儿", "儿女", "婴儿", "幼儿", "孤儿", "男儿", "少儿", "患儿", "健儿", "婴幼儿", "胎儿",
                        "孙儿", "侄儿", "宠儿", "混血儿", "寄生儿", "新生儿", "产儿", "早产儿"})
 """Words ending in 儿 where 儿 is a syllable of its own ("child"), not the erhua suffix."""
@@ -136,6 +139,7 @@ def _keep_numeral_yi(text: str, syllables: list[str], citation: list[str]) -> No
         after = text[index + 1] if index + 1 < len(text) else ""
         if (before in NUMERALS or before == "第" or after in NUMERALS or after == "月"
                 or before in ARITHMETIC or after in ARITHMETIC
+                or text[max(0, index - 2):index] == EQUALS or after == EQUALS[0]
                 or (before == "月" and after in "日号")):
             syllables[index] = citation[index]
 
