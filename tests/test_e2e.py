@@ -1,6 +1,6 @@
 """The whole distillation path as a user runs it, in real processes:
 
-data engine (40 teacher lines) → `steptts distill train --preset nano --steps 10` → `steptts export`
+data engine (40 teacher lines) → `steptts distill train --preset nano --steps 30` → `steptts export`
 → `steptts say --voice <that voice>`.
 """
 
@@ -31,18 +31,18 @@ def test_data_train_export_say(piper_run, tmp_path):
     shutil.copytree(source, dataset)
     run = tmp_path / "run"
 
-    trained = steptts("distill", "train", "--data", str(dataset), "--preset", "nano", "--steps", "10",
+    trained = steptts("distill", "train", "--data", str(dataset), "--preset", "nano", "--steps", "30",
                       "--out", str(run), "--batch-seconds", "20")
     assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-2000:]
     checkpoint_steps = [int(line.split(",")[0]) for line in (run / "metrics.csv").read_text().splitlines()[1:]
                         if ",train," in line]
-    assert checkpoint_steps[-1] == 10
+    assert checkpoint_steps[-1] == 30
 
     voice = tmp_path / "voices" / "e2e-nano"
     exported = steptts("export", str(run), "--out", str(voice))
     assert exported.returncode == 0, exported.stderr[-2000:]
     config = json.loads((voice / "voice.json").read_text())
-    assert config["schema_version"] == 1 and config["provenance"]["steps"] == 10
+    assert config["schema_version"] == 1 and config["provenance"]["steps"] == 30
     assert config["parity"]["fp32"]["snr_db"] >= 40
     assert (voice / "model.onnx").stat().st_size < 25e6
     # A student of the en-us Piper voice says the accent symbols its teacher never spoke as it did.
