@@ -54,7 +54,7 @@ def forms(audio: np.ndarray, sample_rate_hz: int, pads: list[float]) -> dict[str
     trimmed = audio[first:end]
     out = {"as rendered": audio, "trimmed": trimmed}
     for pad in pads:
-        silence = np.zeros(int(round(pad * sample_rate_hz)), dtype=audio.dtype)
+        silence = np.zeros(round(pad * sample_rate_hz), dtype=audio.dtype)
         out[f"trimmed + {pad:g} s"] = np.concatenate([silence, trimmed, silence])
     return out
 

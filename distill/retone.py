@@ -62,13 +62,17 @@ class RetoneReport:
     """What one run did (records counted in this run; earlier runs' records are ``already``)."""
 
     retoned: int
+    """Records tone-edited and written under their new ids."""
     carried: int
+    """Records written as they were (refused ones included)."""
     refused: list[dict]
+    """``{"id", "message"}`` of each record the edit refused (kept unedited)."""
     already: int
+    """Records found in the output dataset already (an earlier, interrupted run's)."""
 
     def format(self, out: Path) -> str:
-        lines = [f"retone: {self.retoned} records tone-edited, {self.carried} carried over unchanged, "
-                 f"{self.already} already in {out}"]
+        lines = [(f"retone: {self.retoned} records tone-edited, {self.carried} carried over unchanged, "
+                  f"{self.already} already in {out}")]
         if self.refused:
             lines.append(f"  {len(self.refused)} kept unedited (see {out / 'failures.jsonl'}):")
             lines += [f"    {entry['id'][:12]}: {entry['message']}" for entry in self.refused[:10]]
