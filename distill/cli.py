@@ -104,6 +104,7 @@ def _teacher_options(
         return {"language": voice}, None
     return {**remote, "model": model, "voice": voice}, voice
 
+
 @app.command("retone")
 def retone_command(
     data: str = typer.Option(..., "--data", help="The rendered dataset (left unchanged)."),
