@@ -207,7 +207,8 @@ def fit_alignment_projection(
     ``sentences`` default to :func:`calibration_sentences`; ``speaker_id`` is the speaker who says them
     (the one :func:`align_utterance` is then given). For each sentence: token states [T,D] from
     :meth:`Student.encode`, audio from the student, its log-mel [F,80], and the mean log-mel of each
-    token's frames [T,80] (tokens given no frame are skipped). Ridge least squares on all tokens gives the weight [80,D] and bias [80].
+    token's frames [T,80] (tokens given no frame are skipped). Ridge least squares on all tokens gives
+    the weight [80,D] and bias [80].
     """
     student.eval()
     states_rows, mean_rows, loud_frames = [], [], []

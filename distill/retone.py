@@ -28,11 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from distill.dataset_store import DatasetWriter, read_manifest
+from distill.kokoro_teacher import MANDARIN
 from distill.stage_progress import StageBar
 from steptts.errors import StepTTSError
-
-MANDARIN = "cmn"
-"""The language code of Mandarin records (the Kokoro teacher's)."""
 
 
 class RetoneError(StepTTSError, ValueError):
@@ -132,9 +130,9 @@ def retone_dataset(config: RetoneConfig) -> RetoneReport:
     targets = [(record, retoned_id(record["id"], config.strength) if editable(record, config.voices) else None)
                for record in records]
     with DatasetWriter(config.out) as writer:
+        # Done: written under its new id, or carried under its own (not editable, or refused before).
         done = set(writer.done)
-        todo = [(record, new_id) for record, new_id in targets if (new_id or record["id"]) not in done
-                and record["id"] not in done]
+        todo = [(record, new_id) for record, new_id in targets if not {new_id, record["id"]} & done]
         retoned = carried = 0
         refused: list[dict] = []
         with StageBar("retone", len(targets), len(targets) - len(todo), config.progress) as bar:
