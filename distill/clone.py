@@ -4,8 +4,8 @@ The stages, each resumable in the clone's work folder:
 
 1. prepare (:mod:`distill.clone_prepare`): decode, cut at pauses, drop clipped or silent pieces;
 2. transcribe: Whisper base through faster-whisper (skipped with ``--transcripts``);
-3. align (:mod:`distill.clone_align`): the runtime's frontend, then monotonic alignment search on the
-   data engine's log-mel, into a dataset whose other features the trainer computes as for any;
+3. align (:mod:`distill.clone_align`): the runtime's frontend, then each utterance warped onto the
+   base voice's renderings of it, into a dataset whose other features the trainer computes as for any;
 4. adapt: fine-tune the base voice's student, whose weights come from its shipped graph
    (:mod:`distill.onnx_weights`);
 5. export a voice package.
@@ -338,18 +338,17 @@ def _texts(config: CloneConfig, report: PrepareReport, transcripts: dict | None,
 
 
 def _align(config: CloneConfig, base, records: list[dict], source_dir: Path, result: CloneResult) -> CloneResult:
-    """Stage 3 on transcribed utterances: the base student from its graph, its alignment projection
-    fitted back on the recordings' language, then monotonic alignment search into ``aligned/``."""
-    from distill.clone_align import Frontend, align_records, fit_alignment_projection
+    """Stage 3 on transcribed utterances: the base student from its graph; each utterance warped onto
+    the base speakers' renderings of it into ``aligned/`` (:mod:`distill.clone_align`)."""
+    from distill.clone_align import Frontend, align_records
     from distill.onnx_weights import student_from_graph
     from steptts.voice import sha256_file
 
     graph = base.model_path("fp32")
     student = student_from_graph(graph, base.sample_rate_hz, base.hop_length).student
     frontend = Frontend.of_voice(base, result.language)
-    fit = fit_alignment_projection(student, frontend)
     aligned, skipped = align_records(
-        records, source_dir, config.work / ALIGNED, student, frontend, fit.reference_mean, sha256_file(graph),
+        records, source_dir, config.work / ALIGNED, student, frontend, base.speakers, sha256_file(graph),
     )
     return replace(result, aligned=len(aligned), aligned_dir=config.work / ALIGNED,
                    align_skipped=tuple(skipped))

@@ -1,8 +1,11 @@
 """Clone stage 4, adapt: the base voice's student, fine-tuned on the aligned recordings as a new speaker.
 
 The student starts from the base voice's shipped graph (:func:`distill.init_weights.load_initial`,
-which reads the ONNX initializers back into torch), grown by one speaker row, the mean of the base
-speakers' rows (:func:`distill.init_weights.grow_to_records`). Two phases:
+which reads the ONNX initializers back into torch), grown by one speaker row
+(:func:`distill.init_weights.grow_to_records`) that starts as a copy of the base speaker the
+recordings were most often aligned with (the records' ``align_speaker``: the speaker whose rendering
+they warped onto most cheaply, :mod:`distill.clone_align`), or the mean of the base speakers' rows for
+records that name none. Two phases:
 
 1. **speaker** (:attr:`AdaptConfig.speaker_steps` steps): only the new speaker's embedding row
    learns, so the base voice's pitch, energy and timbre are steered toward the speaker before any
@@ -167,6 +170,23 @@ def _records(config: AdaptConfig, vocab) -> list:
     return kept
 
 
+def _start_from_nearest_speaker(initial, records: list, speaker: str):
+    """``initial`` with ``speaker``'s row copied from the base speaker the records name most often as
+    ``align_speaker`` (unchanged when none names one the base has)."""
+    from collections import Counter
+
+    from distill.init_weights import SPEAKER_TABLE
+
+    named = Counter(record.fields.get("align_speaker") for record in records)
+    named.pop(speaker, None)
+    nearest = next((name for name, _ in named.most_common() if name in initial.vocab.speakers), None)
+    if nearest is None:
+        return initial
+    table = initial.state[SPEAKER_TABLE].clone()
+    table[initial.vocab.speakers[speaker]] = table[initial.vocab.speakers[nearest]]
+    return replace(initial, state={**initial.state, SPEAKER_TABLE: table})
+
+
 def _set_phase(student: Student, phase: int) -> None:
     """requires_grad on the modules of ``phase`` (1 or 2), off elsewhere."""
     trained = ("speaker_embedding",) if phase == 1 else TRAINED_IN_PHASE_2
@@ -234,6 +254,7 @@ class _Run:
         self.initial = grow_to_records(initial, records, seed=config.seed)
         if config.speaker not in self.initial.vocab.speakers:
             raise AdaptError(f"the aligned data in {config.data_dir} is not of speaker '{config.speaker}'")
+        self.initial = _start_from_nearest_speaker(self.initial, records, config.speaker)
         utterances = training_data.load_utterances(records, self.initial.vocab, workers=1, progress=False)
         n_val = config.val_items or max(2, min(8, len(utterances) // 10))
         self.train_set, self.val_set = training_data.split_validation(utterances, n_val)

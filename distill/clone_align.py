@@ -4,19 +4,18 @@ Text goes through the runtime's own frontend (:mod:`steptts.languages.pipeline`:
 each language's normalizer and G2P, the base voice's phoneme substitutions, under the language tag of
 the recordings' language), so the clone learns exactly the tokens the runtime will feed it: English,
 Mandarin (Whisper's Traditional characters are made Simplified by the Mandarin normalizer) and mixed
-transcripts alike. Durations come from
-monotonic alignment search (:mod:`distill.alignment`) between the base student's token means and the
-utterance's log-mel (:func:`distill.features.log_mel`, the data engine's definition).
+transcripts alike.
 
-The token means are what the student's ``align_projection`` predicts, and an exported graph does not
-hold that layer (only training uses it). It is fitted back here from the base voice itself
-(:func:`fit_alignment_projection`): the base student speaks :data:`CALIBRATION_SENTENCES` (for Mandarin
-recordings :data:`MANDARIN_CALIBRATION_SENTENCES`), and a
-least-squares map from its token states to the mean log-mel of each token's frames replaces the
-projection. The means then live in the base speaker's spectrum; the user's utterance is shifted to
-the same mean log-mel per band (:func:`align_utterance`) before the search, against differences of
-level and overall colour. ``bench/bench_clone_align.py`` measures the boundaries found against the
-graph's own durations.
+Durations come from the base voice itself, by warping: each base speaker renders the transcript (its
+graph gives the frames of every token), dynamic time warping (:func:`librosa.sequence.dtw`) maps the
+recording's frames onto the rendering's, and each token boundary of the rendering is carried onto
+the recording along the path (:func:`align_utterance`). The frames are compared as cepstra
+(:func:`warp_features`): the low coefficients of the log-mel's DCT, each normalized over the
+utterance, which follow what is said more than who says it. The speaker whose rendering warps most
+cheaply gives the durations. On an unseen speaker (a blend of two Kokoro voices, Kokoro's own
+durations as the truth, ``bench/bench_clone_align.py``) this puts boundaries within two frames far
+more often than the monotonic alignment search it replaced, which fitted the base speaker's token
+means and left about a third of the tokens a single frame.
 
 The output is a dataset (docs/CONTRACTS.md, contract 4) that ``steptts distill train`` reads: one
 record per utterance, its audio copied, ``durations`` summing to the audio's frames.
@@ -30,12 +29,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.fft
 import torch
 
-from distill.alignment import durations_from_path, gaussian_log_likelihood, monotonic_alignment_search
 from distill.dataset_store import DatasetWriter
 from distill.features import HOP, log_mel
-from distill.model import Student, regulate_length
+from distill.model import Student
 from steptts.errors import StepTTSError
 from steptts.languages.pipeline import TextSettings, utterance
 from steptts.phonemes import PhonemeVocab
@@ -43,61 +42,12 @@ from steptts.phonemes import PhonemeVocab
 if TYPE_CHECKING:
     from steptts.voice import Voice
 
-ALIGN_VERSION = 2
+ALIGN_VERSION = 3
 """Bumped when phonemization or alignment changes; aligned record ids include it."""
-CALIBRATION_SENTENCES = (
-    "The quick brown fox jumps over the lazy dog near the riverbank.",
-    "She bought three yellow shirts and a pair of thick woollen gloves.",
-    "Every morning the baker pulls fresh bread out of a huge stone oven.",
-    "Would you mind closing the window? The wind is getting rather cold.",
-    "A few judges argued about the measure for nearly an hour.",
-    "My cousin Zachary plays the violin, the piano and the drums.",
-    "The children watched the ships sail toward the harbour at dusk.",
-    "Please check the engine before you drive up the mountain road.",
-    "Thousands of birds flew south when the autumn leaves turned orange.",
-    "He whispered a joke, and everyone in the room burst out laughing.",
-    "Our television usually breaks just when the big game begins.",
-    "The vision of the treasure kept the young sailor awake all night.",
-    "Fourteen students measured the length of the hallway with a rope.",
-    "Why does the cat always sleep on the newspaper I am reading?",
-    "The orchestra rehearsed the difficult passage again and again.",
-    "Jack found a shiny coin beside the bench in the village square.",
-    "They chose a quiet hotel with a view of the valley below.",
-    "Nobody expected the weather to change so quickly that afternoon.",
-    "The doctor asked him to breathe deeply and hold his breath.",
-    "Grandmother keeps her recipes in a worn leather notebook.",
-)
-"""What the base voice speaks to fit its alignment projection: every English phoneme, several times."""
-MANDARIN_CALIBRATION_SENTENCES = (
-    "今天天气很好，我们一起去公园散步吧。",
-    "他每天早上六点起床，先跑步，再吃早饭。",
-    "这家小饭馆的饺子又便宜又好吃。",
-    "请你把窗户关上，外面刮大风了。",
-    "我女儿在北京大学学习历史和音乐。",
-    "昨天晚上下了一场雨，路上有点儿滑。",
-    "你想喝茶还是喝咖啡？",
-    "周末我们坐火车去上海看朋友。",
-    "春天到了，河边的柳树都绿了。",
-    "这个问题太难了，我想了很久也不明白。",
-    "姐姐送给我一本很有意思的小说。",
-    "医生说他需要多休息，少熬夜。",
-    "超市里的水果比菜市场贵一些。",
-    "孩子们在操场上唱歌、跳舞、做游戏。",
-    "我们用手机拍了很多照片，发给了爷爷奶奶。",
-    "请问，去火车站怎么走？一直往前走，然后左转。",
-    "二月的北方很冷，儿子的耳朵冻得通红！",
-    "三月十四日，我们送了四束红色的玫瑰花。",
-    "冬天的夜里，远处的村庄下起了大雪，月亮躲进了云里。",
-    "人们热热闹闹地围着火锅，吃肉、喝酒、聊天，玩儿得很开心！",
-    "飞机上的服务员给我送来一杯果汁和一份米饭。",
-)
-"""What the base voice speaks for Mandarin recordings. Written for this purpose (no corpus or dev line):
-everyday sentences, the last five added for the symbols the first sixteen gave fewest of (ɚ, ɻ, ʊ, s,
-ɥ, f, y). Every symbol the Mandarin frontend gives for the HSK sentences is among their phonemes, at
-least 4 times (the four tone arrows 50 to 90 times); ``tests/test_clone_zh.py`` checks it against
-the bilingual voice's vocabulary."""
-RIDGE = 1e-3
-"""Ridge penalty of the projection's least squares (per token, on unit-scale states)."""
+N_CEPSTRA = 10
+"""Cepstral coefficients the warp compares (1 to 10; the 0th, the level, is left out). Fewer follow
+the speech and less the speaker: on the blend of ``bench/bench_clone_align.py`` 8 or 10 put 86% of the
+boundaries within two frames, 13 gave 82%, 20 gave 71%."""
 
 
 class AlignError(StepTTSError, ValueError):
@@ -157,115 +107,78 @@ def _inputs(ids: list[int], speaker_id: int = 0) -> tuple[torch.Tensor, ...]:
     )
 
 
-def token_mel_means(mel: torch.Tensor, frame_mask: torch.Tensor, token_index: torch.Tensor, n_tokens: int):
-    """Mean log-mel of each token's frames.
-
-    mel [B,F,80], frame_mask and token_index [B,F] → (means [B,T,80], frames per token [B,T]).
-    """
-    weights = frame_mask.to(mel.dtype)
-    index = token_index.unsqueeze(-1).expand_as(mel)
-    sums = mel.new_zeros(mel.shape[0], n_tokens, mel.shape[-1])
-    sums.scatter_add_(1, index, mel * weights[..., None])
-    counts = mel.new_zeros(mel.shape[0], n_tokens).scatter_add_(1, token_index, weights)
-    return sums / counts.clamp_min(1e-6).unsqueeze(-1), counts
+def warp_features(mel: torch.Tensor) -> np.ndarray:
+    """Log-mel [F,80] → cepstra 1..:data:`N_CEPSTRA` [F,N], each zero-mean and unit-variance over the frames."""
+    cepstra = scipy.fft.dct(mel.double().numpy(), type=2, norm="ortho", axis=1)[:, 1 : N_CEPSTRA + 1]
+    return (cepstra - cepstra.mean(0)) / (cepstra.std(0) + 1e-5)
 
 
 @dataclass(frozen=True)
-class AlignmentFit:
-    """What fitting the projection gave."""
+class Alignment:
+    """One utterance's durations and how they were found."""
 
-    r_squared: float
-    """Share of the variance of the token means that the projection explains."""
-    reference_mean: torch.Tensor
-    """float [80]: the base voice's mean log-mel over its louder frames (utterances are shifted to it)."""
-    tokens: int
-    """Tokens the fit used."""
-
-
-def _louder_frames(mel: torch.Tensor) -> torch.Tensor:
-    """Frames of [F,80] whose mean log-mel is above the utterance's mean: speech rather than pauses."""
-    return mel[mel.mean(-1) > mel.mean()]
+    durations: np.ndarray
+    """int64 [T] frames per token, each at least 1, summing to the recording's frames (S // 256)."""
+    speaker_id: int
+    """The base speaker whose rendering the recording was warped onto."""
+    cost: float
+    """Mean cepstral distance along the warp path (lower: the rendering sounds more alike)."""
 
 
-def calibration_sentences(frontend: Frontend) -> tuple[str, ...]:
-    """The sentences the base voice speaks to fit its projection: those of the recordings' language.
-
-    Only that language's: for Mandarin recordings on the bilingual voice, a fit to the Mandarin lines
-    alone put token boundaries closer than one to both languages' lines (``bench/bench_clone_align.py
-    --voice bilingual-nano --language zh --speaker jf_gongitsune --lines 10 [--fit-both]``: mean error
-    2.85 against 3.24 frames as the voice speaks, 2.17–3.46 against 2.51–4.18 under the five controls).
-    """
-    return MANDARIN_CALIBRATION_SENTENCES if frontend.language == "zh" else CALIBRATION_SENTENCES
-
-
-@torch.no_grad()
-def fit_alignment_projection(
-    student: Student, frontend: Frontend, sentences: tuple[str, ...] | None = None, speaker_id: int = 0,
-) -> AlignmentFit:
-    """Replace ``student.align_projection`` by a fit to the student's own speech.
-
-    ``sentences`` default to :func:`calibration_sentences`; ``speaker_id`` is the speaker who says them
-    (the one :func:`align_utterance` is then given). For each sentence: token states [T,D] from
-    :meth:`Student.encode`, audio from the student, its log-mel [F,80], and the mean log-mel of each
-    token's frames [T,80] (tokens given no frame are skipped). Ridge least squares on all tokens gives
-    the weight [80,D] and bias [80].
-    """
-    student.eval()
-    states_rows, mean_rows, loud_frames = [], [], []
-    for sentence in sentences if sentences is not None else calibration_sentences(frontend):
-        ids, _ = frontend.ids(frontend.phonemes(sentence)[1])
-        inputs = _inputs(ids, speaker_id)
-        audio, _, durations = student(*inputs)
-        mel = log_mel(audio)  # [1,F,80]
-        states, token_mask = student.encode(*inputs[:4])
-        _, frame_mask, token_index = regulate_length(states, durations, mel.shape[1])
-        means, counts = token_mel_means(mel, frame_mask, token_index, len(ids))
-        keep = (counts[0] > 0) & token_mask[0]
-        states_rows.append(states[0][keep].double())
-        mean_rows.append(means[0][keep].double())
-        loud_frames.append(_louder_frames(mel[0]))
-    states = torch.cat(states_rows)
-    means = torch.cat(mean_rows)
-    design = torch.cat([states, torch.ones(len(states), 1, dtype=torch.float64)], dim=1)
-    gram = design.T @ design + RIDGE * len(design) * torch.eye(design.shape[1], dtype=torch.float64)
-    solution = torch.linalg.solve(gram, design.T @ means)  # [D+1, 80]
-    residual = means - design @ solution
-    r_squared = 1.0 - float((residual**2).sum() / ((means - means.mean(0)) ** 2).sum())
-    student.align_projection.weight.copy_(solution[:-1].T.float())
-    student.align_projection.bias.copy_(solution[-1].float())
-    return AlignmentFit(r_squared, torch.cat(loud_frames).mean(0), len(states))
-
-
-@torch.no_grad()
-def align_utterance(
-    student: Student, ids: list[int], audio: np.ndarray, reference_mean: torch.Tensor | None,
-    speaker_id: int = 0,
-) -> np.ndarray:
-    """Frames per token of one utterance.
+def carry_boundaries(path: np.ndarray, rendered_durations: np.ndarray, n_frames: int) -> np.ndarray:
+    """Durations of the recording from a warp path and the rendering's durations.
 
     Args:
-        student: with a fitted ``align_projection``.
-        ids: token ids [T]. audio: float32 [S] at the student's rate.
-        reference_mean: float [80], the base voice's mean log-mel over speech (the utterance's own
-            mean over its louder frames is moved onto it, band by band); None: no shift.
-        speaker_id: the speaker the projection was fitted with.
+        path: int [P,2] (rendering frame, recording frame) pairs of a DTW path, from (0, 0) to the end.
+        rendered_durations: int [T] frames per token of the rendering (T ≤ ``n_frames``).
+        n_frames: the recording's frames.
     Returns:
-        int64 [T] durations summing to S // 256.
+        int64 [T] durations summing to ``n_frames``, each at least 1: each token of the rendering
+        starts at the first recording frame the path matches to the token's first rendered frame,
+        then starts that collide are moved apart by the fewest frames.
+    """
+    n_tokens = len(rendered_durations)
+    first_match = np.full(int(rendered_durations.sum()) + 1, n_frames, np.int64)
+    np.minimum.at(first_match, path[:, 0], path[:, 1])
+    starts = first_match[np.cumsum(rendered_durations)[:-1]]  # [T-1]: where tokens 1 … T-1 begin
+    index = np.arange(n_tokens - 1)
+    # Strictly increasing, at least k+1 (tokens before keep a frame each) and at most
+    # n_frames - (T-1-k) (tokens after keep one): the smallest moves that make it so.
+    starts = index + np.maximum.accumulate(np.maximum(starts, index + 1) - index)
+    starts = index + np.minimum.accumulate(
+        np.minimum(starts - index, n_frames - n_tokens + 1)[::-1])[::-1]
+    return np.diff(np.concatenate([[0], starts, [n_frames]])).astype(np.int64)
 
+
+@torch.no_grad()
+def align_utterance(student: Student, ids: list[int], audio: np.ndarray, speaker_ids: list[int]) -> Alignment:
+    """Frames per token of one utterance, warped onto the base speakers' renderings of it.
+
+    Args:
+        student: the base student. ids: token ids [T]. audio: float32 [S] at the student's rate.
+        speaker_ids: base speakers to render with; the cheapest warp wins.
     Raises:
         AlignError: fewer frames than tokens.
     """
-    mel = log_mel(torch.from_numpy(np.asarray(audio, np.float32))[None])  # [1,F,80]
-    n_frames, n_tokens = mel.shape[1], len(ids)
+    import librosa
+
+    mel = log_mel(torch.from_numpy(np.asarray(audio, np.float32))[None])[0]  # [F,80]
+    n_frames, n_tokens = mel.shape[0], len(ids)
     if n_frames < n_tokens:
         raise AlignError(f"{n_frames} frames cannot hold {n_tokens} tokens")
-    loud = _louder_frames(mel[0])
-    shift = reference_mean - loud.mean(0) if reference_mean is not None and len(loud) else 0.0
-    inputs = _inputs(ids, speaker_id)
-    states, _ = student.encode(*inputs[:4])
-    log_likelihood = gaussian_log_likelihood(student.align_projection(states), mel + shift)
-    path = monotonic_alignment_search(log_likelihood, torch.tensor([n_tokens]), torch.tensor([n_frames]))
-    return durations_from_path(path)[0].numpy()
+    student.eval()
+    recording = warp_features(mel)
+    best: Alignment | None = None
+    for speaker_id in speaker_ids:
+        rendered, _, rendered_durations = student(*_inputs(ids, speaker_id))
+        rendered_durations = rendered_durations[0].numpy()
+        n_rendered = int(rendered_durations.sum())
+        rendering = warp_features(log_mel(rendered[:, : n_rendered * HOP])[0][:n_rendered])
+        cost, path = librosa.sequence.dtw(X=rendering.T, Y=recording.T, metric="euclidean")
+        mean_cost = float(cost[-1, -1] / len(path))
+        if best is None or mean_cost < best.cost:
+            best = Alignment(carry_boundaries(path[::-1], rendered_durations, n_frames), speaker_id, mean_cost)
+    return best
 
 
 def aligned_id(prepared_id: str, base_sha256: str) -> str:
@@ -275,13 +188,13 @@ def aligned_id(prepared_id: str, base_sha256: str) -> str:
 
 def align_records(
     records: list[dict], prepared_dir: Path, out_dir: Path, student: Student, frontend: Frontend,
-    reference_mean: torch.Tensor, base_sha256: str, speaker_id: int = 0,
+    speakers: dict[str, int], base_sha256: str,
 ) -> tuple[list[dict], list[tuple[str, str]]]:
     """Align prepared records (each with ``text``, ``voice`` and ``path`` under ``prepared_dir``) into a
     dataset at ``out_dir``; resumable.
 
-    ``student`` has a projection fitted with ``speaker_id``, ``reference_mean`` is
-    :attr:`AlignmentFit.reference_mean`. Returns the aligned records and (source, reason) of each
+    ``student`` is the base voice's, ``speakers`` its speakers (name → id) to warp onto; each record
+    names the one chosen (``align_speaker``). Returns the aligned records and (source, reason) of each
     utterance left out (a transcript in a language the voice does not speak, or with nothing to say;
     audio too short for its tokens).
     """
@@ -305,16 +218,18 @@ def align_records(
                 skipped.append((record["source"], "the transcript gives no phonemes"))
                 continue
             try:
-                durations = align_utterance(student, ids, audio, reference_mean, speaker_id)
+                alignment = align_utterance(student, ids, audio, list(speakers.values()))
             except AlignError as error:
                 skipped.append((record["source"], str(error)))
                 continue
+            durations = alignment.durations
             audio = audio[: int(durations.sum()) * HOP]
+            speaker = next(name for name, index in speakers.items() if index == alignment.speaker_id)
             fields = {key: record[key] for key in ("voice", "teacher", "source", "source_sha256", "start_s",
                                                    "end_s", "gain_db", "transcript_source") if key in record}
             aligned.append(writer.write({
                 **fields, "id": record_id, "text": text, "phonemes": phonemes, "tags": [],
                 "language": frontend.record_language, "sample_rate": rate_hz, "durations": durations.tolist(),
-                "edits": [], "prepared_id": record["id"],
+                "edits": [], "prepared_id": record["id"], "align_speaker": speaker,
             }, audio))
     return aligned, skipped
