@@ -42,7 +42,7 @@ PAUSE_S = 0.7
 HELD_OUT_CLIPS = 10
 
 
-def _teacher():
+def blend_teacher():
     """The Kokoro teacher speaking the blend of :data:`BLEND` as voice ``"blend"``."""
     from distill.kokoro_teacher import KokoroTeacher
 
@@ -68,7 +68,7 @@ def render_speaker(work: Path, minutes: float) -> tuple[Path, Path]:
     recordings.mkdir(parents=True, exist_ok=True)
     clips.mkdir(parents=True, exist_ok=True)
     lines = [line.text for line in read_corpus([DATA / "arctic_prompts.tsv"])]
-    teacher = _teacher()
+    teacher = blend_teacher()
     for index, text in enumerate(lines[:HELD_OUT_CLIPS]):
         if not (clips / f"clip{index:02d}.wav").exists():
             rendering = teacher.render(text, [], "blend")
@@ -183,7 +183,7 @@ def main() -> None:
     recordings, clips = render_speaker(work, max(args.minutes) * 1.05 + 0.1)
     texts = [line.strip() for line in (DATA / "dev_en.txt").read_text().splitlines() if line.strip()]
     texts = texts[: args.eval_lines]
-    teacher = _teacher()
+    teacher = blend_teacher()
 
     def speaker(text: str):
         rendering = teacher.render(text, [], "blend")

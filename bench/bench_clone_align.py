@@ -54,7 +54,7 @@ def main() -> None:
     import sys
 
     sys.path.insert(0, str(REPO / "bench"))
-    from bench_clone import _teacher
+    from bench_clone import blend_teacher
 
     from distill.clone_align import Frontend, align_utterance
     from distill.corpus import read_corpus
@@ -85,7 +85,7 @@ def main() -> None:
             chosen.append(names[alignment.speaker_id])
         _row(label, errors, found_all, chosen, time.perf_counter() - started)
 
-    teacher = _teacher()
+    teacher = blend_teacher()
     unseen = []
     for line in lines:
         rendering = teacher.render(line, [], "blend")
