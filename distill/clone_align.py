@@ -201,6 +201,7 @@ def align_records(
     import soundfile as sf
 
     aligned, skipped = [], []
+    speaker_names = {index: name for name, index in speakers.items()}
     with DatasetWriter(out_dir) as writer:
         for record in records:
             record_id = aligned_id(record["id"], base_sha256)
@@ -224,12 +225,12 @@ def align_records(
                 continue
             durations = alignment.durations
             audio = audio[: int(durations.sum()) * HOP]
-            speaker = next(name for name, index in speakers.items() if index == alignment.speaker_id)
             fields = {key: record[key] for key in ("voice", "teacher", "source", "source_sha256", "start_s",
                                                    "end_s", "gain_db", "transcript_source") if key in record}
             aligned.append(writer.write({
                 **fields, "id": record_id, "text": text, "phonemes": phonemes, "tags": [],
                 "language": frontend.record_language, "sample_rate": rate_hz, "durations": durations.tolist(),
-                "edits": [], "prepared_id": record["id"], "align_speaker": speaker,
+                "edits": [], "prepared_id": record["id"],
+                "align_speaker": speaker_names[alignment.speaker_id],
             }, audio))
     return aligned, skipped
