@@ -1,6 +1,6 @@
 """How well `steptts distill clone` clones a voice it has never heard, from 1, 3 and 10 minutes (not a test).
 
-    python bench/bench_clone.py [--minutes 1 3 10] [--work bench-out/clone] [--eval-lines 10]
+    python bench/bench_clone.py [--minutes 1 3 10] [--work bench-out/clone] [--eval-lines 20]
                                 [--base joe-nano] [--json OUT]
 
 The speaker: a blend of two Kokoro-82M style vectors (``jf_nezumi`` and ``jf_tebukuro``, averaged row
@@ -175,7 +175,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", nargs="+", type=float, default=[1.0, 3.0, 10.0])
     parser.add_argument("--work", default="bench-out/clone")
-    parser.add_argument("--eval-lines", type=int, default=10)
+    parser.add_argument("--eval-lines", type=int, default=20,
+                        help="first lines of dev_en.txt read by each system (20: all of them)")
     parser.add_argument("--base", default="joe-nano")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
