@@ -88,7 +88,7 @@ def main() -> None:
     teacher = blend_teacher()
     unseen = []
     for line in lines:
-        rendering = teacher.render(line, [], "blend")
+        rendering = teacher.render(line, [], None)
         ids, _ = frontend.ids(rendering.phonemes)
         if len(ids) != len(rendering.durations):
             raise SystemExit(f"{len(ids)} ids for {len(rendering.durations)} Kokoro durations: {line}")

@@ -29,7 +29,8 @@ def data_command(
         None, "--model", help="piper: the voice's .onnx; remote: the model name; kokoro: an .onnx."
     ),
     voice: str = typer.Option(
-        None, "--voice", help="Speaker (piper; kokoro: jm_kumo…), server voice (remote), language (espeak)."
+        None, "--voice", help="Speaker (piper; kokoro: jm_kumo…, or a blend such as jf_alpha*0.25+jm_kumo*0.75), "
+        "server voice (remote), language (espeak)."
     ),
     base_url: str = typer.Option(
         None, "--base-url", help="remote: the speech API, e.g. https://api.stepfun.com."

@@ -167,6 +167,30 @@ def style_row(voice_array: np.ndarray, token_count: int) -> np.ndarray:
     return rows[min(token_count, rows.shape[0] - 1)].reshape(1, -1).astype(np.float32)
 
 
+def parse_voice_blend(spec: str) -> list[tuple[str, float]]:
+    """The voices and weights (summing to 1) of a voice spec: ``jm_kumo``, ``jf_alpha+jm_kumo`` (equal
+    parts) or ``jf_alpha*0.25+jm_kumo*0.75`` (weights renormalized). Raises VoiceError naming the
+    voices for an unknown name, a repeated name, or a weight that is not a positive number."""
+    parts: list[tuple[str, float]] = []
+    for part in spec.split("+"):
+        name, _, weight_text = part.strip().partition("*")
+        name = name.strip()
+        if name not in KOKORO_VOICES:
+            raise VoiceError(f"unknown Kokoro voice '{name}' in '{spec}'; choose one of: "
+                             f"{', '.join(KOKORO_VOICES)}, or a blend such as jf_alpha*0.25+jm_kumo*0.75")
+        try:
+            weight = float(weight_text) if weight_text else 1.0
+        except ValueError:
+            weight = float("nan")
+        if not (np.isfinite(weight) and weight > 0):
+            raise VoiceError(f"Kokoro voice blend '{spec}': the weight of {name} must be a positive number")
+        if name in (known for known, _ in parts):
+            raise VoiceError(f"Kokoro voice blend '{spec}' names {name} twice")
+        parts.append((name, weight))
+    total = sum(weight for _, weight in parts)
+    return [(name, weight / total) for name, weight in parts]
+
+
 def mandarin_line_phonemes(text: str, dialect: str | None = None) -> tuple[str, dict[str, str]]:
     """Runtime phonemes of a normalized Mandarin line (said in ``dialect``, e.g. ``四川话``, when given)
     and the table that maps them to Kokoro's: a mixed line's English runs take espeak-ng's IPA and
@@ -208,7 +232,8 @@ class KokoroTeacher:
     """
 
     voice: str = KOKORO_DEFAULT_VOICE
-    """Voice used when a synthesis names none: one of :data:`KOKORO_VOICES`."""
+    """Voice used when a synthesis names none: one of :data:`KOKORO_VOICES`, or a blend of them
+    (:func:`parse_voice_blend`: their style vectors mixed row by row)."""
     threads: int = 1
     """onnxruntime intra-op threads (1 per worker process: workers give the parallelism)."""
     model_path: str | None = None
@@ -222,10 +247,7 @@ class KokoroTeacher:
         self._vocab: dict[str, int] = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
         self._model_sha256 = (data / "model.sha256").read_text(encoding="utf-8").strip()
         self._voices_sha256 = hashlib.sha256((data / "voices_ja.npz").read_bytes()).hexdigest()
-        if self.voice not in KOKORO_VOICES:
-            raise VoiceError(
-                f"unknown Kokoro voice '{self.voice}'; choose one of: {', '.join(KOKORO_VOICES)}"
-            )
+        parse_voice_blend(self.voice)  # one clear error before any rendering
         if not 0.0 <= self.tone_strength <= 1.0:
             raise TeacherError(f"tone_strength must be in [0, 1], got {self.tone_strength}")
         self.name = "kokoro:kokoro-v1.0-int8" + (f"+tone{self.tone_strength:g}" if self.tone_strength else "")
@@ -291,12 +313,13 @@ class KokoroTeacher:
         return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
     def _style(self, voice: str, token_count: int) -> np.ndarray:
-        if voice not in KOKORO_VOICES:
-            raise VoiceError(f"unknown Kokoro voice '{voice}'; choose one of: {', '.join(KOKORO_VOICES)}")
+        """float32 [1, 256]: the style row of ``voice`` (a name or a blend) for ``token_count`` ids."""
+        blend = parse_voice_blend(voice)
         with self._lock:
             if voice not in self._styles:
                 with (_package_data() / "voices_ja.npz").open("rb") as handle:
-                    self._styles[voice] = np.load(handle)[voice]
+                    arrays = np.load(handle)
+                    self._styles[voice] = sum(weight * arrays[name].astype(np.float64) for name, weight in blend)
         return style_row(self._styles[voice], token_count)
 
     # -- synthesis

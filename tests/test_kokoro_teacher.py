@@ -13,6 +13,7 @@ from distill.kokoro_teacher import (
     KOKORO_IPA,
     KokoroTeacher,
     map_to_kokoro,
+    parse_voice_blend,
     student_durations,
     style_row,
 )
@@ -88,6 +89,25 @@ def test_voices_speed_and_accents(kokoro):
         kokoro.render(TEXT, [], "af_heart")
     with pytest.raises(TagError, match="高兴1"):
         kokoro.render(TEXT, [resolve_tag("高兴1")], None)  # emotions are audio edits, never dropped
+
+
+def test_voice_blends_mix_style_vectors_row_by_row(kokoro):
+    assert parse_voice_blend("jm_kumo") == [("jm_kumo", 1.0)]
+    assert parse_voice_blend("jf_alpha*1 + jm_kumo*3") == [("jf_alpha", 0.25), ("jm_kumo", 0.75)]
+    for tokens in (5, 40):
+        mean = (kokoro._style("jf_alpha", tokens) + kokoro._style("jm_kumo", tokens)) / 2
+        np.testing.assert_allclose(kokoro._style("jf_alpha+jm_kumo", tokens), mean, rtol=1e-6, atol=1e-7)
+    blend = kokoro.render(TEXT, [], "jf_alpha+jm_kumo")
+    assert sum(blend.durations) * HOP == blend.audio.size
+    for name in ("jf_alpha", "jm_kumo"):
+        alone = kokoro.render(TEXT, [], name)
+        assert alone.audio.size != blend.audio.size or not np.allclose(alone.audio, blend.audio)
+    for spec, said in (("af_heart+jm_kumo", "af_heart"), ("jm_kumo*0", "positive"), ("jm_kumo*x", "positive"),
+                       ("jm_kumo+jm_kumo", "twice")):
+        with pytest.raises(VoiceError, match=said):
+            kokoro.render(TEXT, [], spec)
+    with pytest.raises(VoiceError, match="jf_alpha"):
+        KokoroTeacher(voice="nobody")
 
 
 def test_registry_and_tags():
