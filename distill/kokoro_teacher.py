@@ -314,9 +314,9 @@ class KokoroTeacher:
 
     def _style(self, voice: str, token_count: int) -> np.ndarray:
         """float32 [1, 256]: the style row of ``voice`` (a name or a blend) for ``token_count`` ids."""
-        blend = parse_voice_blend(voice)
         with self._lock:
             if voice not in self._styles:
+                blend = parse_voice_blend(voice)
                 with (_package_data() / "voices_ja.npz").open("rb") as handle:
                     arrays = np.load(handle)
                     self._styles[voice] = sum(weight * arrays[name].astype(np.float64) for name, weight in blend)

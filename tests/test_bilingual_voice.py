@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from export.variants import VARIANT_RULE
 from steptts import TTS
 from steptts.errors import StepTTSError
 from steptts.voice import load_voice
@@ -30,10 +31,12 @@ def test_it_is_packaged_verified_compact_and_the_folder_keeps_its_budget() -> No
     # listening figures recorded by bench/bench_variants.py (100 lines) hold the variant rule.
     assert voice.size_bytes <= 12_000_000
     compaction = voice.parity["fp32"]["weights_fp16"]
-    assert compaction["kept"] and "only" not in compaction and compaction["mel_snr_db"] >= 30
+    assert compaction["kept"] and "only" not in compaction and compaction["durations_match"] == 1.0
+    assert compaction["mel_snr_db"] >= VARIANT_RULE.min_mel_snr_db
     listening = compaction["listening"]
-    assert listening["wer_increase"] <= 0.01 and listening["dnsmos_drop"] <= 0.05
-    assert listening["whisper_cer"] <= listening["fp32_whisper_cer"] + 0.01
+    assert listening["wer_increase"] <= VARIANT_RULE.max_wer_increase
+    assert listening["dnsmos_drop"] <= VARIANT_RULE.max_dnsmos_drop
+    assert listening["whisper_cer"] <= listening["fp32_whisper_cer"] + VARIANT_RULE.max_wer_increase
     everything = sum(path.stat().st_size for path in packaged_voices_dir().rglob("*") if path.is_file())
     assert everything <= 40_000_000
     default = load_voice()
