@@ -97,6 +97,11 @@ class AdaptConfig:
     """Data order and random segments."""
     adversarial: bool = False
     """Phase 2 adds the adversarial and feature-matching losses of :mod:`distill.adversarial`."""
+    trained_in_phase_2: tuple[str, ...] = TRAINED_IN_PHASE_2
+    """Modules (names of the student's children) that learn in phase 2; the speaker row always does."""
+    speaker_radius: float | None = None
+    """When set, the new speaker's row is held within this L2 distance of its starting row after every
+    step (the base decoder speaks clearly only near the rows it was trained with). None: unbounded."""
     threads: int | None = None
     """torch threads (None: every core this process may use)."""
     progress: bool | None = None
@@ -187,16 +192,19 @@ def _start_from_nearest_speaker(initial, records: list, speaker: str):
     return replace(initial, state={**initial.state, SPEAKER_TABLE: table})
 
 
-def _set_phase(student: Student, phase: int) -> None:
+def _set_phase(student: Student, phase: int, config: AdaptConfig) -> None:
     """requires_grad on the modules of ``phase`` (1 or 2), off elsewhere."""
-    trained = ("speaker_embedding",) if phase == 1 else TRAINED_IN_PHASE_2
+    trained = ("speaker_embedding",) if phase == 1 else ("speaker_embedding", *config.trained_in_phase_2)
     for name, parameter in student.named_parameters():
         parameter.requires_grad_(name.split(".")[0] in trained)
 
 
 def _optimizer(student: Student, config: AdaptConfig) -> torch.optim.Optimizer:
     speaker = [student.speaker_embedding.weight]
-    shared = [p for name, p in student.named_parameters() if name.split(".")[0] in TRAINED_IN_PHASE_2
+    unknown = set(config.trained_in_phase_2) - {name for name, _ in student.named_children()}
+    if unknown:
+        raise AdaptError(f"trained_in_phase_2 names no module of the student: {', '.join(sorted(unknown))}")
+    shared = [p for name, p in student.named_parameters() if name.split(".")[0] in config.trained_in_phase_2
               and name != "speaker_embedding.weight"]
     return torch.optim.AdamW([{"params": speaker, "lr": config.speaker_lr}, {"params": shared, "lr": 0.0}],
                              betas=(0.8, 0.99), weight_decay=0.0)
@@ -242,8 +250,9 @@ def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
 
 
-class _Run:
-    """The student, its data and optimizer, and the position of one adaptation."""
+class AdaptRun:
+    """The student, its data and optimizer, and the position of one adaptation (:func:`adapt` drives it;
+    ``bench/bench_clone_steps.py`` steps it and judges the student between steps)."""
 
     def __init__(self, config: AdaptConfig) -> None:
         from distill.init_weights import grow_to_records, load_initial
@@ -269,6 +278,16 @@ class _Run:
 
             self.adversary = Adversary(AdversarialConfig(), config.speaker_steps, torch.device("cpu"), config.seed)
         self.state = _State()
+        self.start_row = self.student.speaker_embedding.weight[self.speaker_id].detach().clone()
+
+    @property
+    def speaker_id(self) -> int:
+        """The new speaker's row in the student's table."""
+        return self.initial.vocab.speakers[self.config.speaker]
+
+    def row_drift(self) -> float:
+        """L2 distance of the new speaker's row from its starting row."""
+        return float((self.student.speaker_embedding.weight[self.speaker_id].detach() - self.start_row).norm())
 
     def checkpoint(self) -> dict:
         adversary = {"adversarial": self.adversary.state_dict()} if self.adversary is not None else {}
@@ -298,7 +317,7 @@ class _Run:
     def step(self, batch_indices: list[int]) -> float:
         """One optimizer step on ``batch_indices`` of the train set; returns its total loss."""
         phase = _set_learning_rates(self.optimizer, self.config, self.state.step)
-        _set_phase(self.student, phase)
+        _set_phase(self.student, phase, self.config)
         batch = training_data.collate([self.train_set[i] for i in batch_indices])
         adversarial = self.adversary is not None and self.adversary.active(self.state.step)
         losses = self.student.training_losses(batch, self.state.step, vocoder_audio=adversarial)
@@ -308,9 +327,22 @@ class _Run:
         torch.nn.utils.clip_grad_norm_([p for p in self.student.parameters() if p.requires_grad], 1.0)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        self._hold_row()
         self.state.step += 1
         self.state.batch_in_epoch += 1
         return float(losses["total"].detach())
+
+    @torch.no_grad()
+    def _hold_row(self) -> None:
+        """Pull the new row back onto the ball of :attr:`AdaptConfig.speaker_radius` around its start."""
+        radius = self.config.speaker_radius
+        if radius is None:
+            return
+        table = self.student.speaker_embedding.weight
+        drift = table[self.speaker_id] - self.start_row
+        norm = float(drift.norm())
+        if norm > radius:
+            table[self.speaker_id] = self.start_row + drift * (radius / norm)
 
     def evaluate(self) -> bool:
         """Score the held-out set after phase 1; True when the patience has run out."""
@@ -342,7 +374,7 @@ def adapt(config: AdaptConfig, resume: bool = False) -> AdaptResult:
     started = time.monotonic()
     torch.set_num_threads(config.threads or len(os.sched_getaffinity(0)))
     config.run_dir.mkdir(parents=True, exist_ok=True)
-    run = _Run(config)
+    run = AdaptRun(config)
     checkpoint_path = config.run_dir / CHECKPOINT
     resumed_from = None
     if checkpoint_path.exists():
@@ -359,7 +391,7 @@ def adapt(config: AdaptConfig, resume: bool = False) -> AdaptResult:
                        sum(u.duration_s for u in run.val_set), time.monotonic() - started, resumed_from)
 
 
-def _loop(run: _Run) -> None:
+def _loop(run: AdaptRun) -> None:
     """Steps until the patience runs out or :attr:`AdaptConfig.max_steps`; checkpoints on schedule."""
     config, state = run.config, run.state
     seconds = [u.duration_s for u in run.train_set]

@@ -97,7 +97,7 @@ class Frontend:
         return self.vocab.encode(phonemes)
 
 
-def _inputs(ids: list[int], speaker_id: int = 0) -> tuple[torch.Tensor, ...]:
+def neutral_inputs(ids: list[int], speaker_id: int = 0) -> tuple[torch.Tensor, ...]:
     """Graph inputs of one utterance (no tags, neutral controls, nothing overridden)."""
     n_tokens = len(ids)
     return (
@@ -170,7 +170,7 @@ def align_utterance(student: Student, ids: list[int], audio: np.ndarray, speaker
     recording = warp_features(mel)
     best: Alignment | None = None
     for speaker_id in speaker_ids:
-        rendered, _, rendered_durations = student(*_inputs(ids, speaker_id))
+        rendered, _, rendered_durations = student(*neutral_inputs(ids, speaker_id))
         rendered_durations = rendered_durations[0].numpy()
         n_rendered = int(rendered_durations.sum())
         rendering = warp_features(log_mel(rendered[:, : n_rendered * HOP])[0][:n_rendered])

@@ -202,3 +202,35 @@ def test_remote_teacher_fault_gives_one_line_and_exit_2(clips, tiny_base, tmp_pa
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("steptts: error: remote teacher"), result.stderr
     assert "/v1/audio/voices: HTTP 500: scripted fault 500 (after 3 attempts)" in lines[0]
+
+
+def test_adapt_holds_the_new_row_near_its_start_and_trains_only_the_named_modules(clips, tiny_base, tmp_path) -> None:
+    import torch
+
+    from distill.clone_adapt import AdaptConfig, AdaptError, AdaptRun, adapt
+    from distill.init_weights import load_initial
+    from distill.onnx_weights import TRAINING_ONLY
+
+    folder, tsv = clips
+    out = tmp_path / "voices" / "me"
+    result = clone("--audio", str(folder), "--transcripts", str(tsv), "--out", str(out), "--base", str(tiny_base),
+                   "--stop-after", "align")
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    aligned = tmp_path / "voices" / "me.clone-work" / "aligned"
+    config = AdaptConfig(data_dir=aligned, run_dir=tmp_path / "adapt", speaker="me", base=str(tiny_base), max_steps=6,
+                         speaker_steps=3, eval_every=3, speaker_lr=0.5, speaker_radius=0.05,
+                         trained_in_phase_2=("vocoder",), threads=1, progress=False)
+    adapt(config)
+    best = torch.load(config.run_dir / "best.pt", map_location="cpu", weights_only=False)
+    base = load_initial(str(tiny_base)).state
+    row = best["model"]["speaker_embedding.weight"][best["vocab"]["speakers"]["me"]]
+    start = base["speaker_embedding.weight"][0]  # the new row starts as the base's only speaker
+    assert 0.0 < float((row - start).norm()) <= 0.05 + 1e-6  # a rate of 0.5 would carry it far beyond
+    changed = {name.split(".")[0] for name, value in best["model"].items()
+               if name in base and name not in ("speaker_embedding.weight", *TRAINING_ONLY)  # not in the graph
+               and not torch.equal(value, base[name])}
+    assert changed == {"vocoder"}
+
+    with pytest.raises(AdaptError, match="names no module of the student: vocodr"):
+        AdaptRun(AdaptConfig(data_dir=aligned, run_dir=tmp_path / "other", speaker="me", base=str(tiny_base),
+                             trained_in_phase_2=("vocodr",)))
