@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import sys
 import tempfile
@@ -186,8 +187,9 @@ def main() -> None:
     texts_arg = " ".join(str(t) for t in args.texts)
     if args.record_from:
         results = json.loads(args.record_from.read_text(encoding="utf-8"))
+        measured_by = results["fp32"].get("command")  # the measuring run's own command line
         record(args.voice, results, args.texts,
-               f"python bench/bench_variants.py --texts {texts_arg} --json {args.record_from.name}")
+               measured_by or f"python bench/bench_variants.py --texts {texts_arg} --json {args.record_from.name}")
         return
     variants = ["fp32"] + [v for v in args.variants.split(",") if v and v != "fp32"]
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -208,6 +210,9 @@ def main() -> None:
                                              args.speaker)
                    for variant in variants}
         compare(voice, compact, results)
+    command = shlex.join(["python", "bench/bench_variants.py", *sys.argv[1:]])
+    for figures in results.values():
+        figures["command"] = command
     print(f"{'variant':8} {'WER (en)':>9} {'CER (zh)':>9} {'DNSMOS':>7} {'mel SNR dB':>11} {'durations':>10}  verdict")
     for variant, figures in results.items():
         parity = figures.get("parity", {"mel_snr_db": float("inf"), "durations_match": 1.0})
@@ -218,7 +223,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if args.record:
-        record(args.voice, results, args.texts, f"python bench/bench_variants.py --texts {texts_arg} --record")
+        record(args.voice, results, args.texts, command)
 
 
 if __name__ == "__main__":
