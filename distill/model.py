@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from distill.alignment import durations_from_path, gaussian_log_likelihood, monotonic_alignment_search
+from distill.dsp import midi_to_hz
 from distill.features import SILENCE_LOG_MEL, hz_to_midi
 from distill.losses import (
     masked_bce_with_logits,
@@ -38,7 +39,6 @@ from distill.losses import (
     mel_l1_loss,
     multi_resolution_stft_loss,
 )
-from distill.dsp import midi_to_hz
 from steptts.errors import StepTTSError
 from steptts.graph import HOP_LENGTH, SAMPLE_RATE_HZ
 

@@ -55,8 +55,8 @@ def plot_line_pair(path: Path, tracks: Sequence[Track], title: str = "") -> Path
 
     The F0 (:func:`distill.pitch.f0_contour`, right axis, Hz) is drawn where voiced. Returns ``path``.
     """
-    from distill.pitch import FRAME_PERIOD_MS, f0_contour
     from distill.features import HOP, MEL_FMAX_HZ, SAMPLE_RATE_HZ
+    from distill.pitch import FRAME_PERIOD_MS, f0_contour
 
     figure = _figure(10.0, 3.0 * len(tracks))
     longest_s = max(len(audio) / rate for _, audio, rate in tracks)

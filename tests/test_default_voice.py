@@ -45,8 +45,8 @@ def test_default_voice_sings_the_given_melody_and_raps():
 
 
 def test_accent_symbols_the_voice_never_learned_reach_the_graph_as_their_neighbours():
-    from steptts import g2p
     from distill.teachers import ENGLISH_ACCENT_FALLBACKS
+    from steptts import g2p
     from steptts.phonemes import substitute
 
     tts = TTS(provider="cpu")

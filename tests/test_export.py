@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from distill.model import Student, make_config
-from export.voice_export import export_voice
 from export.onnx_export import export_onnx
-from steptts.graph import INPUT_NAMES
 from export.package import ExportError, drop_variant
 from export.parity import HELD_OUT_SENTENCES, open_session, run_torch, snr_db
 from export.variants import VARIANT_RULE
+from export.voice_export import export_voice
 from steptts.errors import VoiceError
 from steptts.g2p import phonemize
+from steptts.graph import INPUT_NAMES
 from steptts.phonemes import PhonemeVocab
 from steptts.voice import load_voice, sha256_file
 from tests.student_helpers import fit, one_torch_thread, synthetic_batch  # noqa: F401 (autouse fixture)

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
-import pytest
 from onnx import TensorProto, helper
 
 from export.precision import HALF_SUFFIX, convert_to_half, node_prefix_rule
