@@ -11,7 +11,9 @@ records that name none. Two phases:
    learns, so the base voice's pitch, energy and timbre are steered toward the speaker before any
    shared weight moves;
 2. **decoder**: the speaker row, the pitch and energy predictors and embeddings, the frame decoder
-   and the vocoder learn (:data:`TRAINED_IN_PHASE_2`), until the held-out loss stops improving.
+   and the vocoder learn (:data:`TRAINED_IN_PHASE_2`, or :attr:`AdaptConfig.trained_in_phase_2`), until
+   the held-out loss stops improving. :attr:`AdaptConfig.speaker_radius` can hold the new row near its
+   start throughout (``bench/bench_clone_steps.py`` measures what either choice does).
    With :attr:`AdaptConfig.adversarial`, the vocoder also learns against the trainer's discriminators
    in this phase (:class:`distill.adversarial.Adversary`, fresh discriminators, the trainer's weights);
    it is off by default, as in the trainer.
