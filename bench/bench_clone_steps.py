@@ -16,7 +16,6 @@ with the durations the starting student predicts, to tell a change of timing fro
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import time
@@ -69,9 +68,10 @@ def main() -> None:
     frontend = Frontend.of_voice(load_voice(args.base), "en")
     texts = [line.strip() for line in (DATA / "dev_en.txt").read_text().splitlines() if line.strip()][: args.lines]
     ids = [frontend.ids(frontend.phonemes(text)[1])[0] for text in texts]
-    starting = copy.deepcopy(run.student).eval()
+    run.student.eval()  # no step taken yet: the starting student's own durations
     with torch.no_grad():
-        start_durations = [starting(*neutral_inputs(line, run.speaker_id))[2].float() for line in ids]
+        start_durations = [run.student(*neutral_inputs(line, run.speaker_id))[2].float() for line in ids]
+    run.student.train()
     judges = Judges()
     reference = judges.mean_embedding(sorted(args.clips.glob("*.wav")))
 
@@ -107,19 +107,11 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    from distill import training_data
-
-    seconds = [utterance.duration_s for utterance in run.train_set]
     started = time.monotonic()
-    plan: list = []
     if 0 in args.judge_at:
         judge()
     while run.state.step < config.max_steps:
-        if run.state.batch_in_epoch >= len(plan):
-            if plan:
-                run.state.epoch, run.state.batch_in_epoch = run.state.epoch + 1, 0
-            plan = training_data.plan_epoch(seconds, config.batch_seconds, config.seed, run.state.epoch)
-        run.step(plan[run.state.batch_in_epoch])
+        run.step(run.next_batch())
         if run.state.step in args.judge_at:
             judge()
     print(f"\n{config.max_steps} steps in {time.monotonic() - started:.0f} s (judging included); base "

@@ -280,6 +280,7 @@ class AdaptRun:
 
             self.adversary = Adversary(AdversarialConfig(), config.speaker_steps, torch.device("cpu"), config.seed)
         self.state = _State()
+        self._plan: list[list[int]] | None = None  # batches of the epoch state.epoch
         self.start_row = self.student.speaker_embedding.weight[self.speaker_id].detach().clone()
 
     @property
@@ -305,6 +306,7 @@ class AdaptRun:
         if self.adversary is not None:
             self.adversary.load_state_dict(checkpoint["adversarial"])
         self.state = _State(**checkpoint["state"])
+        self._plan = None
         _set_rng_state(checkpoint["rng"])
 
     def save_best(self) -> None:
@@ -315,6 +317,28 @@ class AdaptRun:
             "model": self.student.state_dict(), "config": asdict(self.student.config), "vocab": vocab,
             "step": self.state.step, "val_loss": self.state.best_val, "provenance": self.initial.provenance,
         })
+
+    def next_batch(self) -> list[int]:
+        """Indices into the train set of the next batch; a finished epoch starts the next one.
+
+        Raises:
+            AdaptError: no batch of :attr:`AdaptConfig.batch_seconds` holds an utterance.
+        """
+        state, config = self.state, self.config
+
+        def plan(epoch: int) -> list[list[int]]:
+            seconds = [u.duration_s for u in self.train_set]
+            batches = training_data.plan_epoch(seconds, config.batch_seconds, config.seed, epoch)
+            if not batches:
+                raise AdaptError(f"no batch of --batch-seconds {config.batch_seconds} holds an utterance")
+            return batches
+
+        if self._plan is None:
+            self._plan = plan(state.epoch)
+        if state.batch_in_epoch >= len(self._plan):
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+            self._plan = plan(state.epoch)
+        return self._plan[state.batch_in_epoch]
 
     def step(self, batch_indices: list[int]) -> float:
         """One optimizer step on ``batch_indices`` of the train set; returns its total loss."""
@@ -396,17 +420,10 @@ def adapt(config: AdaptConfig, resume: bool = False) -> AdaptResult:
 def _loop(run: AdaptRun) -> None:
     """Steps until the patience runs out or :attr:`AdaptConfig.max_steps`; checkpoints on schedule."""
     config, state = run.config, run.state
-    seconds = [u.duration_s for u in run.train_set]
-    plan = training_data.plan_epoch(seconds, config.batch_seconds, config.seed, state.epoch)
-    if not plan:
-        raise AdaptError(f"no batch of --batch-seconds {config.batch_seconds} holds an utterance")
     run.student.train()
     with StageBar("clone: adapt", config.max_steps, state.step, config.progress) as bar:
         while state.step < config.max_steps and not state.stopped_early:
-            if state.batch_in_epoch >= len(plan):
-                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-                plan = training_data.plan_epoch(seconds, config.batch_seconds, config.seed, state.epoch)
-            loss = run.step(plan[state.batch_in_epoch])
+            loss = run.step(run.next_batch())
             at_end = state.step == config.max_steps
             if state.step % config.eval_every == 0 or at_end:
                 state.stopped_early = run.evaluate() and not at_end
