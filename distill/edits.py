@@ -188,6 +188,62 @@ def apply_tag_edit(
     return _rap(audio, world, durations, tokens, rng, ops)
 
 
+TIMBRE_FORMANT_RANGE = (0.75, 1.35)
+"""Formant ratios :func:`apply_timbre_shift` accepts (beyond them WORLD's envelope warps audibly)."""
+TIMBRE_SEMITONE_RANGE = (-12.0, 16.0)
+"""F0 shifts :func:`apply_timbre_shift` accepts, in semitones."""
+
+
+def apply_timbre_shift(
+    audio: np.ndarray, sample_rate_hz: int, formant_ratio: float, semitones: float
+) -> EditResult:
+    """Another speaker's timbre on this speaker's speech: the same words and timing, other formants and F0.
+
+    The spectral envelope is read at ``f / formant_ratio`` for every frequency ``f`` (> 1 moves the
+    formants up: a shorter vocal tract, as from a man's voice toward a woman's or a child's), the
+    aperiodicity likewise, and every voiced frame's F0 is raised by ``semitones``; the voiced level
+    stays the source's. Vocal-tract-length and pitch perturbation of this kind make new training
+    speakers from one recorded voice.
+
+    Args:
+        audio: float32 [S] speech.
+        sample_rate_hz: its rate.
+        formant_ratio: within :data:`TIMBRE_FORMANT_RANGE`.
+        semitones: within :data:`TIMBRE_SEMITONE_RANGE`.
+
+    Returns:
+        float32 [S] audio of the same length (per-token durations carry over unchanged; ``durations``
+        is None here) and the operations applied.
+    """
+    low, high = TIMBRE_FORMANT_RANGE
+    if not low <= formant_ratio <= high:
+        raise EditError(f"formant ratio {formant_ratio} is outside [{low}, {high}]")
+    low, high = TIMBRE_SEMITONE_RANGE
+    if not low <= semitones <= high:
+        raise EditError(f"F0 shift of {semitones} semitones is outside [{low}, {high}]")
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    if audio.size < 4 * HOP:
+        raise EditError(f"audio of {audio.size} samples is too short to edit")
+    world = _analyze(audio, sample_rate_hz)
+    bins = world.log_sp.shape[1]
+    read_at = np.minimum(np.arange(bins) / formant_ratio, bins - 1.0)
+    lo = np.floor(read_at).astype(np.int64)
+    hi = np.minimum(lo + 1, bins - 1)
+    frac = (read_at - lo)[None, :]
+    shifted = _World(
+        _reshape_f0(world.f0, semitones, 1.0),
+        (1.0 - frac) * world.log_sp[:, lo] + frac * world.log_sp[:, hi],
+        (1.0 - frac) * world.ap[:, lo] + frac * world.ap[:, hi],
+        sample_rate_hz,
+    )
+    ops = [
+        {"op": "world", "f0": "pyin+harvest", "frame_period_ms": round(world.frame_period_ms, 4)},
+        {"op": "formant_shift", "ratio": formant_ratio},
+        {"op": "f0_shift", "semitones": semitones},
+    ]
+    return _finish(audio, world.measured_voiced, shifted, None, audio.size, 0.0, ops)
+
+
 # --------------------------------------------------------------------------------------------------
 # WORLD
 

@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from distill.dataset_store import DatasetWriter, read_manifest
+from distill.dataset_rewrite import Rewrite, RewriteSettings, rewrite_dataset
+from distill.dataset_store import read_manifest
 from distill.kokoro_teacher import MANDARIN
-from distill.stage_progress import StageBar
 from steptts.errors import StepTTSError
 
 
@@ -108,13 +106,6 @@ def _edit(job: tuple[dict, str, float]) -> tuple[np.ndarray | None, list[dict], 
     return edited.audio, edited.ops, None
 
 
-def _read_audio(path: Path) -> np.ndarray:
-    import soundfile as sf
-
-    audio, _ = sf.read(path, dtype="float32")
-    return audio
-
-
 def retone_dataset(config: RetoneConfig) -> RetoneReport:
     """Write ``config.out`` from ``config.source`` (see the module docstring)."""
     if not 0.0 < config.strength <= 1.0:
@@ -127,46 +118,13 @@ def retone_dataset(config: RetoneConfig) -> RetoneReport:
     if unknown:
         raise RetoneError(f"no records of voice {', '.join(unknown)} in {config.source}; "
                           f"it has: {', '.join(sorted(v for v in known_voices if v))}")
-    targets = [(record, retoned_id(record["id"], config.strength) if editable(record, config.voices) else None)
-               for record in records]
-    with DatasetWriter(config.out) as writer:
-        # Done: written under its new id, or carried under its own (not editable, or refused before).
-        done = set(writer.done)
-        todo = [(record, new_id) for record, new_id in targets if not {new_id, record["id"]} & done]
-        retoned = carried = 0
-        refused: list[dict] = []
-        with StageBar("retone", len(targets), len(targets) - len(todo), config.progress) as bar:
-            for (record, new_id), (audio, ops, why) in zip(todo, _results(todo, config), strict=True):
-                if new_id is None or why is not None:
-                    if why is not None:
-                        writer.record_failure(record["id"], "tone_edit", why)
-                        refused.append({"id": record["id"], "message": why})
-                    writer.write(dict(record), _read_audio(config.source / record["path"]))
-                    carried += 1
-                else:
-                    writer.write({**record, "id": new_id, "edits": ops, "retoned_from": record["id"]}, audio)
-                    retoned += 1
-                bar.update(advance=1, info=f"{retoned} edited")
-    return RetoneReport(retoned, carried, refused, len(targets) - len(todo))
-
-
-def _results(todo: list[tuple[dict, str | None]], config: RetoneConfig) -> Iterator[tuple]:
-    """The edit's result per item of ``todo`` in order ((None, [], None) for records carried over)."""
-    jobs = [(record, str(config.source / record["path"]), config.strength) for record, new_id in todo if new_id]
-    if not jobs:
-        edited: Iterator[tuple] = iter(())
-    elif config.workers <= 1:
-        edited = map(_edit, jobs)
-    else:
-        pool = ProcessPoolExecutor(config.workers)
-        edited = _closing(pool, pool.map(_edit, jobs, chunksize=2))
-    for _record, new_id in todo:
-        yield next(edited) if new_id else (None, [], None)
-
-
-def _closing(pool: ProcessPoolExecutor, results: Iterator[tuple]) -> Iterator[tuple]:
-    """``results``, then the pool shut down (also when the consumer stops early)."""
-    try:
-        yield from results
-    finally:
-        pool.shutdown(cancel_futures=True)
+    plan = [
+        Rewrite(record, {"id": retoned_id(record["id"], config.strength), "retoned_from": record["id"]},
+                (record, str(config.source / record["path"]), config.strength))
+        if editable(record, config.voices) else Rewrite(record, None)
+        for record in records
+    ]
+    settings = RewriteSettings("retone", config.workers, carry_refused=True, failure_cause="tone_edit",
+                               progress=config.progress)
+    counts = rewrite_dataset(config.source, config.out, plan, _edit, settings)
+    return RetoneReport(counts.edited, counts.carried, counts.refused, counts.already)
