@@ -20,10 +20,32 @@ from typing import Any
 
 import numpy as np
 
-from distill.dataset_store import DatasetWriter
+from distill.dataset_store import DatasetWriter, read_manifest
 from distill.stage_progress import StageBar
+from steptts.errors import StepTTSError
 
 EditFunction = Callable[[Any], tuple["np.ndarray | None", list, "str | None"]]
+
+
+class RewriteError(StepTTSError, ValueError):
+    """The source dataset cannot be rewritten as asked."""
+
+
+def source_records(source: Path, out: Path, voices: tuple[str, ...]) -> list[dict]:
+    """The records of the dataset at ``source`` (all of them; ``voices`` must each have some).
+
+    Raises :class:`RewriteError` when ``out`` is ``source`` (a source stays as it is) or a voice of
+    ``voices`` has no records; :class:`distill.dataset_store.DatasetError` when ``source`` is no dataset.
+    """
+    if source.resolve() == out.resolve():
+        raise RewriteError("--out must be another folder than --data (the source dataset stays as it is)")
+    records = read_manifest(source)
+    known_voices = {record.get("voice") for record in records}
+    unknown = [voice for voice in voices if voice not in known_voices]
+    if unknown:
+        raise RewriteError(f"no records of voice {', '.join(unknown)} in {source}; "
+                           f"it has: {', '.join(sorted(v for v in known_voices if v))}")
+    return records
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.dataset_rewrite import Rewrite, RewriteSettings, rewrite_dataset
-from distill.dataset_store import read_manifest
+from distill.dataset_rewrite import Rewrite, RewriteSettings, rewrite_dataset, source_records
 from distill.kokoro_teacher import MANDARIN
 from steptts.errors import StepTTSError
 
@@ -110,14 +109,7 @@ def retone_dataset(config: RetoneConfig) -> RetoneReport:
     """Write ``config.out`` from ``config.source`` (see the module docstring)."""
     if not 0.0 < config.strength <= 1.0:
         raise RetoneError(f"--strength must be in (0, 1], got {config.strength}")
-    if config.source.resolve() == config.out.resolve():
-        raise RetoneError("--out must be another folder than --data (the source dataset stays as it is)")
-    records = read_manifest(config.source)
-    known_voices = {record.get("voice") for record in records}
-    unknown = [voice for voice in config.voices if voice not in known_voices]
-    if unknown:
-        raise RetoneError(f"no records of voice {', '.join(unknown)} in {config.source}; "
-                          f"it has: {', '.join(sorted(v for v in known_voices if v))}")
+    records = source_records(config.source, config.out, config.voices)
     plan = [
         Rewrite(record, {"id": retoned_id(record["id"], config.strength), "retoned_from": record["id"]},
                 (record, str(config.source / record["path"]), config.strength))

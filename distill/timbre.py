@@ -23,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.dataset_rewrite import Rewrite, RewriteSettings, rewrite_dataset
-from distill.dataset_store import read_manifest
+from distill.dataset_rewrite import Rewrite, RewriteSettings, rewrite_dataset, source_records
 from distill.edits import TIMBRE_FORMANT_RANGE, TIMBRE_SEMITONE_RANGE
 from steptts.errors import StepTTSError
 
@@ -135,14 +134,7 @@ def timbre_dataset(config: TimbreConfig) -> TimbreReport:
         raise TimbreError("give at least one --shift RATIO:SEMITONES")
     if not 1 <= config.per_record <= len(config.shifts):
         raise TimbreError(f"--per-record must be between 1 and the number of shifts ({len(config.shifts)})")
-    if config.source.resolve() == config.out.resolve():
-        raise TimbreError("--out must be another folder than --data (the source dataset stays as it is)")
-    records = read_manifest(config.source)
-    known_voices = {record.get("voice") for record in records}
-    unknown = [voice for voice in config.voices if voice not in known_voices]
-    if unknown:
-        raise TimbreError(f"no records of voice {', '.join(unknown)} in {config.source}; "
-                          f"it has: {', '.join(sorted(v for v in known_voices if v))}")
+    records = source_records(config.source, config.out, config.voices)
     chosen = [record for record in records if not config.voices or record.get("voice") in config.voices]
     plan: list[Rewrite] = []
     speakers: dict[str, int] = {}
