@@ -136,8 +136,8 @@ def retone_command(
 def timbre_command(
     data: str = typer.Option(..., "--data", help="The rendered dataset (left unchanged)."),
     out: str = typer.Option(..., "--out", help="The new dataset (created; an existing one is completed)."),
-    shifts: list[str] = typer.Option(..., "--shift", help="A pseudo-speaker, RATIO:SEMITONES: formants × RATIO, "
-                                     "F0 + SEMITONES (repeatable), e.g. 1.15:+8."),
+    shifts: list[str] = typer.Option(..., "--shift", help="A pseudo-speaker, RATIO:SEMITONES[:TILT]: formants × RATIO, "
+                                     "F0 + SEMITONES, spectral tilt + TILT dB/octave (repeatable), e.g. 1.15:+8."),
     voices: list[str] = typer.Option(None, "--voice", help="Use only this speaker's records (repeatable)."),
     per_record: int = typer.Option(1, "--per-record", help="Shifts each record is given."),
     workers: int = typer.Option(2, "--workers", help="Processes running the edit."),

@@ -192,17 +192,20 @@ TIMBRE_FORMANT_RANGE = (0.75, 1.35)
 """Formant ratios :func:`apply_timbre_shift` accepts (beyond them WORLD's envelope warps audibly)."""
 TIMBRE_SEMITONE_RANGE = (-12.0, 16.0)
 """F0 shifts :func:`apply_timbre_shift` accepts, in semitones."""
+TIMBRE_TILT_RANGE = (-6.0, 6.0)
+"""Spectral tilts :func:`apply_timbre_shift` accepts, in dB per octave around 1 kHz."""
 
 
 def apply_timbre_shift(
-    audio: np.ndarray, sample_rate_hz: int, formant_ratio: float, semitones: float
+    audio: np.ndarray, sample_rate_hz: int, formant_ratio: float, semitones: float, tilt_db_per_octave: float = 0.0
 ) -> EditResult:
     """Another speaker's timbre on this speaker's speech: the same words and timing, other formants and F0.
 
     The spectral envelope is read at ``f / formant_ratio`` for every frequency ``f`` (> 1 moves the
     formants up: a shorter vocal tract, as from a man's voice toward a woman's or a child's), the
-    aperiodicity likewise, and every voiced frame's F0 is raised by ``semitones``; the voiced level
-    stays the source's. Vocal-tract-length and pitch perturbation of this kind make new training
+    aperiodicity likewise, every voiced frame's F0 is raised by ``semitones``, and the spectrum is
+    tilted by ``tilt_db_per_octave`` (< 0: darker, softer; > 0: brighter); the voiced level stays
+    the source's. Vocal-tract-length and pitch perturbation of this kind make new training
     speakers from one recorded voice.
 
     Args:
@@ -210,6 +213,7 @@ def apply_timbre_shift(
         sample_rate_hz: its rate.
         formant_ratio: within :data:`TIMBRE_FORMANT_RANGE`.
         semitones: within :data:`TIMBRE_SEMITONE_RANGE`.
+        tilt_db_per_octave: within :data:`TIMBRE_TILT_RANGE`.
 
     Returns:
         float32 [S] audio of the same length (per-token durations carry over unchanged; ``durations``
@@ -221,6 +225,9 @@ def apply_timbre_shift(
     low, high = TIMBRE_SEMITONE_RANGE
     if not low <= semitones <= high:
         raise EditError(f"F0 shift of {semitones} semitones is outside [{low}, {high}]")
+    low, high = TIMBRE_TILT_RANGE
+    if not low <= tilt_db_per_octave <= high:
+        raise EditError(f"spectral tilt of {tilt_db_per_octave} dB/octave is outside [{low}, {high}]")
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     if audio.size < 4 * HOP:
         raise EditError(f"audio of {audio.size} samples is too short to edit")
@@ -241,6 +248,9 @@ def apply_timbre_shift(
         {"op": "formant_shift", "ratio": formant_ratio},
         {"op": "f0_shift", "semitones": semitones},
     ]
+    if tilt_db_per_octave:
+        shifted = _tilt(shifted, tilt_db_per_octave)
+        ops.append({"op": "spectral_tilt", "db_per_octave": tilt_db_per_octave})
     return _finish(audio, world.measured_voiced, shifted, None, audio.size, 0.0, ops)
 
 

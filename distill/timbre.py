@@ -1,7 +1,7 @@
 """New training speakers from a rendered one: `steptts distill timbre --data IN --out OUT --shift RATIO:SEMITONES …`.
 
-Each shift is a pseudo-speaker: the source speaker's speech with its formants moved by a ratio and
-its F0 by some semitones (:func:`distill.edits.apply_timbre_shift`, WORLD), the words, timing and
+Each shift is a pseudo-speaker: the source speaker's speech with its formants moved by a ratio, its
+F0 by some semitones and optionally its spectral tilt (:func:`distill.edits.apply_timbre_shift`, WORLD), the words, timing and
 durations unchanged. The selected records are dealt to the shifts in turn (``--per-record K``: each
 record to K consecutive shifts), so every pseudo-speaker reads other lines. A student trained on
 them sees one voice's clear speech in many timbres, which a clone's new speaker can then move among
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.dataset_rewrite import Rewrite, RewriteSettings, rewrite_dataset, source_records
-from distill.edits import TIMBRE_FORMANT_RANGE, TIMBRE_SEMITONE_RANGE
+from distill.edits import TIMBRE_FORMANT_RANGE, TIMBRE_SEMITONE_RANGE, TIMBRE_TILT_RANGE
 from steptts.errors import StepTTSError
 
 VERSION = 1
@@ -43,24 +43,30 @@ class TimbreShift:
     """Formant frequencies × this (> 1: up)."""
     semitones: float
     """F0 + this."""
+    tilt_db_per_octave: float = 0.0
+    """Spectral tilt added around 1 kHz (< 0: darker)."""
 
     @classmethod
     def parse(cls, spec: str) -> TimbreShift:
-        """``RATIO:SEMITONES``, e.g. ``1.15:+8``."""
+        """``RATIO:SEMITONES[:TILT]``, e.g. ``1.15:+8`` or ``1.2:+12:-2``."""
         try:
-            ratio, semitones = (float(part) for part in spec.split(":"))
+            values = [float(part) for part in spec.split(":")]
+            if len(values) not in (2, 3):
+                raise ValueError(spec)
         except ValueError:
-            raise TimbreError(f"--shift {spec!r}: expected RATIO:SEMITONES, e.g. 1.15:+8") from None
-        shift = cls(ratio, semitones)
-        for value, (low, high), what in ((ratio, TIMBRE_FORMANT_RANGE, "formant ratio"),
-                                         (semitones, TIMBRE_SEMITONE_RANGE, "semitones")):
+            raise TimbreError(f"--shift {spec!r}: expected RATIO:SEMITONES[:TILT], e.g. 1.15:+8") from None
+        shift = cls(*values)
+        for value, (low, high), what in ((shift.formant_ratio, TIMBRE_FORMANT_RANGE, "formant ratio"),
+                                         (shift.semitones, TIMBRE_SEMITONE_RANGE, "semitones"),
+                                         (shift.tilt_db_per_octave, TIMBRE_TILT_RANGE, "tilt")):
             if not low <= value <= high:
                 raise TimbreError(f"--shift {spec!r}: {what} {value:g} is outside [{low:g}, {high:g}]")
         return shift
 
     def speaker(self, voice: str) -> str:
-        """The pseudo-speaker's name, e.g. ``joe-f1.15-p+8``."""
-        return f"{voice}-f{self.formant_ratio:g}-p{self.semitones:+g}"
+        """The pseudo-speaker's name, e.g. ``joe-f1.15-p+8`` (``joe-f1.2-p+12-t-2`` with a tilt)."""
+        tilt = f"-t{self.tilt_db_per_octave:+g}" if self.tilt_db_per_octave else ""
+        return f"{voice}-f{self.formant_ratio:g}-p{self.semitones:+g}{tilt}"
 
 
 @dataclass(frozen=True)
@@ -107,8 +113,10 @@ class TimbreReport:
 
 def shifted_id(record_id: str, shift: TimbreShift) -> str:
     """The id of ``record_id`` given ``shift`` (sha256 hex of both and the edit's version)."""
-    blob = json.dumps({"from": record_id, "timbre": {"formant_ratio": shift.formant_ratio,
-                                                     "semitones": shift.semitones, "version": VERSION}},
+    edit = {"formant_ratio": shift.formant_ratio, "semitones": shift.semitones, "version": VERSION}
+    if shift.tilt_db_per_octave:  # ids of untilted shifts stay as they were
+        edit["tilt_db_per_octave"] = shift.tilt_db_per_octave
+    blob = json.dumps({"from": record_id, "timbre": edit},
                       sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -122,7 +130,7 @@ def _edit(job: tuple[str, TimbreShift]) -> tuple[np.ndarray | None, list[dict], 
     path, shift = job
     audio, rate_hz = sf.read(path, dtype="float32")
     try:
-        edited = apply_timbre_shift(audio, rate_hz, shift.formant_ratio, shift.semitones)
+        edited = apply_timbre_shift(audio, rate_hz, shift.formant_ratio, shift.semitones, shift.tilt_db_per_octave)
     except EditError as error:
         return None, [], str(error)
     return edited.audio, edited.ops, None

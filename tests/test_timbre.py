@@ -68,30 +68,31 @@ def test_timbre_deals_records_to_pseudo_speakers_with_moved_pitch_and_formants(t
     before = (source / "manifest.jsonl").read_bytes()
 
     done = _timbre("--data", str(source), "--out", str(out), "--voice", "joe",
-                   "--shift", "1.2:+5", "--shift", "1:-4", "--workers", "2")
+                   "--shift", "1.2:+5", "--shift", "1:-4:-3", "--workers", "2")
     assert done.returncode == 0, done.stderr
-    assert "4 records written" in done.stdout and "joe-f1.2-p+5: 2, joe-f1-p-4: 2" in done.stdout
+    assert "4 records written" in done.stdout and "joe-f1.2-p+5: 2, joe-f1-p-4-t-3: 2" in done.stdout
     assert (source / "manifest.jsonl").read_bytes() == before  # the source stays as it was
 
     written = read_manifest(out)
-    up, down = TimbreShift(1.2, 5.0), TimbreShift(1.0, -4.0)
+    up, down = TimbreShift(1.2, 5.0), TimbreShift(1.0, -4.0, -3.0)
     assert [r["timbre_from"] for r in written] == [r["id"] for r in records[:4]]  # amy's left out
-    assert [r["voice"] for r in written] == ["joe-f1.2-p+5", "joe-f1-p-4"] * 2
+    assert [r["voice"] for r in written] == ["joe-f1.2-p+5", "joe-f1-p-4-t-3"] * 2
     for old, new, shift in zip(records, written, [up, down, up, down], strict=False):
         assert new["id"] == shifted_id(old["id"], shift)
         assert new["durations"] == old["durations"] and new["text"] == old["text"]
-        assert [op["op"] for op in new["edits"]] == ["world", "formant_shift", "f0_shift"]
+        tilted = ["spectral_tilt"] if shift is down else []
+        assert [op["op"] for op in new["edits"]] == ["world", "formant_shift", "f0_shift", *tilted]
         old_audio, _ = sf.read(source / old["path"], dtype="float32")
         new_audio, rate = sf.read(out / new["path"], dtype="float32")
         assert rate == RATE and new_audio.size == old_audio.size
-        # F0 moves by the shift (within a quarter tone); the formants follow the ratio.
+        # F0 moves by the shift (within a quarter tone); the formants follow the ratio, the tilt darkens.
         moved = 12.0 * np.log2(_median_f0(new_audio) / _median_f0(old_audio))
         assert abs(moved - shift.semitones) < 0.5, moved
         centroid_ratio = _centroid_hz(new_audio) / _centroid_hz(old_audio)
         if shift is up:
             assert 1.1 < centroid_ratio < 1.3, centroid_ratio
         else:
-            assert 0.9 < centroid_ratio < 1.1, centroid_ratio
+            assert 0.6 < centroid_ratio < 0.95, centroid_ratio
 
 
 def test_timbre_resumes_after_an_interruption(tmp_path):
@@ -121,6 +122,7 @@ def test_timbre_bad_input_gets_one_line_and_exit_2(tmp_path):
         (["--data", str(source), "--out", str(tmp_path / "o2"), "--shift", "1.1"], "RATIO:SEMITONES"),
         (["--data", str(source), "--out", str(tmp_path / "o3"), "--shift", "2:+3"], "formant ratio 2"),
         (["--data", str(source), "--out", str(tmp_path / "o4"), "--shift", "1:+30"], "semitones 30"),
+        (["--data", str(source), "--out", str(tmp_path / "o7"), "--shift", "1:+3:9"], "tilt 9"),
         (["--data", str(source), "--out", str(tmp_path / "o5"), *good, "--per-record", "2"], "--per-record"),
         (["--data", str(source), "--out", str(tmp_path / "o6"), *good, "--voice", "bob"], "no records of voice"),
     ]
