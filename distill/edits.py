@@ -1,4 +1,4 @@
-"""The audio-edit stage: neutral teacher speech → emotion, speed, singing and rap variants.
+"""The audio-edit stage: neutral teacher speech → emotion, speed, singing and rap variants, and new timbres.
 
 A teacher that cannot render a tag (Piper has no emotions) gets its neutral speech edited, the way
 Step-Audio's engine runs an audio-edit model after its TTS. Every edit goes through WORLD (pyworld):
