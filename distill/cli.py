@@ -136,14 +136,15 @@ def retone_command(
 def timbre_command(
     data: str = typer.Option(..., "--data", help="The rendered dataset (left unchanged)."),
     out: str = typer.Option(..., "--out", help="The new dataset (created; an existing one is completed)."),
-    shifts: list[str] = typer.Option(..., "--shift", help="A pseudo-speaker, RATIO:SEMITONES[:TILT]: formants × RATIO, "
-                                     "F0 + SEMITONES, spectral tilt + TILT dB/octave (repeatable), e.g. 1.15:+8."),
+    shifts: list[str] = typer.Option(
+        ..., "--shift", help="A pseudo-speaker, RATIO:SEMITONES[:TILT]: formants × RATIO, F0 + SEMITONES, "
+        "spectral tilt + TILT dB/octave (repeatable), e.g. 1.15:+8."),
     voices: list[str] = typer.Option(None, "--voice", help="Use only this speaker's records (repeatable)."),
     per_record: int = typer.Option(1, "--per-record", help="Shifts each record is given."),
     workers: int = typer.Option(2, "--workers", help="Processes running the edit."),
-    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    progress: bool = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: terminal)."),
 ) -> None:
-    """New speakers from a rendered one: its records with formants and F0 moved, one pseudo-speaker per shift."""
+    """New speakers from a rendered one: its records with formants and F0 moved, one per shift."""
     from pathlib import Path
 
     from steptts.errors import StepTTSError
@@ -151,8 +152,9 @@ def timbre_command(
     from .timbre import TimbreConfig, TimbreShift, timbre_dataset
 
     try:
-        config = TimbreConfig(source=Path(data), out=Path(out), shifts=tuple(TimbreShift.parse(s) for s in shifts),
-                              voices=tuple(voices or ()), per_record=per_record, workers=workers, progress=progress)
+        parsed = tuple(TimbreShift.parse(spec) for spec in shifts)
+        config = TimbreConfig(source=Path(data), out=Path(out), shifts=parsed, voices=tuple(voices or ()),
+                              per_record=per_record, workers=workers, progress=progress)
         report = timbre_dataset(config)
     except StepTTSError as error:
         typer.echo(f"steptts: error: {error}", err=True)

@@ -197,7 +197,11 @@ TIMBRE_TILT_RANGE = (-6.0, 6.0)
 
 
 def apply_timbre_shift(
-    audio: np.ndarray, sample_rate_hz: int, formant_ratio: float, semitones: float, tilt_db_per_octave: float = 0.0
+    audio: np.ndarray,
+    sample_rate_hz: int,
+    formant_ratio: float,
+    semitones: float,
+    tilt_db_per_octave: float = 0.0,
 ) -> EditResult:
     """Another speaker's timbre on this speaker's speech: the same words and timing, other formants and F0.
 

@@ -1,11 +1,11 @@
-"""New training speakers from a rendered one: `steptts distill timbre --data IN --out OUT --shift RATIO:SEMITONES …`.
+"""New training speakers from a rendered one: `steptts distill timbre --data IN --out OUT --shift R:S …`.
 
 Each shift is a pseudo-speaker: the source speaker's speech with its formants moved by a ratio, its
-F0 by some semitones and optionally its spectral tilt (:func:`distill.edits.apply_timbre_shift`, WORLD), the words, timing and
-durations unchanged. The selected records are dealt to the shifts in turn (``--per-record K``: each
-record to K consecutive shifts), so every pseudo-speaker reads other lines. A student trained on
-them sees one voice's clear speech in many timbres, which a clone's new speaker can then move among
-without leaving what the decoder knows.
+F0 by some semitones and optionally its spectral tilt (:func:`distill.edits.apply_timbre_shift`,
+WORLD), the words, timing and durations unchanged. The selected records are dealt to the shifts in
+turn (``--per-record K``: each record to K consecutive shifts), so every pseudo-speaker reads other
+lines. A student trained on them sees one voice's clear speech in many timbres, which a clone's new
+speaker can then move among without leaving what the decoder knows.
 
 OUT holds only the edited records, each with ``voice`` set to the shift's speaker name
 (:meth:`TimbreShift.speaker`), ``timbre_from`` naming its source record, and the edit's ops appended
@@ -130,7 +130,8 @@ def _edit(job: tuple[str, TimbreShift]) -> tuple[np.ndarray | None, list[dict], 
     path, shift = job
     audio, rate_hz = sf.read(path, dtype="float32")
     try:
-        edited = apply_timbre_shift(audio, rate_hz, shift.formant_ratio, shift.semitones, shift.tilt_db_per_octave)
+        edited = apply_timbre_shift(audio, rate_hz, shift.formant_ratio, shift.semitones,
+                                    shift.tilt_db_per_octave)
     except EditError as error:
         return None, [], str(error)
     return edited.audio, edited.ops, None

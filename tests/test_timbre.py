@@ -22,7 +22,7 @@ VOWEL_FORMANTS_HZ = (700.0, 1200.0, 2600.0)
 
 
 def _vowel(n_frames: int, f0_hz: float) -> np.ndarray:
-    """A steady vowel-like sound: harmonics of ``f0_hz`` shaped by three formant peaks, float32 [n_frames * HOP]."""
+    """A steady vowel: harmonics of ``f0_hz`` shaped by three formant peaks, float32 [n_frames * HOP]."""
     t = np.arange(n_frames * HOP) / RATE
     audio = np.zeros_like(t)
     for k in range(1, int(5000 / f0_hz)):
@@ -98,7 +98,8 @@ def test_timbre_deals_records_to_pseudo_speakers_with_moved_pitch_and_formants(t
 def test_timbre_resumes_after_an_interruption(tmp_path):
     source, out = tmp_path / "source", tmp_path / "out"
     _source(source)
-    args = ["--data", str(source), "--out", str(out), "--shift", "1.1:+3", "--per-record", "1", "--workers", "1"]
+    args = ["--data", str(source), "--out", str(out), "--shift", "1.1:+3", "--per-record", "1",
+            "--workers", "1"]
     assert _timbre(*args).returncode == 0
     manifest = out / "manifest.jsonl"
     complete = manifest.read_text().splitlines()
@@ -116,15 +117,16 @@ def test_timbre_bad_input_gets_one_line_and_exit_2(tmp_path):
     source = tmp_path / "source"
     _source(source)
     good = ["--shift", "1.1:+3"]
+    data = ["--data", str(source)]
     cases = [
-        (["--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o1"), *good], "not a steptts dataset"),
-        (["--data", str(source), "--out", str(source), *good], "another folder"),
-        (["--data", str(source), "--out", str(tmp_path / "o2"), "--shift", "1.1"], "RATIO:SEMITONES"),
-        (["--data", str(source), "--out", str(tmp_path / "o3"), "--shift", "2:+3"], "formant ratio 2"),
-        (["--data", str(source), "--out", str(tmp_path / "o4"), "--shift", "1:+30"], "semitones 30"),
-        (["--data", str(source), "--out", str(tmp_path / "o7"), "--shift", "1:+3:9"], "tilt 9"),
-        (["--data", str(source), "--out", str(tmp_path / "o5"), *good, "--per-record", "2"], "--per-record"),
-        (["--data", str(source), "--out", str(tmp_path / "o6"), *good, "--voice", "bob"], "no records of voice"),
+        (["--data", str(tmp_path / "none"), "--out", str(tmp_path / "o1"), *good], "not a steptts dataset"),
+        ([*data, "--out", str(source), *good], "another folder"),
+        ([*data, "--out", str(tmp_path / "o2"), "--shift", "1.1"], "RATIO:SEMITONES"),
+        ([*data, "--out", str(tmp_path / "o3"), "--shift", "2:+3"], "formant ratio 2"),
+        ([*data, "--out", str(tmp_path / "o4"), "--shift", "1:+30"], "semitones 30"),
+        ([*data, "--out", str(tmp_path / "o7"), "--shift", "1:+3:9"], "tilt 9"),
+        ([*data, "--out", str(tmp_path / "o5"), *good, "--per-record", "2"], "--per-record"),
+        ([*data, "--out", str(tmp_path / "o6"), *good, "--voice", "bob"], "no records of voice"),
     ]
     for args, message in cases:
         result = _timbre(*args)
