@@ -11,7 +11,7 @@ app = typer.Typer(help="Distil a student from a teacher: make data, train, evalu
 
 @app.command("data")
 def data_command(
-    teacher: str = typer.Option("piper", "--teacher", help="piper, espeak, remote or kokoro."),
+    teacher: str = typer.Option("piper", "--teacher", help="piper, espeak, remote, kokoro or student."),
     texts: list[str] = typer.Option(
         ..., "--texts", help="Corpus files: text (a line each) or TSV (id<TAB>text); more may follow it."
     ),
@@ -26,7 +26,8 @@ def data_command(
     ),
     seed: int = typer.Option(0, "--seed", help="Seeds tag assignment and audio edits."),
     model: str = typer.Option(
-        None, "--model", help="piper: the voice's .onnx; remote: the model name; kokoro: an .onnx."
+        None, "--model", help="piper: the voice's .onnx; remote: the model name; kokoro: an .onnx; "
+        "student: a steptts voice (folder or name)."
     ),
     voice: str = typer.Option(
         None, "--voice", help="Speaker (piper; kokoro: jm_kumo…, or a blend such as jf_alpha*0.25+jm_kumo*0.75), "
@@ -99,6 +100,8 @@ def _teacher_options(
     engine records (None for espeak, whose ``--voice`` is its language)."""
     if teacher == "piper":
         return {"model_path": model}, voice
+    if teacher == "student":
+        return {"model_path": model, "speaker": voice}, voice
     if teacher == "kokoro":
         return {"model_path": model, "tone_strength": tone_edit}, voice
     if teacher == "espeak":

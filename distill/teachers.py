@@ -542,11 +542,12 @@ class RemoteTeacherAdapter:
 # --------------------------------------------------------------------------------------------------
 
 
-TEACHER_KINDS = ("piper", "espeak", "remote", "kokoro")
+TEACHER_KINDS = ("piper", "espeak", "remote", "kokoro", "student")
 
 
 def make_teacher(kind: str, **options: Any) -> Teacher:
-    """Build a teacher by kind (``piper``, ``espeak``, ``remote``, ``kokoro``); options go to its constructor.
+    """Build a teacher by kind (``piper``, ``espeak``, ``remote``, ``kokoro``, ``student``); options go to its
+    constructor.
 
     Options that are None are left to the teacher's defaults.
     """
@@ -564,6 +565,10 @@ def make_teacher(kind: str, **options: Any) -> Teacher:
             from .kokoro_teacher import KokoroTeacher
 
             return KokoroTeacher(**options)
+        if kind == "student":
+            from .student_teacher import StudentTeacher
+
+            return StudentTeacher(**options)
     except TypeError as error:
         raise TeacherConfigError(f"bad option for the {kind} teacher: {error}") from None
     raise TeacherConfigError(f"unknown teacher '{kind}'; choose one of: {', '.join(TEACHER_KINDS)}")
