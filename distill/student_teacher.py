@@ -1,4 +1,4 @@
-"""A steptts voice package as a teacher: `steptts distill data --teacher student --model VOICE --voice SPEAKER`.
+"""A steptts voice as a teacher: `steptts distill data --teacher student --model VOICE --voice SPEAKER`.
 
 What a shipped student says today becomes training data. Fine-tuning a voice on new data (new
 speakers, a new language) moves the weights its present speakers rely on; rehearsing its own
@@ -35,7 +35,9 @@ MUSIC_KINDS = ("music",)
 class StudentTeacher:
     """A voice package (folder or name) speaking as a teacher, with exact durations."""
 
-    def __init__(self, model_path: str | Path | None = None, speaker: str | None = None, threads: int = 1) -> None:
+    def __init__(
+        self, model_path: str | Path | None = None, speaker: str | None = None, threads: int = 1
+    ) -> None:
         """``model_path``: the voice's folder or name (None: the default voice); ``speaker``: the one that
         speaks when a line names none (None: the voice's first); ``threads``: onnxruntime's."""
         from steptts.voice import load_voice
@@ -109,7 +111,7 @@ class StudentTeacher:
             for index, name in enumerate(("speed", "pitch_semitones", "energy_db")):
                 change = self.voice.tag_controls.get(tag.key, {}).get(name)
                 if change is not None:
-                    controls[index] = controls[index] * change if name == "speed" else controls[index] + change
+                    controls[index] = controls[index] * change if index == 0 else controls[index] + change
             if tag.key in self.voice.tag_vocab and tag.key not in self.voice.tag_controls:
                 tag_ids.append(self.voice.tag_vocab[tag.key])
         out = self.load().run(np.array(ids, np.int64), np.array(tag_ids, np.int64),
@@ -121,6 +123,8 @@ class StudentTeacher:
         record_language = settings.english_variant if language.code == "en" else language.espeak_voice
         return Rendering(np.clip(audio, -1.0, 1.0), self.sample_rate_hz, durations, phonemes, record_language)
 
-    def synthesize(self, text: str, tags: list[Tag], voice: str | None) -> tuple[np.ndarray, int, list[int] | None]:
+    def synthesize(
+        self, text: str, tags: list[Tag], voice: str | None
+    ) -> tuple[np.ndarray, int, list[int] | None]:
         rendering = self.render(text, tags, voice)
         return rendering.audio, rendering.sample_rate_hz, rendering.durations

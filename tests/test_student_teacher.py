@@ -1,4 +1,4 @@
-"""`steptts distill data --teacher student`: a shipped voice's own speech as training data, in a real process."""
+"""`steptts distill data --teacher student`: a shipped voice's speech as training data, in a real process."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def _data(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "CI": "true"}
     command = [sys.executable, "-m", "steptts", "distill", "data", "--teacher", "student", "--workers", "1",
                "--texts", str(tmp_path / "en.txt"), str(tmp_path / "zh.txt"), *args]
-    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
 
 
 def test_the_student_teacher_records_the_voices_own_speech_with_its_durations(tmp_path):
