@@ -2,7 +2,7 @@
 
     PYTHONPATH=$PWD python bench/bench_clone_steps.py --aligned CLONE.clone-work/aligned --clips HELD_OUT_DIR
         [--base bilingual-nano] [--judge-at 0 60 200 400] [--speaker-steps 60] [--speaker-lr 0.01] [--lr 3e-4]
-        [--phase-2 MODULE ...] [--speaker-radius R] [--lines 20] [--json OUT]
+        [--phase-2 MODULE ...] [--speaker-radius R] [--start-speaker NAME] [--lines 20] [--json OUT]
 
 Stage 4 of ``steptts distill clone`` (:class:`distill.clone_adapt.AdaptRun`) on an aligned dataset that
 stage 3 wrote (``--stop-after align``, e.g. the recordings of ``bench/bench_clone.py``), without early
@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--phase-2", nargs="+", default=list(TRAINED_IN_PHASE_2),
                         help="Modules that learn in phase 2 (the speaker row always does).")
     parser.add_argument("--speaker-radius", type=float, default=None)
+    parser.add_argument("--start-speaker", help="the base speaker whose row the clone starts from "
+                        "(default: the one stage 3 aligned most utterances to)")
     parser.add_argument("--durations-from-start", action="store_true")
     parser.add_argument("--lines", type=int, default=20)
     parser.add_argument("--work", type=Path, default=Path("bench-out/clone-steps"))
@@ -62,8 +64,8 @@ def main() -> None:
     config = AdaptConfig(
         data_dir=args.aligned, run_dir=args.work / "run", speaker=_speaker(args.aligned), base=args.base,
         max_steps=max(args.judge_at), speaker_steps=args.speaker_steps, speaker_lr=args.speaker_lr, lr=args.lr,
-        trained_in_phase_2=tuple(args.phase_2), speaker_radius=args.speaker_radius, patience=10**9,
-        progress=False)
+        trained_in_phase_2=tuple(args.phase_2), speaker_radius=args.speaker_radius,
+        start_speaker=args.start_speaker, patience=10**9, progress=False)
     run = AdaptRun(config)
     frontend = Frontend.of_voice(load_voice(args.base), "en")
     texts = [line.strip() for line in (DATA / "dev_en.txt").read_text().splitlines() if line.strip()][: args.lines]

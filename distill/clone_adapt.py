@@ -104,6 +104,9 @@ class AdaptConfig:
     speaker_radius: float | None = None
     """When set, the new speaker's row is held within this L2 distance of its starting row after every
     step (the base decoder speaks clearly only near the rows it was trained with). None: unbounded."""
+    start_speaker: str | None = None
+    """The base speaker whose row the new speaker starts from; None: the one stage 3 aligned most
+    utterances to (``align_speaker``). A name the base lacks is an AdaptError."""
     threads: int | None = None
     """torch threads (None: every core this process may use)."""
     progress: bool | None = None
@@ -177,16 +180,17 @@ def _records(config: AdaptConfig, vocab) -> list:
     return kept
 
 
-def _start_from_nearest_speaker(initial, records: list, speaker: str):
-    """``initial`` with ``speaker``'s row copied from the base speaker the records name most often as
-    ``align_speaker`` (unchanged when none names one the base has)."""
+def _start_from_nearest_speaker(initial, records: list, speaker: str, start: str | None = None):
+    """``initial`` with ``speaker``'s row copied from ``start``, or else from the base speaker the records
+    name most often as ``align_speaker`` (unchanged when none names one the base has)."""
     from collections import Counter
 
     from distill.init_weights import SPEAKER_TABLE
 
     named = Counter(record.fields.get("align_speaker") for record in records)
     named.pop(speaker, None)
-    nearest = next((name for name, _ in named.most_common() if name in initial.vocab.speakers), None)
+    nearest = start or next((name for name, _ in named.most_common() if name in initial.vocab.speakers),
+                            None)
     if nearest is None:
         return initial
     table = initial.state[SPEAKER_TABLE].clone()
@@ -265,7 +269,11 @@ class AdaptRun:
         self.initial = grow_to_records(initial, records, seed=config.seed)
         if config.speaker not in self.initial.vocab.speakers:
             raise AdaptError(f"the aligned data in {config.data_dir} is not of speaker '{config.speaker}'")
-        self.initial = _start_from_nearest_speaker(self.initial, records, config.speaker)
+        if config.start_speaker is not None and config.start_speaker not in initial.vocab.speakers:
+            raise AdaptError(f"the base has no speaker '{config.start_speaker}' to start from; it has: "
+                             f"{', '.join(initial.vocab.speakers)}")
+        self.initial = _start_from_nearest_speaker(self.initial, records, config.speaker,
+                                                   config.start_speaker)
         utterances = training_data.load_utterances(records, self.initial.vocab, workers=1, progress=False)
         n_val = config.val_items or max(2, min(8, len(utterances) // 10))
         self.train_set, self.val_set = training_data.split_validation(utterances, n_val)

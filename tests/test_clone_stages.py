@@ -219,7 +219,7 @@ def test_adapt_holds_the_new_row_near_its_start_and_trains_only_the_named_module
     aligned = tmp_path / "voices" / "me.clone-work" / "aligned"
     config = AdaptConfig(data_dir=aligned, run_dir=tmp_path / "adapt", speaker="me", base=str(tiny_base), max_steps=6,
                          speaker_steps=3, eval_every=3, speaker_lr=0.5, speaker_radius=0.05,
-                         trained_in_phase_2=("vocoder",), threads=1, progress=False)
+                         trained_in_phase_2=("vocoder",), start_speaker="tiny", threads=1, progress=False)
     adapt(config)
     best = torch.load(config.run_dir / "best.pt", map_location="cpu", weights_only=False)
     base = load_initial(str(tiny_base)).state
@@ -234,3 +234,6 @@ def test_adapt_holds_the_new_row_near_its_start_and_trains_only_the_named_module
     with pytest.raises(AdaptError, match="names no module of the student: vocodr"):
         AdaptRun(AdaptConfig(data_dir=aligned, run_dir=tmp_path / "other", speaker="me", base=str(tiny_base),
                              trained_in_phase_2=("vocodr",)))
+    with pytest.raises(AdaptError, match="no speaker 'nobody' to start from"):
+        AdaptRun(AdaptConfig(data_dir=aligned, run_dir=tmp_path / "other", speaker="me", base=str(tiny_base),
+                             start_speaker="nobody"))
