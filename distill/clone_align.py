@@ -79,9 +79,9 @@ class Frontend:
     @property
     def record_language(self) -> str:
         """The espeak-ng voice a dataset record names (contract 4): the English accent, or ``cmn``."""
-        from steptts.languages.base import LANGUAGES
+        from distill.teacher_base import record_language
 
-        return self.settings.english_variant if self.language == "en" else LANGUAGES[self.language].espeak_voice
+        return record_language(self.language, self.settings.english_variant)
 
     def phonemes(self, text: str) -> tuple[str, str]:
         """(normalized text, phonemes) of a transcript, said as one utterance.

@@ -196,6 +196,16 @@ TIMBRE_TILT_RANGE = (-6.0, 6.0)
 """Spectral tilts :func:`apply_timbre_shift` accepts, in dB per octave around 1 kHz."""
 
 
+def check_timbre_shift(formant_ratio: float, semitones: float, tilt_db_per_octave: float = 0.0) -> None:
+    """Raise :class:`EditError` naming the first value outside its range (:data:`TIMBRE_FORMANT_RANGE`,
+    :data:`TIMBRE_SEMITONE_RANGE`, :data:`TIMBRE_TILT_RANGE`)."""
+    for value, (low, high), what, unit in ((formant_ratio, TIMBRE_FORMANT_RANGE, "formant ratio", ""),
+                                           (semitones, TIMBRE_SEMITONE_RANGE, "semitones", ""),
+                                           (tilt_db_per_octave, TIMBRE_TILT_RANGE, "tilt", " dB/octave")):
+        if not low <= value <= high:
+            raise EditError(f"{what} {value:g} is outside [{low:g}, {high:g}]{unit}")
+
+
 def apply_timbre_shift(
     audio: np.ndarray,
     sample_rate_hz: int,
@@ -215,23 +225,13 @@ def apply_timbre_shift(
     Args:
         audio: float32 [S] speech.
         sample_rate_hz: its rate.
-        formant_ratio: within :data:`TIMBRE_FORMANT_RANGE`.
-        semitones: within :data:`TIMBRE_SEMITONE_RANGE`.
-        tilt_db_per_octave: within :data:`TIMBRE_TILT_RANGE`.
+        formant_ratio, semitones, tilt_db_per_octave: within their ranges (:func:`check_timbre_shift`).
 
     Returns:
         float32 [S] audio of the same length (per-token durations carry over unchanged; ``durations``
         is None here) and the operations applied.
     """
-    low, high = TIMBRE_FORMANT_RANGE
-    if not low <= formant_ratio <= high:
-        raise EditError(f"formant ratio {formant_ratio} is outside [{low}, {high}]")
-    low, high = TIMBRE_SEMITONE_RANGE
-    if not low <= semitones <= high:
-        raise EditError(f"F0 shift of {semitones} semitones is outside [{low}, {high}]")
-    low, high = TIMBRE_TILT_RANGE
-    if not low <= tilt_db_per_octave <= high:
-        raise EditError(f"spectral tilt of {tilt_db_per_octave} dB/octave is outside [{low}, {high}]")
+    check_timbre_shift(formant_ratio, semitones, tilt_db_per_octave)
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     if audio.size < 4 * HOP:
         raise EditError(f"audio of {audio.size} samples is too short to edit")

@@ -15,14 +15,13 @@ over the durations) are left to the data engine's audio edits, as for Piper.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from distill.teacher_base import Rendering, TeacherError, check_rendered
+from distill.teacher_base import Rendering, TeacherError, check_rendered, record_language
 from steptts.errors import VoiceError
 from steptts.graph import HOP_LENGTH
 from steptts.phonemes import tokenize
@@ -57,9 +56,8 @@ class StudentTeacher:
         self._lock = threading.Lock()
 
     def settings(self) -> dict[str, Any]:
-        with open(self.graph, "rb") as handle:
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
-        return {"voice": self.voice.name, "graph_sha256": digest}
+        # load_voice checked every file against the sha256 that voice.json records.
+        return {"voice": self.voice.name, "graph_sha256": self.voice.files[self.graph.name]}
 
     def default_voice(self) -> str:
         return self.speaker
@@ -89,7 +87,6 @@ class StudentTeacher:
     def render(self, text: str, tags: list[Tag], voice: str | None) -> Rendering:
         """``text`` → audio as the voice says it, with the phonemes and language of its durations."""
         from steptts.api import text_settings
-        from steptts.languages.base import LANGUAGES
         from steptts.languages.pipeline import utterance
 
         check_rendered(self, tags)
@@ -105,23 +102,14 @@ class StudentTeacher:
         ids, tokens = self.voice.phoneme_vocab.encode(phonemes)
         if tokens != tokenize(phonemes):
             raise TeacherError(f"voice '{self.voice.name}' lacks some phonemes of {text[:60]!r}")
-        controls = np.array([1.0, 0.0, 0.0], np.float32)
-        tag_ids = []
-        for tag in tags:
-            for index, name in enumerate(("speed", "pitch_semitones", "energy_db")):
-                change = self.voice.tag_controls.get(tag.key, {}).get(name)
-                if change is not None:
-                    controls[index] = controls[index] * change if index == 0 else controls[index] + change
-            if tag.key in self.voice.tag_vocab and tag.key not in self.voice.tag_controls:
-                tag_ids.append(self.voice.tag_vocab[tag.key])
+        tag_ids, controls = self.voice.tag_inputs([tag.key for tag in tags])
         out = self.load().run(np.array(ids, np.int64), np.array(tag_ids, np.int64),
-                              self.voice.speakers[speaker], controls)
+                              self.voice.speakers[speaker], np.array(controls, np.float32))
         durations = [int(frames) for frames in out.durations]
         audio = np.pad(out.audio, (0, max(0, sum(durations) * HOP_LENGTH - len(out.audio))))
         audio = audio[: sum(durations) * HOP_LENGTH]
-        language = LANGUAGES[languages.pop()]
-        record_language = settings.english_variant if language.code == "en" else language.espeak_voice
-        return Rendering(np.clip(audio, -1.0, 1.0), self.sample_rate_hz, durations, phonemes, record_language)
+        language = record_language(languages.pop(), settings.english_variant)
+        return Rendering(np.clip(audio, -1.0, 1.0), self.sample_rate_hz, durations, phonemes, language)
 
     def synthesize(
         self, text: str, tags: list[Tag], voice: str | None

@@ -26,6 +26,7 @@ __all__ = [
     "TeacherError",
     "check_rendered",
     "language_of",
+    "record_language",
     "resample",
     "speed_factor_of",
 ]
@@ -87,6 +88,14 @@ class Teacher(Protocol):
     def render(self, text: str, tags: list[Tag], voice: str | None) -> Rendering:
         """:meth:`synthesize` plus the phonemes and language the durations refer to."""
         ...
+
+
+def record_language(code: str, english_variant: str) -> str:
+    """The espeak-ng voice a dataset record names (contract 4) for speech in language ``code``: the
+    English accent (``english_variant``, e.g. ``en-us``) or the language's own (``cmn`` for Mandarin)."""
+    from steptts.languages.base import LANGUAGES
+
+    return english_variant if code == "en" else LANGUAGES[code].espeak_voice
 
 
 def language_of(tags: list[Tag], default: str) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.dataset_rewrite import Rewrite, RewriteSettings, rewrite_dataset, source_records
-from distill.edits import TIMBRE_FORMANT_RANGE, TIMBRE_SEMITONE_RANGE, TIMBRE_TILT_RANGE
+from distill.edits import EditError, check_timbre_shift
 from steptts.errors import StepTTSError
 
 VERSION = 1
@@ -46,6 +46,13 @@ class TimbreShift:
     tilt_db_per_octave: float = 0.0
     """Spectral tilt added around 1 kHz (< 0: darker)."""
 
+    def __post_init__(self) -> None:
+        try:
+            check_timbre_shift(self.formant_ratio, self.semitones, self.tilt_db_per_octave)
+        except EditError as error:
+            spec = f"{self.formant_ratio:g}:{self.semitones:+g}:{self.tilt_db_per_octave:+g}"
+            raise TimbreError(f"timbre shift {spec}: {error}") from None
+
     @classmethod
     def parse(cls, spec: str) -> TimbreShift:
         """``RATIO:SEMITONES[:TILT]``, e.g. ``1.15:+8`` or ``1.2:+12:-2``."""
@@ -55,13 +62,7 @@ class TimbreShift:
                 raise ValueError(spec)
         except ValueError:
             raise TimbreError(f"--shift {spec!r}: expected RATIO:SEMITONES[:TILT], e.g. 1.15:+8") from None
-        shift = cls(*values)
-        for value, (low, high), what in ((shift.formant_ratio, TIMBRE_FORMANT_RANGE, "formant ratio"),
-                                         (shift.semitones, TIMBRE_SEMITONE_RANGE, "semitones"),
-                                         (shift.tilt_db_per_octave, TIMBRE_TILT_RANGE, "tilt")):
-            if not low <= value <= high:
-                raise TimbreError(f"--shift {spec!r}: {what} {value:g} is outside [{low:g}, {high:g}]")
-        return shift
+        return cls(*values)
 
     def speaker(self, voice: str) -> str:
         """The pseudo-speaker's name, e.g. ``joe-f1.15-p+8`` (``joe-f1.2-p+12-t-2`` with a tilt)."""
@@ -125,7 +126,7 @@ def _edit(job: tuple[str, TimbreShift]) -> tuple[np.ndarray | None, list[dict], 
     """In a worker: (audio, ops, None), or (None, [], why) when the edit refuses."""
     import soundfile as sf
 
-    from distill.edits import EditError, apply_timbre_shift
+    from distill.edits import apply_timbre_shift
 
     path, shift = job
     audio, rate_hz = sf.read(path, dtype="float32")

@@ -315,17 +315,11 @@ class TTS:
         ids, tokens = voice.phoneme_vocab.encode(phonemes)
         if len(ids) <= 2:
             return np.zeros(0, np.float32), note_offset, tokens, np.zeros(len(tokens), np.int64)
-        by_control = voice.tag_controls
-        tag_ids = np.array([voice.tag_vocab[t.key] for t in request.tags
-                            if t.key not in by_control and t.key in voice.tag_vocab], np.int64)
-        speed, pitch, energy = request.speed, request.pitch_semitones, request.energy_db
-        for tag in request.tags:
-            deltas = by_control.get(tag.key, {})
-            speed *= deltas.get("speed", 1.0)
-            pitch += deltas.get("pitch_semitones", 0.0)
-            energy += deltas.get("energy_db", 0.0)
+        learned, controls = voice.tag_inputs([t.key for t in request.tags], request.speed,
+                                             request.pitch_semitones, request.energy_db)
+        tag_ids = np.array(learned, np.int64)
         speaker_id = voice.speakers[request.speaker] if request.speaker else next(iter(voice.speakers.values()))
-        controls = np.array([speed, pitch, energy], np.float32)
+        controls = np.array(controls, np.float32)
         ids_array = np.array(ids, np.int64)
         first = self.engine.run(ids_array, tag_ids, speaker_id, controls)
         music_key = request.music_tag

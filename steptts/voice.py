@@ -108,6 +108,25 @@ class Voice:
         """Bytes on disk of the package's files."""
         return sum((self.path / name).stat().st_size for name in self.files)
 
+    def tag_inputs(self, tag_keys: list[str], speed: float = 1.0, pitch_semitones: float = 0.0,
+                   energy_db: float = 0.0) -> tuple[list[int], tuple[float, float, float]]:
+        """The graph's tag ids and (speed, pitch_semitones, energy_db) controls for ``tag_keys``.
+
+        A tag done through controls (``tag_controls``) scales the speed and adds to pitch and energy;
+        a learned tag gives its id (in the order given); a tag the voice has neither way gives nothing.
+        """
+        tag_ids = []
+        for key in tag_keys:
+            deltas = self.tag_controls.get(key)
+            if deltas is None:
+                if key in self.tag_vocab:
+                    tag_ids.append(self.tag_vocab[key])
+                continue
+            speed *= deltas.get("speed", 1.0)
+            pitch_semitones += deltas.get("pitch_semitones", 0.0)
+            energy_db += deltas.get("energy_db", 0.0)
+        return tag_ids, (speed, pitch_semitones, energy_db)
+
     def model_path(self, variant: str = "fp32") -> Path:
         """Path of a graph variant (``fp32``, ``fp16``, ``int8``); VoiceError if the voice lacks it."""
         if variant not in self.variants:
