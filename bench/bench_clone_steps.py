@@ -2,12 +2,14 @@
 
     PYTHONPATH=$PWD python bench/bench_clone_steps.py --aligned CLONE.clone-work/aligned --clips HELD_OUT_DIR
         [--base bilingual-nano] [--judge-at 0 60 200 400] [--speaker-steps 60] [--speaker-lr 0.01] [--lr 3e-4]
-        [--phase-2 MODULE ...] [--speaker-radius R] [--start-speaker NAME] [--lines 20] [--json OUT]
+        [--phase-2 MODULE ...] [--speaker-radius R] [--start-speaker NAME | --start-rule lowest-loss]
+        [--texts FILE ...] [--lines 20] [--json OUT]
 
 Stage 4 of ``steptts distill clone`` (:class:`distill.clone_adapt.AdaptRun`) on an aligned dataset that
 stage 3 wrote (``--stop-after align``, e.g. the recordings of ``bench/bench_clone.py``), without early
 stopping. At each step of ``--judge-at`` the torch student (the new speaker, no tags) reads the first
-``--lines`` lines of ``dev_en.txt``, and the bench prints the speaker similarity against ``--clips``
+``--lines`` lines of each of ``--texts`` (default: ``dev_en.txt``; more lines, less of Whisper's noise),
+and the bench prints the speaker similarity against ``--clips``
 (Resemblyzer, as ``bench_clone.py``), Whisper base's WER, the held-out loss, and how far the new
 speaker's row has moved from its starting row (L2). ``--durations-from-start`` also renders each line
 with the durations the starting student predicts, to tell a change of timing from one of sound.
@@ -36,7 +38,7 @@ def _speaker(aligned: Path) -> str:
 
 
 def main() -> None:
-    from distill.clone_adapt import TRAINED_IN_PHASE_2, AdaptConfig, AdaptRun, held_out_loss
+    from distill.clone_adapt import START_RULES, TRAINED_IN_PHASE_2, AdaptConfig, AdaptRun, held_out_loss
     from distill.clone_align import Frontend, neutral_inputs
     from steptts.voice import load_voice
 
@@ -53,8 +55,12 @@ def main() -> None:
     parser.add_argument("--speaker-radius", type=float, default=None)
     parser.add_argument("--start-speaker", help="the base speaker whose row the clone starts from "
                         "(default: the one stage 3 aligned most utterances to)")
+    parser.add_argument("--start-rule", choices=START_RULES, default=AdaptConfig.start_rule,
+                        help="how the start is chosen without --start-speaker")
     parser.add_argument("--durations-from-start", action="store_true")
-    parser.add_argument("--lines", type=int, default=20)
+    parser.add_argument("--texts", nargs="+", type=Path, default=[DATA / "dev_en.txt"],
+                        help="English text files (a line each) the student reads at each judged step.")
+    parser.add_argument("--lines", type=int, default=20, help="Lines read from each of --texts.")
     parser.add_argument("--work", type=Path, default=Path("bench-out/clone-steps"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", help="also write the figures here")
@@ -65,10 +71,13 @@ def main() -> None:
         data_dir=args.aligned, run_dir=args.work / "run", speaker=_speaker(args.aligned), base=args.base,
         max_steps=max(args.judge_at), speaker_steps=args.speaker_steps, speaker_lr=args.speaker_lr, lr=args.lr,
         trained_in_phase_2=tuple(args.phase_2), speaker_radius=args.speaker_radius,
-        start_speaker=args.start_speaker, patience=10**9, progress=False)
+        start_speaker=args.start_speaker, start_rule=args.start_rule, patience=10**9, progress=False)
     run = AdaptRun(config)
+    for name, loss in sorted(run.start_losses.items(), key=lambda item: item[1]):
+        print(f"start loss {loss:.3f}  {name}", flush=True)
     frontend = Frontend.of_voice(load_voice(args.base), "en")
-    texts = [line.strip() for line in (DATA / "dev_en.txt").read_text().splitlines() if line.strip()][: args.lines]
+    texts = [line for path in args.texts
+             for line in [text.strip() for text in path.read_text().splitlines() if text.strip()][: args.lines]]
     ids = [frontend.ids(frontend.phonemes(text)[1])[0] for text in texts]
     run.student.eval()  # no step taken yet: the starting student's own durations
     with torch.no_grad():

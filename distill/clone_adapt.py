@@ -2,10 +2,12 @@
 
 The student starts from the base voice's shipped graph (:func:`distill.init_weights.load_initial`,
 which reads the ONNX initializers back into torch), grown by one speaker row
-(:func:`distill.init_weights.grow_to_records`) that starts as a copy of the base speaker the
-recordings were most often aligned with (the records' ``align_speaker``: the speaker whose rendering
-they warped onto most cheaply, :mod:`distill.clone_align`), or the mean of the base speakers' rows for
-records that name none. Two phases:
+(:func:`distill.init_weights.grow_to_records`) that starts as a copy of a base speaker's row: by
+default the one the recordings were most often aligned with (the records' ``align_speaker``: the
+speaker whose rendering they warped onto most cheaply, :mod:`distill.clone_align`), or the mean of the
+base speakers' rows for records that name none; with :attr:`AdaptConfig.start_rule` ``lowest-loss``,
+the one whose copied row gives the lowest loss on the recordings before any step (:func:`start_losses`).
+Two phases:
 
 1. **speaker** (:attr:`AdaptConfig.speaker_steps` steps): only the new speaker's embedding row
    learns, so the base voice's pitch, energy and timbre are steered toward the speaker before any
@@ -56,6 +58,10 @@ BEST = "best.pt"
 TRAINED_IN_PHASE_2 = ("speaker_embedding", "pitch_predictor", "energy_predictor", "pitch_embedding",
                       "energy_embedding", "decoder", "frame_out", "vocoder")
 """Modules that learn in phase 2 (phase 1: ``speaker_embedding`` alone)."""
+START_RULES = ("aligned", "lowest-loss")
+"""How the new row's start is chosen when no speaker is named (:attr:`AdaptConfig.start_rule`)."""
+START_SCORING_ITEMS = 16
+"""Training utterances the ``lowest-loss`` rule scores each base speaker on."""
 VAL_SEED = 1234
 """Seed of the held-out scoring (the same vocoder segments at every evaluation)."""
 
@@ -107,6 +113,10 @@ class AdaptConfig:
     start_speaker: str | None = None
     """The base speaker whose row the new speaker starts from; None: the one stage 3 aligned most
     utterances to (``align_speaker``). A name the base lacks is an AdaptError."""
+    start_rule: str = "aligned"
+    """When :attr:`start_speaker` is None, how the start is chosen (:data:`START_RULES`): ``aligned``, the
+    base speaker stage 3 aligned most utterances to; ``lowest-loss``, the base speaker whose row, copied,
+    gives the lowest mean training loss on the first :data:`START_SCORING_ITEMS` training utterances."""
     threads: int | None = None
     """torch threads (None: every core this process may use)."""
     progress: bool | None = None
@@ -225,6 +235,27 @@ def _set_learning_rates(optimizer: torch.optim.Optimizer, config: AdaptConfig, s
 
 
 @torch.no_grad()
+def start_losses(student: Student, utterances: list, new_row: int,
+                 candidates: dict[str, int]) -> dict[str, float]:
+    """The mean total loss on ``utterances`` with row ``new_row`` copied from each candidate's row in turn.
+
+    Args:
+        student: the grown student (its row ``new_row`` is restored afterwards).
+        utterances: loaded utterances of the new speaker (:func:`distill.training_data.load_utterances`).
+        new_row: the new speaker's row in the speaker table.
+        candidates: base speaker name → row.
+    """
+    table = student.speaker_embedding.weight
+    saved = table[new_row].clone()
+    losses = {}
+    for name, row in candidates.items():
+        table[new_row] = table[row]
+        losses[name] = held_out_loss(student, utterances, 0)
+    table[new_row] = saved
+    return losses
+
+
+@torch.no_grad()
 def held_out_loss(student: Student, val_set: list, step: int) -> float:
     """The mean total loss on ``val_set``, with a fixed seed for the vocoder's random segments."""
     with torch.random.fork_rng():
@@ -272,6 +303,8 @@ class AdaptRun:
         if config.start_speaker is not None and config.start_speaker not in initial.vocab.speakers:
             raise AdaptError(f"the base has no speaker '{config.start_speaker}' to start from; it has: "
                              f"{', '.join(initial.vocab.speakers)}")
+        if config.start_rule not in START_RULES:
+            raise AdaptError(f"unknown start rule '{config.start_rule}': one of {', '.join(START_RULES)}")
         self.initial = _start_from_nearest_speaker(self.initial, records, config.speaker,
                                                    config.start_speaker)
         utterances = training_data.load_utterances(records, self.initial.vocab, workers=1, progress=False)
@@ -281,6 +314,15 @@ class AdaptRun:
         # From the first step the vocoder also learns from the decoder's own (predicted) features.
         self.student = Student(replace(self.initial.config, vocoder_predicted_from_step=0))
         self.student.load_state_dict(self.initial.state)
+        self.start_losses: dict[str, float] = {}  # each base speaker's, when the lowest-loss rule chose
+        if config.start_speaker is None and config.start_rule == "lowest-loss":
+            base_rows = {name: row for name, row in initial.vocab.speakers.items() if name != config.speaker}
+            scored = self.train_set[:START_SCORING_ITEMS]
+            self.start_losses = start_losses(self.student, scored, self.speaker_id, base_rows)
+            best = min(self.start_losses, key=self.start_losses.get)
+            with torch.no_grad():
+                table = self.student.speaker_embedding.weight
+                table[self.speaker_id] = table[base_rows[best]]
         self.optimizer = _optimizer(self.student, config)
         self.adversary = None
         if config.adversarial:

@@ -50,25 +50,33 @@ def clips(tmp_path_factory) -> tuple[Path, Path]:
     return folder, tsv
 
 
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory) -> Path:
-    """A voice package of the tiny preset with the shipped voice's vocabularies and tags."""
+def _tiny_voice(folder: Path, speakers: tuple[str, ...], scrambled_rows: tuple[int, ...] = ()) -> Path:
+    """A voice package of the tiny preset with the shipped voice's vocabularies and tags, and ``speakers``
+    (the rows in ``scrambled_rows`` set to noise 30 times the usual scale)."""
     import torch
 
     from distill.model import Student, make_config
     from export.voice_export import export_voice
     from steptts.voice import load_voice
 
-    folder = tmp_path_factory.mktemp("tiny-base")
     shipped = load_voice(None)
     vocab = {"phoneme_vocab": dict(shipped.phoneme_vocab.symbol_to_id), "tag_vocab": dict(shipped.tag_vocab),
-             "speakers": {"tiny": 0}, "language": shipped.language}
-    config = make_config("tiny", len(vocab["phoneme_vocab"]), len(vocab["tag_vocab"]), 1)
+             "speakers": {name: row for row, name in enumerate(speakers)}, "language": shipped.language}
+    config = make_config("tiny", len(vocab["phoneme_vocab"]), len(vocab["tag_vocab"]), len(speakers))
     torch.manual_seed(0)
-    torch.save({"model": Student(config).state_dict(), "config": asdict(config), "vocab": vocab, "step": 0,
+    state = Student(config).state_dict()
+    for row in scrambled_rows:
+        state["speaker_embedding.weight"][row] = 30.0 * torch.randn_like(state["speaker_embedding.weight"][row])
+    torch.save({"model": state, "config": asdict(config), "vocab": vocab, "step": 0,
                 "provenance": {"teacher": ["none"], "licence": "CC0-1.0"}}, folder / "checkpoint.pt")
     export_voice(folder / "checkpoint.pt", folder / "voice", name="tiny-base")
     return folder / "voice"
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> Path:
+    """A voice package of the tiny preset with one speaker, ``tiny``."""
+    return _tiny_voice(tmp_path_factory.mktemp("tiny-base"), ("tiny",))
 
 
 def _env() -> dict[str, str]:
@@ -237,3 +245,31 @@ def test_adapt_holds_the_new_row_near_its_start_and_trains_only_the_named_module
     with pytest.raises(AdaptError, match="no speaker 'nobody' to start from"):
         AdaptRun(AdaptConfig(data_dir=aligned, run_dir=tmp_path / "other", speaker="me", base=str(tiny_base),
                              start_speaker="nobody"))
+
+
+def test_the_lowest_loss_rule_starts_the_new_row_from_the_base_speaker_that_fits_best(clips, tiny_base,
+                                                                                      tmp_path) -> None:
+    import torch
+
+    from distill.clone_adapt import AdaptConfig, AdaptError, AdaptRun
+
+    folder, tsv = clips
+    result = clone("--audio", str(folder), "--transcripts", str(tsv), "--out", str(tmp_path / "me"),
+                   "--base", str(tiny_base), "--stop-after", "align")
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    aligned = tmp_path / "me.clone-work" / "aligned"  # every record names `tiny`, the only speaker it had
+    # A base whose `tiny` row is noise far off the scale the decoder knows, and a sound `calm` row.
+    (tmp_path / "two").mkdir()
+    base = _tiny_voice(tmp_path / "two", ("tiny", "calm"), scrambled_rows=(0,))
+    settings = dict(data_dir=aligned, run_dir=tmp_path / "adapt", speaker="me", base=str(base), threads=1,
+                    progress=False)
+    aligned_run = AdaptRun(AdaptConfig(**settings))
+    fitted_run = AdaptRun(AdaptConfig(**settings, start_rule="lowest-loss"))
+    assert aligned_run.start_losses == {}
+    assert set(fitted_run.start_losses) == {"tiny", "calm"}
+    assert fitted_run.start_losses["calm"] < fitted_run.start_losses["tiny"]
+    rows = fitted_run.student.speaker_embedding.weight.detach()
+    assert torch.equal(fitted_run.start_row, rows[1])  # calm's row
+    assert torch.equal(aligned_run.start_row, aligned_run.student.speaker_embedding.weight.detach()[0])
+    with pytest.raises(AdaptError, match="unknown start rule 'best': one of aligned, lowest-loss"):
+        AdaptRun(AdaptConfig(**settings, start_rule="best"))
