@@ -91,6 +91,10 @@ class CloneConfig:
     """The corpus the remote voice reads (``--teacher remote``)."""
     adversarial: bool = False
     """Adapt the vocoder with the adversarial losses too (:mod:`distill.adversarial`)."""
+    start_speaker: str | None = None
+    """The base speaker whose row the clone starts from (None: chosen by :attr:`start_rule`)."""
+    start_rule: str = "aligned"
+    """How the start is chosen without :attr:`start_speaker` (``distill.clone_adapt.START_RULES``)."""
 
     @property
     def voice_name(self) -> str:
@@ -145,6 +149,10 @@ def _check_options(config: CloneConfig) -> None:
         raise CloneError(f"unknown --stop-after {config.stop_after!r}; choose one of: {', '.join(STAGES)}")
     if config.steps < 1 or config.checkpoint_every < 1:
         raise CloneError("--steps and --checkpoint-every must be at least 1")
+    from distill.clone_adapt import START_RULES
+
+    if config.start_rule not in START_RULES:
+        raise CloneError(f"unknown --start-rule {config.start_rule!r}; choose one of: {', '.join(START_RULES)}")
     if config.teacher is not None:
         if config.teacher not in TEACHERS:
             raise CloneError(f"unknown --teacher {config.teacher!r}; choose one of: {', '.join(TEACHERS)}")
@@ -263,6 +271,9 @@ def run_clone(config: CloneConfig) -> CloneResult:
     recordings, ignored = collect_recordings(list(config.audio))
     transcripts = read_transcripts_tsv(config.transcripts, recordings) if config.transcripts else None
     base = _base_voice(config)
+    if config.start_speaker is not None and config.start_speaker not in base.speakers:
+        raise CloneError(f"--start-speaker {config.start_speaker!r}: base voice '{base.name}' has no such "
+                         f"speaker; it has: {', '.join(base.speakers)}")
     language = config.language
     if language is None and transcripts:
         from distill.asr_scores import script_language
@@ -361,7 +372,7 @@ def _adapt_config(config: CloneConfig, base):
         data_dir=config.work / ALIGNED, run_dir=config.work / ADAPT, speaker=config.voice_name,
         base=str(base.path), max_steps=config.steps, speaker_steps=min(60, max(1, config.steps // 5)),
         eval_every=config.checkpoint_every, checkpoint_every=config.checkpoint_every, progress=config.progress,
-        adversarial=config.adversarial,
+        adversarial=config.adversarial, start_speaker=config.start_speaker, start_rule=config.start_rule,
     )
 
 

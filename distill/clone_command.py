@@ -58,6 +58,13 @@ def clone_command(
     adversarial: Annotated[bool, typer.Option(
         "--adversarial", help="Adapt the vocoder against discriminators too (slower per step).",
     )] = False,
+    start_speaker: Annotated[str | None, typer.Option(
+        "--start-speaker", help="The base speaker the clone starts from (default: chosen by --start-rule).",
+    )] = None,
+    start_rule: Annotated[str, typer.Option(
+        "--start-rule", help="Without --start-speaker: 'aligned' (the base speaker most recordings aligned "
+        "to) or 'lowest-loss' (the one whose voice fits the recordings best before any step).",
+    )] = "aligned",
 ) -> None:
     """Clone a voice from a few minutes of recordings (only with the speaker's consent)."""
     from pathlib import Path
@@ -70,6 +77,7 @@ def clone_command(
         max_minutes=max_minutes, resume=resume, work_dir=Path(work) if work else None, progress=progress,
         steps=steps, checkpoint_every=checkpoint_every, stop_after=stop_after, teacher=teacher,
         base_url=base_url, model=model, texts=Path(texts) if texts else None, adversarial=adversarial,
+        start_speaker=start_speaker, start_rule=start_rule,
     ))
 
 

@@ -234,6 +234,9 @@ def _bad_input_cases(sentences, tmp_path: Path) -> dict[str, tuple[list[str], st
         "stop after": (["--audio", str(short), "--stop-after", "train"], "unknown --stop-after 'train'"),
         "remote without its API": (["--audio", str(short), "--teacher", "remote"], "needs --base-url"),
         "steps": (["--audio", str(short), "--steps", "0"], "--steps and --checkpoint-every must be"),
+        "start speaker": (["--audio", str(short), "--start-speaker", "nobody"],
+                          "--start-speaker 'nobody': base voice"),
+        "start rule": (["--audio", str(short), "--start-rule", "best"], "unknown --start-rule 'best'"),
     }
     # Each case its own voice folder (and so work folder): the cases run at the same time.
     return {case: ([*args, "--out", str(tmp_path / "voices" / f"case{index}")], needle)
