@@ -261,8 +261,8 @@ def test_the_lowest_loss_rule_starts_the_new_row_from_the_base_speaker_that_fits
     # A base whose `tiny` row is noise far off the scale the decoder knows, and a sound `calm` row.
     (tmp_path / "two").mkdir()
     base = _tiny_voice(tmp_path / "two", ("tiny", "calm"), scrambled_rows=(0,))
-    settings = dict(data_dir=aligned, run_dir=tmp_path / "adapt", speaker="me", base=str(base), threads=1,
-                    progress=False)
+    settings = {"data_dir": aligned, "run_dir": tmp_path / "adapt", "speaker": "me", "base": str(base),
+                "threads": 1, "progress": False}
     aligned_run = AdaptRun(AdaptConfig(**settings))
     fitted_run = AdaptRun(AdaptConfig(**settings, start_rule="lowest-loss"))
     assert aligned_run.start_losses == {}
