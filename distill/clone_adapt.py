@@ -305,8 +305,10 @@ class AdaptRun:
                              f"{', '.join(initial.vocab.speakers)}")
         if config.start_rule not in START_RULES:
             raise AdaptError(f"unknown start rule '{config.start_rule}': one of {', '.join(START_RULES)}")
-        self.initial = _start_from_nearest_speaker(self.initial, records, config.speaker,
-                                                   config.start_speaker)
+        start_by_loss = config.start_speaker is None and config.start_rule == "lowest-loss"
+        if not start_by_loss:  # else the row is copied below, once the student can score the candidates
+            self.initial = _start_from_nearest_speaker(self.initial, records, config.speaker,
+                                                       config.start_speaker)
         utterances = training_data.load_utterances(records, self.initial.vocab, workers=1, progress=False)
         n_val = config.val_items or max(2, min(8, len(utterances) // 10))
         self.train_set, self.val_set = training_data.split_validation(utterances, n_val)
@@ -315,7 +317,7 @@ class AdaptRun:
         self.student = Student(replace(self.initial.config, vocoder_predicted_from_step=0))
         self.student.load_state_dict(self.initial.state)
         self.start_losses: dict[str, float] = {}  # each base speaker's, when the lowest-loss rule chose
-        if config.start_speaker is None and config.start_rule == "lowest-loss":
+        if start_by_loss:
             base_rows = {name: row for name, row in initial.vocab.speakers.items() if name != config.speaker}
             scored = self.train_set[:START_SCORING_ITEMS]
             self.start_losses = start_losses(self.student, scored, self.speaker_id, base_rows)
